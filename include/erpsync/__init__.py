@@ -1,0 +1,3 @@
+"""erpsync core: plain Python, never imports Airflow."""
+
+__version__ = "0.1.0"

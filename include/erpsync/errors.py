@@ -1,0 +1,62 @@
+"""Errors are values with a reason: each class says whether a retry can help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ErpsyncError(Exception):
+    """Base of every erpsync error."""
+
+
+class ConfigError(ErpsyncError):
+    """Bad configuration. The message is one line: what is wrong and how to fix it."""
+
+
+class ConnectorError(ErpsyncError):
+    """A call to an external system failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str = "",
+        status: int | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.system = system
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+class TransientError(ConnectorError):
+    """Timeouts, 5xx, 408, 429, connection resets: retrying may succeed."""
+
+
+class PermanentError(ConnectorError):
+    """4xx other than 408/429: retrying the same request will fail again; dead-letter it."""
+
+
+class AuthError(PermanentError):
+    """Credentials refused (401/403 after a fresh login)."""
+
+
+class UnknownOutcomeError(TransientError):
+    """A write was sent but no answer came: it may or may not have been committed.
+
+    The caller must look the record up by its idempotency key before writing again.
+    """
+
+
+class MappingError(ErpsyncError):
+    """A record could not be mapped; names the record, the field and the rule."""
+
+    def __init__(self, record: str, field: str, rule: str, value: Any = None) -> None:
+        super().__init__(f"record {record}: field {field!r} failed rule {rule!r} (value: {value!r})")
+        self.record = record
+        self.field = field
+        self.rule = rule
+        self.value = value
