@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: lint (ruff, with Airflow's AIR rules) then every test layer.
+# Needs PostgreSQL on 127.0.0.1:5432 (ERPSYNC_TEST_PG_DSN to point elsewhere).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+scripts/bootstrap.sh
+export PATH="$ROOT/.venv/bin:$PATH"
+echo "== ruff"
+ruff check .
+echo "== pytest"
+exec pytest -q -p no:cacheprovider "$@"
