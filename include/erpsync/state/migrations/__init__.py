@@ -1,0 +1,1 @@
+"""Alembic environment of the state store, shipped inside the package (see `StateStore.migrate`)."""

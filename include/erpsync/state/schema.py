@@ -1,0 +1,306 @@
+"""Tables of the state store (SQLAlchemy Core) and the two column types that make both dialects agree.
+
+The tables are created by the Alembic migrations in `migrations/`, never by `metadata.create_all`;
+a test checks that this module and the migrations describe the same schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+UTC = dt.UTC
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes in and out, on every dialect.
+
+    PostgreSQL keeps the instant (timestamptz) but answers in the session time zone; SQLite
+    keeps no zone at all. Values are stored as naive UTC on SQLite (so text comparison orders
+    them) and always come back as aware UTC. Naive input is refused: guessing its zone would
+    silently shift times.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware (UTC) datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def to_jsonable(value: Any, *, lenient: bool = False) -> Any:
+    """Plain JSON values: Decimals become strings (money must not turn into floats), times ISO 8601.
+
+    Unknown types raise, so state never holds a lossy value; `lenient=True` (the audit log,
+    which must never fail a sync) stores their `repr` instead.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v, lenient=lenient) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v, lenient=lenient) for v in value]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            return value.isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value, lenient=lenient)
+    if hasattr(value, "to_dict"):
+        return to_jsonable(value.to_dict(), lenient=lenient)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_jsonable(getattr(value, f.name), lenient=lenient) for f in dataclasses.fields(value)
+        }
+    if lenient:
+        return repr(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON: {value!r}")
+
+
+class JSONValue(sa.types.TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) that accepts Decimals, datetimes and dataclass-like `to_dict()` values."""
+
+    impl = sa.JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB(none_as_null=True))
+        return dialect.type_descriptor(sa.JSON(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else to_jsonable(value)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+LEDGER_STATUSES = ("pending", "done", "failed")
+DEAD_LETTER_STATUSES = ("open", "replayed", "resolved", "ignored")
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "published")
+WORK_STATUSES = ("queued", "claimed", "done", "failed")
+
+
+def _status_check(values: tuple[str, ...]) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"status IN ({allowed})", name="status")
+
+
+xref = sa.Table(
+    "xref",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("internal_id", sa.String(255), nullable=False),
+    sa.Column("last_synced_at", UTCDateTime, nullable=False),
+    sa.Column("content_hash", sa.String(128)),
+    sa.UniqueConstraint("system", "entity", "external_id"),
+    sa.Index(None, "system", "entity", "internal_id"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("flow", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+idempotency_ledger = sa.Table(
+    "idempotency_ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("target_system", sa.String(64), nullable=False),
+    sa.Column("request_hash", sa.String(128)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("result_ref", sa.String(255)),
+    sa.Column("response", JSONValue),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("key"),
+    _status_check(LEDGER_STATUSES),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("payload", JSONValue),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("error_kind", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("correlation_id", sa.String(128)),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    _status_check(DEAD_LETTER_STATUSES),
+)
+# At most one open dead letter per record: re-adding bumps `attempts` on it (ON CONFLICT on this index).
+sa.Index(
+    "uq_dead_letters_open",
+    dead_letters.c.flow,
+    dead_letters.c.entity,
+    dead_letters.c.external_id,
+    unique=True,
+    postgresql_where=sa.text("status = 'open'"),
+    sqlite_where=sa.text("status = 'open'"),
+)
+sa.Index(None, dead_letters.c.status, dead_letters.c.flow, dead_letters.c.last_seen)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("request", JSONValue),
+    sa.Column("response", JSONValue),
+    sa.Column("duration_ms", sa.Integer),
+    sa.Column("result", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.String(255)),
+    sa.Column("correlation_id", sa.String(128)),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index(None, "at"),
+    sa.Index(None, "flow", "entity", "external_id"),
+    sa.Index(None, "correlation_id"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("proposed", JSONValue),
+    sa.Column("current", JSONValue),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    _status_check(APPROVAL_STATUSES),
+)
+# One pending approval per change: a flow that meets the same change every run updates it.
+sa.Index(
+    "uq_approvals_pending",
+    approvals.c.flow,
+    approvals.c.entity,
+    approvals.c.external_id,
+    approvals.c.kind,
+    unique=True,
+    postgresql_where=sa.text("status = 'pending'"),
+    sqlite_where=sa.text("status = 'pending'"),
+)
+sa.Index(None, approvals.c.status, approvals.c.flow)
+
+drift_reports = sa.Table(
+    "drift_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("run_id", sa.String(255), nullable=False),
+    sa.Column("summary", JSONValue),
+    sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow", "run_id"),
+)
+
+drift_items = sa.Table(
+    "drift_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("drift_reports.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("entity", sa.String(64)),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("kind", sa.String(64)),
+    sa.Column("detail", JSONValue),
+    sa.Index(None, "report_id"),
+)
+
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("run_id", sa.String(255), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("quarantined", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("extra", JSONValue),
+    sa.UniqueConstraint("flow", "run_id"),
+    sa.Index(None, "flow", "started_at"),
+)
+
+work_items = sa.Table(
+    "work_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("payload", JSONValue),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow", "key"),
+    sa.Index(None, "flow", "status", "lease_until"),
+    _status_check(WORK_STATUSES),
+)

@@ -1,0 +1,1 @@
+"""State store tests; every store test runs on SQLite and on PostgreSQL."""
