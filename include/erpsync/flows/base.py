@@ -1,0 +1,295 @@
+"""What every flow gets (FlowContext) and gives back (RunSummary), plus the write discipline.
+
+The write discipline (``idempotent_write``) is the one place where "the same record twice never
+makes two ERP records" is enforced: a ledger row per write key, a look-up by the key before any
+write that may already have happened, and an audit row per attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from erpsync.errors import PermanentError, UnknownOutcomeError
+from erpsync.model import Record
+
+if TYPE_CHECKING:
+    from erpsync.connectors.base import ErpAdapter, StorefrontAdapter
+    from erpsync.state import StateStore
+
+REPLAY_HINT = "erpsync dead-letters replay --id {id}"
+DEFAULT_LOOKBACK_MINUTES = 5
+DEFAULT_WRITE_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class FlowContext:
+    """Everything a flow needs; built by ``erpsync_airflow.runtime.flow_context`` or by tests."""
+
+    flow: str
+    run_id: str
+    store: StateStore
+    erp: ErpAdapter
+    storefront: StorefrontAdapter
+    interval_start: dt.datetime | None = None
+    interval_end: dt.datetime | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("erpsync.flows"))
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Counts of one run. ``done`` written or matched, ``failed`` transient failures (the run is
+    failed), ``quarantined`` sent to dead letters, ``skipped`` left alone on purpose (unchanged,
+    unpaid, ...). ``reasons`` counts why records were skipped or quarantined."""
+
+    flow: str = ""
+    run_id: str = ""
+    done: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    dead_letters: list[tuple[int, str, str]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.reasons[reason] += 1
+
+    def quarantine(self, dead_letter_id: int, external_id: str, reason: str) -> None:
+        self.quarantined += 1
+        self.dead_letters.append((dead_letter_id, external_id, reason))
+        self.reasons[reason_key(reason)] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "run_id": self.run_id,
+            "done": self.done,
+            "failed": self.failed,
+            "quarantined": self.quarantined,
+            "skipped": self.skipped,
+            "dead_letters": [list(d) for d in self.dead_letters],
+            "reasons": dict(self.reasons),
+        }
+
+    def render(self, *, top: int = 5, max_dead_letters: int = 20) -> str:
+        """The short text that ends a task log: counts, top reasons, and how to replay each dead letter."""
+        head = f"{self.flow or 'flow'}"
+        if self.run_id:
+            head += f" [{self.run_id}]"
+        lines = [
+            f"{head}: done={self.done} failed={self.failed} "
+            f"quarantined={self.quarantined} skipped={self.skipped}"
+        ]
+        if self.reasons:
+            lines.append("top reasons: " + ", ".join(f"{r} x{n}" for r, n in self.reasons.most_common(top)))
+        if self.dead_letters:
+            lines.append("dead letters:")
+            for dl_id, ext_id, reason in self.dead_letters[:max_dead_letters]:
+                lines.append(f"  #{dl_id} {ext_id}: {reason}  -> {REPLAY_HINT.format(id=dl_id)}")
+            more = len(self.dead_letters) - max_dead_letters
+            if more > 0:
+                lines.append(f"  ... and {more} more (erpsync dead-letters list --flow {self.flow})")
+        return "\n".join(lines)
+
+
+def reason_key(reason: str) -> str:
+    """``unknown_sku: SKU-1`` -> ``unknown_sku``: the part that groups dead letters."""
+    return reason.split(":", 1)[0].strip()
+
+
+def sync_hash(record: Record, *, exclude: tuple[str, ...] = ("updated_at",)) -> str:
+    """Hash of what we write; the source's ``updated_at`` alone moving is not a change."""
+    data = {k: v for k, v in record.to_dict().items() if k not in exclude}
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def payload_hash(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def lookback(ctx: FlowContext) -> dt.timedelta:
+    return dt.timedelta(minutes=float(ctx.params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES)))
+
+
+def cursor_since(ctx: FlowContext) -> dt.datetime | None:
+    """Read-from time: the stored cursor minus the lookback, so records at the edge are not skipped."""
+    value = ctx.store.get_cursor(ctx.flow)
+    if not value:
+        return None
+    return parse_cursor(value) - lookback(ctx)
+
+
+def parse_cursor(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def format_cursor(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class CursorTracker:
+    """Highest ``updated_at`` seen in a batch; stored only after the whole batch was handled."""
+
+    def __init__(self) -> None:
+        self.high: dt.datetime | None = None
+
+    def see(self, raw: dict[str, Any]) -> None:
+        value = raw.get("updated_at")
+        if not isinstance(value, str):
+            return
+        try:
+            seen = parse_cursor(value)
+        except ValueError:
+            return
+        if self.high is None or seen > self.high:
+            self.high = seen
+
+    def save(self, ctx: FlowContext) -> None:
+        if self.high is None:
+            return
+        current = ctx.store.get_cursor(ctx.flow)
+        if current and parse_cursor(current) >= self.high:
+            return
+        ctx.store.set_cursor(ctx.flow, format_cursor(self.high))
+
+
+def dead_letter(
+    ctx: FlowContext,
+    summary: RunSummary,
+    entity: str,
+    external_id: str,
+    payload: Any,
+    reason: str,
+    *,
+    error_kind: str = "permanent",
+) -> int:
+    """Keep the record and why it failed, count it, and go on with the batch."""
+    dl_id = ctx.store.add_dead_letter(
+        ctx.flow,
+        entity,
+        external_id,
+        payload,
+        reason,
+        correlation_id=ctx.run_id or None,
+        error_kind=error_kind,
+    )
+    summary.quarantine(dl_id, external_id, reason)
+    ctx.log.warning("%s %s -> dead letter #%s: %s", entity, external_id, dl_id, reason)
+    return dl_id
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    ref: str  # the id in the target system (customer_no, order_no)
+    created: bool  # False: found by its key (an earlier try had committed), nothing written now
+
+
+def idempotent_write(
+    ctx: FlowContext,
+    *,
+    key: str,
+    entity: str,
+    external_id: str,
+    operation: str,
+    payload: dict[str, Any],
+    write: Callable[[], dict[str, Any]],
+    ref_of: Callable[[dict[str, Any]], str],
+    lookup: Callable[[], dict[str, Any] | None] | None = None,
+    system: str = "erp",
+) -> WriteResult:
+    """Write once per ``key``: ledger_begin -> (look up if an earlier try may have written) ->
+    write -> ledger_complete, with an audit row per attempt.
+
+    * a ``done`` ledger row: nothing is written, its result is returned;
+    * a ``pending`` or ``failed`` row left by an earlier try, or an ``UnknownOutcomeError`` now:
+      ``lookup`` by the key first; only if the target has nothing is the write sent (again);
+    * ``PermanentError``: the ledger row is marked failed and the error propagates (dead letter);
+    * ``TransientError`` after the adapter's own retries: propagates, the row stays pending, so the
+      next try looks up before writing.
+    """
+    store = ctx.store
+    earlier = store.ledger_get(key)
+    entry = store.ledger_begin(key, ctx.flow, system, request_hash=payload_hash(payload))
+    if entry.status == "done" and entry.result_ref:
+        return WriteResult(entry.result_ref, created=False)
+    maybe_written = earlier is not None
+    attempts = int(ctx.params.get("write_attempts", DEFAULT_WRITE_ATTEMPTS))
+    for attempt in range(1, attempts + 1):
+        if maybe_written and lookup is not None:
+            found = lookup()
+            if found is not None:
+                ref = ref_of(found)
+                store.ledger_complete(key, ref, response=found)
+                audit(ctx, system, f"{operation}.lookup", entity, external_id, payload, found, 0, "found")
+                return WriteResult(ref, created=False)
+        started = time.monotonic()
+        try:
+            response = write()
+        except UnknownOutcomeError as exc:
+            audit(ctx, system, operation, entity, external_id, payload, _err(exc), _ms(started), "unknown")
+            maybe_written = True
+            if attempt == attempts:
+                raise
+            ctx.log.info(
+                "%s %s: no answer to %s (try %d), looking it up", entity, external_id, operation, attempt
+            )
+            continue
+        except PermanentError as exc:
+            audit(ctx, system, operation, entity, external_id, payload, _err(exc), _ms(started), "error")
+            store.ledger_fail(key, str(exc))
+            raise
+        except Exception as exc:
+            audit(ctx, system, operation, entity, external_id, payload, _err(exc), _ms(started), "error")
+            raise
+        ref = ref_of(response)
+        store.ledger_complete(key, ref, response=response)
+        audit(ctx, system, operation, entity, external_id, payload, response, _ms(started), "ok")
+        return WriteResult(ref, created=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def audit(
+    ctx: FlowContext,
+    system: str,
+    operation: str,
+    entity: str,
+    external_id: str,
+    request: Any,
+    response: Any,
+    duration_ms: int,
+    result: str,
+) -> None:
+    """One audit row per transfer; the store masks personal data."""
+    ctx.store.audit(
+        flow=ctx.flow,
+        system=system,
+        operation=operation,
+        entity=entity,
+        external_id=external_id,
+        request=request,
+        response=response,
+        duration_ms=duration_ms,
+        result=result,
+        run_id=ctx.run_id or None,
+        correlation_id=external_id,
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _err(exc: Exception) -> dict[str, Any]:
+    return {"error": type(exc).__name__, "message": str(exc), "status": getattr(exc, "status", None)}
