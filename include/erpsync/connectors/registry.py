@@ -1,0 +1,95 @@
+"""Build adapters by name from connection settings (``build_erp`` / ``build_storefront``).
+
+The Airflow hooks read Connections and call these; scripts and tests call them directly. Every
+configuration problem becomes one ``ConfigError`` line naming the connection and the fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from erpsync.connectors.base import ErpAdapter, StorefrontAdapter
+from erpsync.connectors.http import RetryPolicy
+from erpsync.errors import ConfigError
+
+
+def _sandbox_erp(base_url: str, login: str, password: str, extra: Mapping[str, Any]) -> ErpAdapter:
+    from erpsync.connectors.sandbox_erp import SandboxErpAdapter
+
+    return SandboxErpAdapter(base_url, login, password, **_common(extra, "erp_default"))
+
+
+def _sandbox_storefront(base_url: str, token: str, extra: Mapping[str, Any]) -> StorefrontAdapter:
+    from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
+
+    return SandboxStorefrontAdapter(base_url, token, **_common(extra, "storefront_default"))
+
+
+ERP_ADAPTERS: dict[str, Callable[..., ErpAdapter]] = {"sandbox": _sandbox_erp}
+STOREFRONT_ADAPTERS: dict[str, Callable[..., StorefrontAdapter]] = {"sandbox": _sandbox_storefront}
+
+
+def _common(extra: Mapping[str, Any], default_conn: str) -> dict[str, Any]:
+    conn = str(extra.get("conn_id", default_conn))
+    out: dict[str, Any] = {"connection_id": conn}
+    for key, cast in (("timeout", float), ("page_size", int)):
+        if extra.get(key) is not None:
+            try:
+                out[key] = cast(extra[key])
+            except (TypeError, ValueError):
+                raise ConfigError(f"Connection {conn}: extra {key!r} must be a number, got {extra[key]!r}") from None
+    if extra.get("max_attempts") is not None:
+        out["retry"] = RetryPolicy(max_attempts=int(extra["max_attempts"]))
+    return out
+
+
+def normalise_url(base_url: str | None, conn: str) -> str:
+    """``host:port`` or a full URL -> ``http(s)://host:port`` without trailing slash."""
+    if not base_url or not str(base_url).strip():
+        raise ConfigError(f"Connection {conn} has no host: set host (and port) or a full URL")
+    url = str(base_url).strip().rstrip("/")
+    if "://" not in url:
+        url = f"http://{url}"
+    return url
+
+
+def _resolve(name: str, table: Mapping[str, Callable[..., Any]], kind: str, conn: str) -> Callable[..., Any]:
+    if name in table:
+        return table[name]
+    if ":" in name:  # a custom adapter: "package.module:factory"
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"Connection {conn}: cannot import {kind} adapter {name!r} ({exc})") from None
+    raise ConfigError(
+        f"Connection {conn}: unknown {kind} adapter {name!r}; set extra adapter to one of {sorted(table)} "
+        "or to 'package.module:factory'")
+
+
+def build_erp(
+    adapter: str | None, base_url: str | None, login: str | None, password: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> ErpAdapter:
+    extra = dict(extra or {})
+    conn = str(extra.get("conn_id", "erp_default"))
+    factory = _resolve(adapter or "sandbox", ERP_ADAPTERS, "ERP", conn)
+    url = normalise_url(base_url, conn)
+    if not login or not password:
+        raise ConfigError(f"Connection {conn} has no {'login' if not login else 'password'}: set the ERP user "
+                          "and password on the connection")
+    return factory(url, login, password, extra)
+
+
+def build_storefront(
+    adapter: str | None, base_url: str | None, token: str | None, extra: Mapping[str, Any] | None = None,
+) -> StorefrontAdapter:
+    extra = dict(extra or {})
+    conn = str(extra.get("conn_id", "storefront_default"))
+    factory = _resolve(adapter or "sandbox", STOREFRONT_ADAPTERS, "storefront", conn)
+    url = normalise_url(base_url, conn)
+    if not token:
+        raise ConfigError(f"Connection {conn} has no API token: set it as the connection password")
+    return factory(url, token, extra)

@@ -1,0 +1,135 @@
+"""Adapter for the sandbox ERP (``erpsync.sandbox.erp``): session login, page pagination, keyed writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from erpsync.connectors.base import ErpAdapter, Raw
+from erpsync.connectors.http import HttpClient, RetryPolicy
+from erpsync.errors import AuthError, ConfigError, TransientError
+
+SESSION_ERRORS = {"session_expired", "invalid_session", "missing_session"}
+
+
+def iso_z(value: dt.datetime) -> str:
+    """The wire form of a time filter: UTC, ``Z`` suffix (naive times are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SandboxErpAdapter(ErpAdapter):
+    """Logs in lazily, logs in again once when the session expired, pages through lists."""
+
+    def __init__(
+        self, base_url: str, username: str, password: str, *, timeout: float = 10.0, page_size: int = 100,
+        retry: RetryPolicy | None = None, connection_id: str = "erp_default",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username, self._password = username, password
+        self.page_size = page_size
+        self.connection_id = connection_id
+        self.http = HttpClient(self.base_url, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry)
+        self._session_id: str | None = None
+        self._login_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ session
+    def login(self, *, retry: RetryPolicy | None = None) -> str:
+        resp = self.http.request("POST", "/api/session", json={"username": self.username, "password": self._password},
+                                 retry=retry)
+        self._session_id = resp.body["session_id"]
+        return self._session_id
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request with the session header; on an expired session, log in again once and resend."""
+        for attempt in (1, 2):
+            with self._login_lock:
+                sid = self._session_id or self.login()
+            try:
+                return self.http.request(method, path, headers={"X-Session-Id": sid}, **kwargs)
+            except AuthError as exc:
+                code = exc.body.get("error") if isinstance(exc.body, dict) else None
+                if attempt == 2 or exc.status != 401 or code not in SESSION_ERRORS:
+                    raise
+                with self._login_lock:
+                    if self._session_id == sid:
+                        self._session_id = None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def ping(self) -> None:
+        """Log in once without retries; unreachable host or refused login -> one-line ConfigError."""
+        fix_host = f"start the sandbox with `make sandbox` or fix the host of Connection {self.connection_id}"
+        try:
+            self.login(retry=RetryPolicy.none())
+        except AuthError as exc:
+            code = exc.body.get("error") if isinstance(exc.body, dict) else exc.status
+            raise ConfigError(
+                f"ERP at {self.base_url} refused the login of user {self.username!r} ({code}): "
+                f"fix login/password of Connection {self.connection_id}") from None
+        except TransientError as exc:
+            raise ConfigError(f"ERP at {self.base_url} is unreachable ({_reason(exc)}): {fix_host}") from None
+
+    # ------------------------------------------------------------------ lists
+    def _pages(self, path: str, updated_since: dt.datetime | None = None, **params: Any) -> Iterator[Raw]:
+        query = {k: v for k, v in params.items() if v is not None}
+        if updated_since is not None:
+            query["updated_since"] = iso_z(updated_since)
+        page = 1
+        while True:
+            body = self._call("GET", path, params={**query, "page": page, "page_size": self.page_size}).body
+            yield from body["data"]
+            if not body.get("has_more"):
+                return
+            page += 1
+
+    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/customers", updated_since)
+
+    def find_customers(
+        self, *, email: str | None = None, name: str | None = None, postcode: str | None = None
+    ) -> list[Raw]:
+        params = {k: v for k, v in {"email": email, "name": name, "postcode": postcode}.items() if v}
+        if not params:
+            raise ValueError("find_customers needs email, name or postcode")
+        return list(self._call("GET", "/api/customers/search", params=params).body["data"])
+
+    def create_customer(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self._call("POST", "/api/customers", json=payload, idempotency_key=idempotency_key).body
+
+    def update_customer(self, erp_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self._call("PATCH", f"/api/customers/{erp_id}", json=payload, idempotency_key=idempotency_key).body
+
+    def list_items(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/items", updated_since)
+
+    def find_item_by_sku(self, sku: str) -> Raw | None:
+        resp = self._call("GET", f"/api/items/by-sku/{sku}", allow_statuses=(404,))
+        return None if resp.status == 404 else resp.body
+
+    def list_stock(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/stock", updated_since)
+
+    def list_prices(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/prices", updated_since)
+
+    # ------------------------------------------------------------------ orders and shipments
+    def find_sales_order(self, external_ref: str) -> Raw | None:
+        data = self._call("GET", "/api/sales-orders", params={"external_ref": external_ref, "page_size": 10}).body["data"]
+        return data[0] if data else None
+
+    def create_sales_order(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self._call("POST", "/api/sales-orders", json=payload, idempotency_key=idempotency_key).body
+
+    def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/shipments", updated_since)
+
+
+def _reason(exc: TransientError) -> str:
+    text = str(exc)
+    for reason in ("connection refused", "host not found", "connect timeout", "cannot connect", "read timeout"):
+        if reason in text:
+            return reason
+    return f"HTTP {exc.status}" if exc.status else text
