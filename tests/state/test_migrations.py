@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import erpsync.state.store as store_module
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+
+import erpsync.state.store as store_module
 from erpsync.state import StateStore
 from erpsync.state.schema import metadata
 from erpsync.state.store import VERSION_TABLE
@@ -65,7 +66,7 @@ def test_alembic_command_line_config(blank_url: str, monkeypatch, tmp_path: Path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ERPSYNC_STATE_URL", blank_url)
     cfg = Config(str(store_module.MIGRATIONS_DIR / "alembic.ini"))
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
     assert STATE_TABLES <= _tables(blank_url)
     command.downgrade(cfg, "base")
     assert _tables(blank_url) & STATE_TABLES == set()
@@ -76,7 +77,7 @@ def test_offline_sql_renders(dialect: str, monkeypatch, capsys) -> None:
     """`alembic upgrade head --sql` works, for DBAs who apply DDL by hand."""
     url = "sqlite:///x.db" if dialect == "sqlite" else "postgresql://u@h/db"
     cfg = store_module.alembic_config(url=url)
-    command.upgrade(cfg, "head", sql=True)
+    command.upgrade(cfg, "heads", sql=True)
     out = capsys.readouterr().out
     assert "CREATE TABLE work_items" in out
     assert "CREATE UNIQUE INDEX uq_dead_letters_open" in out

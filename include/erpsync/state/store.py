@@ -184,8 +184,11 @@ class StateStore:
 
     # -- schema -----------------------------------------------------------------------------
 
-    def migrate(self, revision: str = "head") -> None:
-        """`alembic upgrade head` on this store's database; a no-op when already current."""
+    def migrate(self, revision: str = "heads") -> None:
+        """`alembic upgrade heads` on this store's database; a no-op when already current.
+
+        ``heads`` (not ``head``): each feature may add its own migration branch off ``0001``.
+        """
         with self._tx() as conn:
             command.upgrade(alembic_config(conn), revision)
 
@@ -195,10 +198,12 @@ class StateStore:
             command.downgrade(alembic_config(conn), revision)
 
     def current_revision(self) -> str | None:
+        """The applied revision(s), comma-joined when several branches are applied; None if none."""
         with self._tx(write=False) as conn:
-            return MigrationContext.configure(
+            heads = MigrationContext.configure(
                 conn, opts={"version_table": VERSION_TABLE}
-            ).get_current_revision()
+            ).get_current_heads()
+        return ",".join(sorted(heads)) or None
 
     # -- cross references -------------------------------------------------------------------
 

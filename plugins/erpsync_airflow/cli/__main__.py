@@ -1,0 +1,5 @@
+import sys
+
+from erpsync_airflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""`erpsync dead-letters ...`: list, show, ignore and replay records that could not be synced."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+
+from erpsync_airflow.cli._common import flow_context, store, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dead-letters", help="triage records that could not be synced")
+    s = p.add_subparsers(dest="cmd", required=True)
+
+    ls = s.add_parser("list", help="list dead letters (open by default)")
+    ls.add_argument("--flow")
+    ls.add_argument("--status", default="open", help="open | replayed | resolved | ignored | all")
+    ls.add_argument("--reason", help="substring of the reason")
+    ls.add_argument("--since", type=_time, help="last seen at or after (ISO 8601)")
+    ls.add_argument("--until", type=_time, help="last seen before (ISO 8601)")
+    ls.add_argument("--limit", type=int, default=100)
+    ls.set_defaults(func=_list)
+
+    sh = s.add_parser("show", help="one dead letter with its payload")
+    sh.add_argument("id", type=int)
+    sh.set_defaults(func=_show)
+
+    ig = s.add_parser("ignore", help="mark dead letters as ignored (kept, no longer open)")
+    ig.add_argument("ids", type=int, nargs="+")
+    ig.set_defaults(func=_ignore)
+
+    rp = s.add_parser("replay", help="run a dead letter's payload through its flow again")
+    rp.add_argument("--id", type=int, required=True, dest="dl_id")
+    rp.add_argument("--dry-run", action="store_true", help="map only and show what would be sent")
+    rp.add_argument("--payload-file", help="JSON file with an edited payload to replay instead")
+    rp.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="flow params, e.g. guest_policy=create")
+    rp.set_defaults(func=_replay)
+
+
+def _time(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = store().list_dead_letters(
+        flow=args.flow,
+        status=None if args.status == "all" else args.status,
+        reason_like=args.reason,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+    )
+    cols = ["id", "flow", "entity", "external_id", "status", "attempts", "last_seen", "reason"]
+    print(table([{c: getattr(r, c) for c in cols} for r in rows], cols))
+    print(f"{len(rows)} dead letter(s)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    dl = store().get_dead_letter(args.id)
+    if dl is None:
+        print(f"erpsync: no dead letter #{args.id}", file=sys.stderr)
+        return 1
+    print(json.dumps(dataclasses.asdict(dl), indent=2, default=str))
+    return 0
+
+
+def _ignore(args: argparse.Namespace) -> int:
+    n = store().set_dead_letter_status(args.ids, "ignored")
+    print(f"{n} dead letter(s) marked ignored")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from erpsync.flows.replay import replay
+
+    st = store()
+    dl = st.get_dead_letter(args.dl_id)
+    if dl is None:
+        print(f"erpsync: no dead letter #{args.dl_id}", file=sys.stderr)
+        return 1
+    payload = None
+    if args.payload_file:
+        with open(args.payload_file, encoding="utf-8") as fh:
+            payload = json.load(fh)
+    params = dict(p.split("=", 1) for p in args.param)
+    outcome = replay(flow_context(dl.flow, params), dl, payload=payload, dry_run=args.dry_run)
+    print(f"dead letter #{outcome.dead_letter_id} ({outcome.external_id}): {outcome.result}: {outcome.detail}")
+    return 0 if outcome.result in {"resolved", "skipped", "would_send"} else 1
