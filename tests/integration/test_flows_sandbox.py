@@ -19,29 +19,10 @@ from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.mappings.storefront_sandbox import order_from_storefront
 from erpsync.model import OrderStatus
 from erpsync.state import StateStore
-from tests.fixtures.sandbox import TEST_SEED
+from tests.integration.conftest import SEED
 
 pytestmark = pytest.mark.integration
 
-SEED = {"seed": 7, "skus": 40, "customers": 60, "orders": 40}
-
-
-@pytest.fixture
-def store() -> StateStore:
-    s = StateStore.from_url()
-    s.migrate()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def fresh(sandbox: Any) -> Any:
-    """A small, fault-free sandbox for each test; left as the other tests expect it."""
-    sandbox.reset(**SEED)
-    sandbox.clear_faults()
-    yield sandbox
-    sandbox.clear_faults()
-    sandbox.reset(**TEST_SEED)
 
 
 def ctx_for(

@@ -13,8 +13,7 @@ import pytest
 from erpsync.flows import orders
 from erpsync.flows.replay import replay
 from erpsync.state import StateStore
-from tests.fixtures.sandbox import TEST_SEED  # noqa: F401
-from tests.integration.test_flows_sandbox import SEED, ctx_for, fresh, store  # noqa: F401
+from tests.integration.test_flows_sandbox import ctx_for
 
 pytestmark = pytest.mark.integration
 
