@@ -281,7 +281,7 @@ def test_transient_error_fails_the_run_and_a_rerun_completes(store: StateStore, 
     assert store.get_cursor(FLOW) == "2026-11-23T11:00:00Z"
 
 
-def test_data_interval_reads_the_slice_and_leaves_the_cursor(store: StateStore, erp: FakeErp) -> None:
+def test_backfill_reads_exactly_its_slice_and_leaves_the_cursor(store: StateStore, erp: FakeErp) -> None:
     sf = FakeStorefront(
         [CUST],
         [
@@ -289,13 +289,34 @@ def test_data_interval_reads_the_slice_and_leaves_the_cursor(store: StateStore, 
             sf_order(2, customer=CUST, updated="2026-11-23T12:00:00Z"),
         ],
     )
+    store.set_cursor(FLOW, "2026-11-23T08:00:00Z")
     ctx = make_ctx(store, FLOW, erp, sf)
+    ctx.run_type = "backfill"
     ctx.interval_start = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
     ctx.interval_end = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)
     summary = orders.run(ctx)
     assert summary.done == 1 and [o["external_ref"] for o in erp.orders.values()] == ["O100001"]
     assert sf.listed_since == [dt.datetime(2026, 11, 23, 9, 55, tzinfo=dt.UTC)]
-    assert store.get_cursor(FLOW) is None
+    assert store.get_cursor(FLOW) == "2026-11-23T08:00:00Z"
+
+
+def test_scheduled_run_after_a_gap_reads_back_to_the_cursor(store: StateStore, erp: FakeErp) -> None:
+    """Scheduler down from 10:00 to 12:00 with catchup off: the 12:00 run still gets the 10:30 order."""
+    sf = FakeStorefront(
+        [CUST],
+        [
+            sf_order(1, customer=CUST, updated="2026-11-23T10:30:00Z"),
+            sf_order(2, customer=CUST, updated="2026-11-23T12:00:30Z"),
+        ],
+    )
+    store.set_cursor(FLOW, "2026-11-23T10:00:00Z")
+    ctx = make_ctx(store, FLOW, erp, sf)
+    ctx.interval_start = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+    ctx.interval_end = dt.datetime(2026, 11, 23, 12, 1, tzinfo=dt.UTC)
+    summary = orders.run(ctx)
+    assert summary.done == 2
+    assert sf.listed_since == [dt.datetime(2026, 11, 23, 9, 55, tzinfo=dt.UTC)]
+    assert store.get_cursor(FLOW) == "2026-11-23T12:00:30Z"
 
 
 def test_every_write_is_audited(store: StateStore, erp: FakeErp) -> None:

@@ -42,6 +42,9 @@ class FlowContext:
     interval_end: dt.datetime | None = None
     params: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("erpsync.flows"))
+    #: "scheduled", "manual" or "backfill": a backfill reads exactly its interval and leaves the
+    #: cursor alone; a scheduled run also reads back to the cursor so a gap is never skipped
+    run_type: str = "scheduled"
 
 
 @dataclass(slots=True)

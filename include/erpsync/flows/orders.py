@@ -79,21 +79,30 @@ def run(ctx: FlowContext) -> RunSummary:
             "%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render()
         )
         raise
-    if ctx.interval_start is None:
+    if ctx.run_type != "backfill":
         tracker.save(ctx)
     return summary
 
 
 def _read(ctx: FlowContext) -> Iterator[dict[str, Any]]:
-    """By data interval when the run has one (a rerun or backfill re-reads the same slice, plus the
-    lookback overlap), else since the cursor."""
+    """What one run reads.
+
+    - backfill: exactly its data interval (plus the lookback overlap), so a backfill refills a gap
+      and a rerun re-reads the same slice; the cursor is not moved.
+    - scheduled: its interval, but starting at the cursor when the cursor is older, so runs that
+      never happened (scheduler down, catchup off) leave no gap.
+    - manual (no interval): everything since the cursor.
+    The ledger makes re-reading harmless: an order already written is skipped.
+    """
+    cursor = cursor_since(ctx)
     if ctx.interval_start is not None:
         since: dt.datetime | None = ctx.interval_start - lookback(ctx)
+        if ctx.run_type != "backfill" and cursor is not None and cursor < since:
+            since = cursor
         ctx.log.info("%s: orders updated in [%s, %s)", ctx.flow, since, ctx.interval_end)
         return ctx.storefront.list_orders(updated_since=since, updated_before=ctx.interval_end)
-    since = cursor_since(ctx)
-    ctx.log.info("%s: orders updated since %s", ctx.flow, since or "the beginning")
-    return ctx.storefront.list_orders(updated_since=since)
+    ctx.log.info("%s: orders updated since %s", ctx.flow, cursor or "the beginning")
+    return ctx.storefront.list_orders(updated_since=cursor)
 
 
 class _RunState:
