@@ -36,7 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--id", type=int, required=True, dest="dl_id")
     rp.add_argument("--dry-run", action="store_true", help="map only and show what would be sent")
     rp.add_argument("--payload-file", help="JSON file with an edited payload to replay instead")
-    rp.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="flow params, e.g. guest_policy=create")
+    rp.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="flow params, e.g. guest_policy=create",
+    )
     rp.set_defaults(func=_replay)
 
 
@@ -89,5 +95,7 @@ def _replay(args: argparse.Namespace) -> int:
             payload = json.load(fh)
     params = dict(p.split("=", 1) for p in args.param)
     outcome = replay(flow_context(dl.flow, params), dl, payload=payload, dry_run=args.dry_run)
-    print(f"dead letter #{outcome.dead_letter_id} ({outcome.external_id}): {outcome.result}: {outcome.detail}")
+    print(
+        f"dead letter #{outcome.dead_letter_id} ({outcome.external_id}): {outcome.result}: {outcome.detail}"
+    )
     return 0 if outcome.result in {"resolved", "skipped", "would_send"} else 1

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _migrate(args: argparse.Namespace) -> int:
     st = store(migrate=True)
-    print(f"state store {st.engine.url.render_as_string(hide_password=True)} at revision {st.current_revision()}")
+    print(
+        f"state store {st.engine.url.render_as_string(hide_password=True)} at revision {st.current_revision()}"
+    )
     return 0
 
 
