@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from erpsync.state import StateStore
 
+from erpsync.state import StateStore
 from tests.state._support import FakeClock, truncate_pg
 
 BACKENDS = [

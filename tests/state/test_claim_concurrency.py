@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+
 from erpsync.state import StateStore
 from erpsync.state.schema import work_items
-
 from tests.state._claim_worker import FLOW, claim_until_empty, process_main
 
 N_ITEMS = 2000

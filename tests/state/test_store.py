@@ -6,10 +6,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from erpsync.model import Money
 from erpsync.state import StateStore
 from erpsync.state.redact import MASK
-
 from tests.state._support import FakeClock, truncate_pg
 
 UTC = dt.UTC
