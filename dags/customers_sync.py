@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from erpsync_airflow.assets import CUSTOMERS
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
 
 
 @dag(
@@ -18,6 +18,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=deadline_for("customers_sync", "*/15 * * * *"),
     tags=[*TAGS, "customers"],
     doc_md="""
 ### customers_sync

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
 
 
 @dag(
@@ -16,7 +16,10 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    # orders written at the same time (a bounded pool; one customer's orders stay in sequence)
+    params={"write_concurrency": 8},
     default_args=DEFAULT_ARGS,
+    deadline=deadline_for("orders_sync", "* * * * *"),
     tags=[*TAGS, "orders"],
     doc_md="""
 ### orders_sync
@@ -34,7 +37,8 @@ Near real time: every minute, paid storefront orders become ERP sales orders, ex
   interval and leaves the cursor alone. A manual run (Trigger DAG) reads everything changed
   since the cursor (`make up` triggers one at first start). Re-reading is harmless: the ledger
   skips orders already written.
-- One run at a time (`max_active_runs=1`), no catchup.
+- One run at a time (`max_active_runs=1`), no catchup. Inside a run, up to `write_concurrency`
+  (param, default 8) orders are written at once; orders of one customer never run together.
 
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow orders_sync`). Logic: `include/erpsync/flows/orders.py`.

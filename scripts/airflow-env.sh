@@ -14,6 +14,7 @@ export ERPSYNC_LOG_DIR="$ERPSYNC_HOME/log"
 export ERPSYNC_ERP_PORT="${ERPSYNC_ERP_PORT:-8101}"
 export ERPSYNC_STOREFRONT_PORT="${ERPSYNC_STOREFRONT_PORT:-8102}"
 export ERPSYNC_AIRFLOW_PORT="${ERPSYNC_AIRFLOW_PORT:-8080}"
+export ERPSYNC_SMTP_PORT="${ERPSYNC_SMTP_PORT:-8125}"
 
 # the venv first on PATH: Airflow starts its subprocesses as `airflow` from PATH
 case ":$PATH:" in
@@ -45,3 +46,13 @@ fi
 if [ -z "${AIRFLOW_CONN_STOREFRONT_DEFAULT:-}" ]; then
   export AIRFLOW_CONN_STOREFRONT_DEFAULT='{"conn_type":"erpsync_storefront","host":"127.0.0.1","port":'"$ERPSYNC_STOREFRONT_PORT"',"password":"sandbox-token","extra":{"adapter":"sandbox"}}'
 fi
+
+# Alert e-mails (failures, missed deadlines, the watchdog, held prices, breaker): the SMTP
+# connection points at the local mail sink `make up` starts (mails land in var/mail/new/); export
+# AIRFLOW_CONN_SMTP_DEFAULT before sourcing to use a real relay. The sender comes from
+# [email] from_email (the provider ignores the connection's from_email in places, #69262).
+if [ -z "${AIRFLOW_CONN_SMTP_DEFAULT:-}" ]; then
+  export AIRFLOW_CONN_SMTP_DEFAULT='{"conn_type":"smtp","host":"127.0.0.1","port":'"$ERPSYNC_SMTP_PORT"',"extra":{"disable_ssl":true,"disable_tls":true,"from_email":"erpsync@localhost"}}'
+fi
+export AIRFLOW__EMAIL__FROM_EMAIL="${AIRFLOW__EMAIL__FROM_EMAIL:-erpsync@localhost}"
+export ERPSYNC_ALERT_EMAILS="${ERPSYNC_ALERT_EMAILS:-ops@localhost}"

@@ -48,6 +48,6 @@ if ! ls "$ERPSYNC_RUN_DIR"/*.pid >/dev/null 2>&1; then
   say "nothing to stop (no pid files in var/run)"
   exit 0
 fi
-for name in airflow-scheduler airflow-triggerer airflow-dag-processor airflow-api-server sandbox; do
+for name in airflow-scheduler airflow-triggerer airflow-dag-processor airflow-api-server sandbox mailsink; do
   stop "$name"
 done

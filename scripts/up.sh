@@ -77,6 +77,14 @@ sandbox_healthy() {
 wait_for 60 sandbox sandbox_healthy ||
   die "the sandbox is not healthy on ports $ERPSYNC_ERP_PORT/$ERPSYNC_STOREFRONT_PORT after 60 s (see var/log/sandbox.log)"
 
+# --- 2b. mail sink for alert e-mails (var/mail/new/), unless SMTP points elsewhere ---------------
+if grep -q "\"port\":$ERPSYNC_SMTP_PORT" <<<"$AIRFLOW_CONN_SMTP_DEFAULT"; then
+  if ! running mailsink && port_busy "$ERPSYNC_SMTP_PORT"; then
+    die "port $ERPSYNC_SMTP_PORT (mail sink) is taken by another program: stop it, or export ERPSYNC_SMTP_PORT"
+  fi
+  start mailsink python -m erpsync_airflow.mailsink --port "$ERPSYNC_SMTP_PORT" --maildir "$ERPSYNC_HOME/mail"
+fi
+
 # --- 3. Airflow ----------------------------------------------------------------------------------
 say "migrating the Airflow metadata DB (log: var/log/airflow-db-migrate.log)"
 airflow db migrate >>"$ERPSYNC_LOG_DIR/airflow-db-migrate.log" 2>&1 ||
@@ -133,6 +141,7 @@ erpsync is up.
   Airflow UI   http://127.0.0.1:$ERPSYNC_AIRFLOW_PORT   user admin   password $PASSWORD
   sandbox      ERP http://127.0.0.1:$ERPSYNC_ERP_PORT   storefront http://127.0.0.1:$ERPSYNC_STOREFRONT_PORT
   DAGs         ${DAG_IDS[*]} (unpaused)
+  alert mails  var/mail/new/ (SMTP sink on 127.0.0.1:$ERPSYNC_SMTP_PORT)
   logs         var/log/   state store   ${ERPSYNC_STATE_URL:-sqlite:///$ERPSYNC_HOME/state.db}
   CLI          source scripts/airflow-env.sh && airflow dags list
   stop         make down

@@ -6,3 +6,7 @@ from airflow.sdk import Asset
 
 #: updated by customers_sync after every run that synced customers
 CUSTOMERS = Asset(name="erpsync_customers", uri="erpsync://customers")
+
+#: updated by catalog_sync after every run; the inventory flow is scheduled on it (stock is never
+#: pushed for a product the store does not have: catalog_sync binds ("storefront", "variant", sku))
+CATALOG = Asset(name="erpsync_catalog", uri="erpsync://catalog")

@@ -1,8 +1,16 @@
-"""Defaults every erpsync DAG shares, set once here so the DAG files stay wiring only."""
+"""Defaults every erpsync DAG shares, set once here so the DAG files stay wiring only: owner,
+retries with exponential backoff and a cap, the failure e-mail, and the deadline of each DAG
+(``deadline_for``: Airflow 3's replacement for SLAs)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import os
+
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+from erpsync_airflow.notifiers import DeadlineMissNotifier, FailureNotifier
 
 #: A fixed past start date: with ``catchup=False`` only the latest interval runs.
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -17,4 +25,91 @@ DEFAULT_ARGS: dict = {
     # Airflow 3.3 takes the backoff as a multiplier; True is the 2.x spelling of 2.0 (doubling).
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=10),
+    # one mail per task that failed for good (after its last retry): see notifiers.FailureNotifier
+    "on_failure_callback": [FailureNotifier()],
 }
+
+#: Deadlines (from the moment a run is queued) that are not simply twice the cadence.
+DEADLINES: dict[str, dt.timedelta] = {
+    "orders_sync": dt.timedelta(minutes=2),
+    "inventory_*": dt.timedelta(minutes=4),
+}
+#: nightly DAGs must be done by this hour (UTC), ERPSYNC_NIGHTLY_DEADLINE_HOUR overrides it
+NIGHTLY_DEADLINE_HOUR = 6
+#: a deadline is never shorter than this (a queued run needs a free slot and a task start)
+MIN_DEADLINE = dt.timedelta(minutes=2)
+
+
+def _nightly_hour() -> int:
+    raw = os.environ.get("ERPSYNC_NIGHTLY_DEADLINE_HOUR", "").strip()
+    return int(raw) % 24 if raw.isdigit() else NIGHTLY_DEADLINE_HOUR
+
+
+def _daily_start(expression: str) -> dt.timedelta | None:
+    """``"30 2 * * *"`` -> 2:30 as a timedelta; None if the cron is not once a day."""
+    fields = expression.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not (fields[0].isdigit() and fields[1].isdigit()):
+        return None
+    return dt.timedelta(hours=int(fields[1]), minutes=int(fields[0]))
+
+
+def _cadence(expression: str) -> dt.timedelta:
+    """The gap between two runs of a cron expression (the smallest of the next few)."""
+    from croniter import croniter
+
+    it = croniter(expression, dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
+    fires = [it.get_next(dt.datetime) for _ in range(6)]
+    return min(b - a for a, b in zip(fires, fires[1:], strict=False))
+
+
+def deadline_interval(dag_id: str, cadence: dt.timedelta | str) -> dt.timedelta:
+    """How long after being queued a run of ``dag_id`` must be done.
+
+    ``cadence`` is the DAG's cron expression or a timedelta. Explicit entries of ``DEADLINES``
+    win (orders 2 min, inventory 4 min); a daily cron (a nightly flow) must be done by
+    ``ERPSYNC_NIGHTLY_DEADLINE_HOUR`` (6 UTC); anything else gets twice its cadence.
+    """
+    if dag_id in DEADLINES:
+        return DEADLINES[dag_id]
+    daily = _daily_start(cadence) if isinstance(cadence, str) else None
+    for pattern, interval in DEADLINES.items():
+        if daily is None and fnmatch.fnmatchcase(dag_id, pattern):
+            return interval
+    if isinstance(cadence, str):
+        start = daily
+        if start is not None:
+            by = dt.timedelta(hours=_nightly_hour())
+            window = (by - start) % dt.timedelta(days=1)
+            return max(window, dt.timedelta(hours=1))
+        cadence = _cadence(cadence)
+    return max(2 * cadence, MIN_DEADLINE)
+
+
+def _human(interval: dt.timedelta) -> str:
+    seconds = int(interval.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def deadline_for(
+    dag_id: str, cadence: dt.timedelta | str, *, interval: dt.timedelta | None = None
+) -> DeadlineAlert | None:
+    """The deadline alert of a scheduled DAG: measured from when its run is queued, sized to its
+    cadence (``deadline_interval``); a miss sends one e-mail through the SMTP connection
+    (``DeadlineMissNotifier``, run by the triggerer). ``interval`` overrides the size (tests).
+
+    ``ERPSYNC_DEADLINES=off`` (read at parse time) leaves DAGs without deadlines.
+    """
+    if os.environ.get("ERPSYNC_DEADLINES", "").strip().lower() in ("off", "0", "false", "no"):
+        return None
+    size = interval or deadline_interval(dag_id, cadence)
+    limit = _human(size)
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=size,
+        callback=AsyncCallback(DeadlineMissNotifier, kwargs={"dag_id": dag_id, "limit": limit}),
+        name=f"{dag_id}: done within {limit} of being queued",
+    )

@@ -14,6 +14,7 @@ run metrics in the state store.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -58,6 +59,18 @@ def _interval(context: Mapping[str, Any]) -> tuple[dt.datetime | None, dt.dateti
     return context.get("data_interval_start"), context.get("data_interval_end")
 
 
+def _alert_sender(log: logging.Logger) -> Any:
+    """Breaker and other in-flow e-mails go through SMTP when a connection is configured, else
+    to the task log (so nothing is dropped)."""
+    from erpsync_airflow.notifiers import AlertSender, smtp_configured
+
+    if smtp_configured():
+        return AlertSender()
+    from erpsync.reliability.notify import LogNotifier
+
+    return LogNotifier(log)
+
+
 def _close(obj: Any) -> None:
     """Close an adapter's HTTP session (``adapter.close()`` or ``adapter.http.close()``)."""
     close = getattr(obj, "close", None) or getattr(getattr(obj, "http", None), "close", None)
@@ -98,6 +111,7 @@ def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]
             params=dict(context.get("params") or {}),
             log=log,
             run_type=_run_type(context),
+            notifier=_alert_sender(log),
         )
         yield ctx
     except ConfigError as exc:
@@ -114,14 +128,51 @@ def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]
 
 
 def run_flow(flow: str, run: Callable[[FlowContext], RunSummary], context: Mapping[str, Any]) -> dict:
-    """Run one core flow as the body of an Airflow task; return the summary for XCom."""
+    """Run one core flow as the body of an Airflow task; return the summary for XCom.
+
+    Every flow validates its batch through ``ctx.gate`` (``erpsync.quality``). A batch whose bad
+    share is above the flow's limit ends the task without retries (retrying the same data cannot
+    help) and one failure e-mail goes out. Any failure carries the run's counts and quality
+    reports (``erpsync_counts``, ``erpsync_quality_reports``) for that e-mail.
+    """
+    from erpsync.quality import QualityGateFailed
+
     started = dt.datetime.now(dt.UTC)
     with flow_context(flow, context) as ctx:
-        summary = run(ctx)
+        try:
+            summary = run(ctx)
+        except QualityGateFailed as exc:
+            summary = exc.summary or ctx.summary
+            if summary is not None:
+                ctx.log.info("%s", summary.render())
+                record_run(ctx, summary, started, dt.datetime.now(dt.UTC), context, status="failed", error=str(exc))
+            fail = _fail(ctx.log, f"{flow}: {exc}")
+            _attach(fail, ctx, summary)
+            raise fail from None
+        except Exception as exc:
+            if ctx.summary is not None:
+                record_run(ctx, ctx.summary, started, dt.datetime.now(dt.UTC), context, status="failed",
+                           error=f"{type(exc).__name__}: {exc}")
+            _attach(exc, ctx, ctx.summary)
+            raise
         finished = dt.datetime.now(dt.UTC)
         ctx.log.info("%s", summary.render())
+        for report in ctx.quality_reports:
+            ctx.log.info("quality report (GX validation result): %s", report)
         record_run(ctx, summary, started, finished, context)
-        return summary.to_dict()
+        result = summary.to_dict()
+        result["quality_reports"] = list(ctx.quality_reports)
+        return result
+
+
+def _attach(exc: BaseException, ctx: FlowContext, summary: RunSummary | None) -> None:
+    """Give the failure e-mail (notifiers.FailureNotifier) the counts and reports of the run."""
+    try:
+        if summary is not None:
+            exc.erpsync_counts = summary.to_dict()  # type: ignore[attr-defined]
+        exc.erpsync_quality_reports = list(ctx.quality_reports)  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - an exception type refusing attributes
+        pass
 
 
 def record_run(
@@ -130,14 +181,23 @@ def record_run(
     started: dt.datetime,
     finished: dt.datetime,
     context: Mapping[str, Any],
+    *,
+    status: str = "success",
+    error: str | None = None,
 ) -> None:
-    """Store the run's counts (the watchdog and `erpsync` CLI read them); never fail the task."""
+    """Store the run's counts (the watchdog and `erpsync` CLI read them); never fail the task.
+
+    ``extra.status`` is ``success`` or ``failed``: the watchdog counts only successful runs."""
     ti = context.get("ti")
     extra = {
+        "status": status,
         "dead_letters": len(summary.dead_letters),
         "try_number": getattr(ti, "try_number", None),
         "duration_s": round((finished - started).total_seconds(), 3),
+        "quality_reports": list(ctx.quality_reports),
     }
+    if error:
+        extra["error"] = error[:500]
     try:
         ctx.store.record_run(
             ctx.flow,
@@ -152,3 +212,61 @@ def record_run(
         )
     except Exception:
         ctx.log.warning("%s: could not record the run metrics", ctx.flow, exc_info=True)
+
+
+def run_watchdog(context: Mapping[str, Any]) -> dict:
+    """Body of ``sync_watchdog``: check the state store, log every finding, and mail them (once per
+    change of findings, again after ``repeat_minutes``). The task succeeds either way: the mail is
+    the alert, not a failed task."""
+    from erpsync.alerts import watchdog_mail
+    from erpsync.watchdog import WatchdogConfig, check, collect, should_alert
+    from erpsync_airflow.notifiers import AlertSender
+
+    log = logging.getLogger("airflow.task.erpsync.sync_watchdog")
+    from erpsync.errors import ConfigError
+
+    try:
+        config = WatchdogConfig.from_settings(dict(context.get("params") or {}))
+    except ConfigError as exc:
+        raise _fail(log, f"sync_watchdog: configuration error: {exc}") from None
+    store = StateStoreHook().get_conn()
+    now = dt.datetime.now(dt.UTC)
+    findings = check(collect(store, config, now), config)
+    for f in findings:
+        log.warning("[%s] %s: %s", f.check, f.flow, f.message)
+    mailed = False
+    if should_alert(store, findings, config, now):
+        AlertSender().send(*watchdog_mail(findings, now=now))
+        mailed = True
+    log.info("sync_watchdog: %d finding(s)%s", len(findings), ", mailed" if mailed else "")
+    return {"findings": [dataclasses.asdict(f) for f in findings], "mailed": mailed}
+
+
+def run_dead_letter_replay(context: Mapping[str, Any]) -> dict:
+    """Body of the ``dead_letter_replay`` task: replay (or preview) the dead letters its Params
+    select, each through its own flow; the task log ends with one line per dead letter. A filter
+    that matches nothing, an unknown id or an empty filter fail the task with one line."""
+    import dataclasses
+
+    from erpsync.flows.replay import ReplayFilter, replay_many
+
+    params = dict(context.get("params") or {})
+    flow_params = dict(params.get("flow_params") or {})
+    with flow_context("dead_letter_replay", context) as base:
+        flt = ReplayFilter.from_params(params)
+        dry_run = bool(params.get("dry_run", True))
+        base.log.info("dead_letter_replay: %s%s", flt.describe(), " (dry run: nothing is sent)" if dry_run else "")
+        contexts: dict[str, FlowContext] = {}
+
+        def ctx_for(flow: str) -> FlowContext:
+            if flow not in contexts:
+                contexts[flow] = dataclasses.replace(base, flow=flow, params={**base.params, **flow_params})
+            return contexts[flow]
+
+        report = replay_many(ctx_for, base.store, flt, dry_run=dry_run)
+        base.log.info("%s", report.render())
+        if report.stopped:
+            from erpsync.errors import TransientError
+
+            raise TransientError(f"dead_letter_replay stopped: {report.stopped}")
+        return report.to_dict()

@@ -23,7 +23,7 @@ from airflow.dag_processing.dagbag import DagBag  # noqa: E402  (after isolate()
 REPO = airflow_home.REPO
 DAGS_DIR = airflow_home.DAGS
 CORE = REPO / "include" / "erpsync"
-EXPECTED = {"customers_sync", "orders_sync"}
+EXPECTED = {"customers_sync", "orders_sync", "sync_watchdog"}
 #: what a DAG file may import at module level: wiring only (the flows are imported inside tasks)
 ALLOWED_TOP_LEVEL = {
     "__future__",
@@ -85,8 +85,9 @@ def test_dag_house_rules(dagbag: DagBag, dag_id: str) -> None:
         assert task.owner == "erpsync", f"{dag_id}.{task.task_id}: owner must be set"
         assert task.retry_exponential_backoff > 1, f"{dag_id}.{task.task_id}: exponential backoff"
         assert task.max_retry_delay is not None
-    # deadlines crash dag.test() in 3.3.2 (apache/airflow#73428); the quality-gates change adds them
-    assert not getattr(dag, "deadline", None)
+    for task in dag.tasks:
+        names = [type(cb).__name__ for cb in (task.on_failure_callback or [])]
+        assert "FailureNotifier" in names, f"{dag_id}.{task.task_id}: the failure e-mail callback is missing"
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
@@ -156,3 +157,50 @@ def test_core_never_imports_airflow() -> None:
             ]
     assert len(files) > 3, "the scan saw no core files"
     assert offenders == []
+
+
+def _cron(timetable) -> str | None:
+    """The cron expression of a timetable, also inside AssetOrTimeSchedule (assets or a time)."""
+    expression = getattr(timetable, "expression", None) or getattr(getattr(timetable, "timetable", None), "expression", None)
+    return expression if isinstance(expression, str) else None
+
+
+def _deadlines(dag) -> list:
+    deadline = getattr(dag, "deadline", None)
+    if deadline is None:
+        return []
+    return list(deadline) if isinstance(deadline, list | tuple) else [deadline]
+
+
+def test_every_scheduled_dag_has_a_deadline_sized_to_its_cadence(dagbag: DagBag) -> None:
+    """Deadline Alerts replace SLAs: every scheduled DAG (not asset- or manually-triggered ones)
+    has one, from ``defaults.deadline_for``, measured from when the run is queued, mailing on a miss."""
+    from airflow.sdk import DeadlineReference
+
+    from erpsync_airflow.defaults import deadline_interval
+
+    checked = 0
+    for dag_id, dag in dagbag.dags.items():
+        expression = _cron(dag.timetable)
+        if not expression:
+            continue  # asset-triggered or manual: no cadence to size a deadline to
+        alerts = _deadlines(dag)
+        assert alerts, f"{dag_id}: scheduled ({expression}) but has no deadline= (use defaults.deadline_for)"
+        (alert,) = alerts
+        assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+        assert alert.interval == deadline_interval(dag_id, expression), f"{dag_id}: deadline not sized by deadline_for"
+        assert alert.callback.path == "erpsync_airflow.notifiers.DeadlineMissNotifier"
+        checked += 1
+    assert checked >= 3
+
+
+def test_deadline_sizes() -> None:
+    import datetime as dt
+
+    from erpsync_airflow.defaults import deadline_interval
+
+    assert deadline_interval("orders_sync", "* * * * *") == dt.timedelta(minutes=2)
+    assert deadline_interval("inventory_sync", "*/2 * * * *") == dt.timedelta(minutes=4)
+    assert deadline_interval("customers_sync", "*/15 * * * *") == dt.timedelta(minutes=30)
+    # nightly: done by ERPSYNC_NIGHTLY_DEADLINE_HOUR (6 UTC) after its 02:30 start
+    assert deadline_interval("catalog_sync", "30 2 * * *") == dt.timedelta(hours=3, minutes=30)

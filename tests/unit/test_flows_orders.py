@@ -200,7 +200,9 @@ def test_cancellation_after_sync_needs_manual_cancel(store: StateStore, erp: Fak
 
 def test_total_mismatch(store: StateStore, erp: FakeErp) -> None:
     summary = run(store, erp, FakeStorefront([CUST], [sf_order(1, customer=CUST, total_price="35.00")]))
-    assert summary.dead_letters[0][1:] == ("O100001", "total_mismatch: computed 31.85 != total_price 35.00")
+    # the quality gate's order suite catches it first; the reason names the GX expectation too
+    assert summary.dead_letters[0][1] == "O100001"
+    assert summary.dead_letters[0][2].startswith("total_mismatch: computed 31.85 != total_price 35.00 (")
     assert erp.customers == {}  # nothing is written for an order that does not add up
 
 
@@ -276,8 +278,9 @@ def test_transient_error_fails_the_run_and_a_rerun_completes(store: StateStore, 
     with pytest.raises(TransientError):
         run(store, erp, sf)
     assert store.get_cursor(FLOW) is None
+    # order 2 went on; order 1 waited in the outbox and the rerun drains it first
     summary = run(store, erp, sf, run_id="run-2")
-    assert summary.done == 2 and len(erp.orders) == 2
+    assert summary.drained == 1 and summary.done == 1 and len(erp.orders) == 2
     assert store.get_cursor(FLOW) == "2026-11-23T11:00:00Z"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 Raw = dict[str, Any]
@@ -65,6 +65,40 @@ class ErpAdapter(abc.ABC):
     @abc.abstractmethod
     def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]: ...
 
+    # Sales order listing, returns and erasure (issue 5). Not abstract, so an adapter written
+    # before them still loads: its reads refuse with a ConfigError naming the adapter (the task
+    # fails with that one line), its writes with a PermanentError (the record is dead-lettered
+    # with that reason). The sandbox adapter implements them all.
+    def list_sales_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        """Sales orders changed since the time (the daily reconciliation reads them)."""
+        raise _unsupported(self, "listing sales orders")
+
+    def create_return(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        """Open an RMA for a storefront return (``external_ref`` = the storefront return id)."""
+        raise _refused(self, "returns (RMAs)")
+
+    def find_return(self, external_ref: str) -> Raw | None:
+        """The RMA whose external reference is the storefront return id, if any."""
+        raise _unsupported(self, "returns (RMAs)")
+
+    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        """RMAs changed since the time, each with its status, dispositions and credit memo."""
+        raise _unsupported(self, "returns (RMAs)")
+
+    def anonymize_customer(self, erp_id: str, *, idempotency_key: str) -> Raw:
+        """Erase a customer's personal data as far as the ERP allows (its documents stay)."""
+        raise _refused(self, "anonymising customers")
+
+    # bulk stock (not abstract: an adapter without a bulk API falls back on ``list_stock``)
+    def export_stock(self) -> Iterator[Raw]:
+        """Every stock record, for full comparisons; override with the system's bulk export."""
+        return self.list_stock()
+
+    def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
+        """The stock records of every warehouse of these items; override with a filtered query."""
+        wanted = set(item_codes)
+        return [r for r in self.list_stock() if r.get("item_code") in wanted]
+
 
 class StorefrontAdapter(abc.ABC):
     """An online store: master of orders and (B2C) customers; target of catalog and stock."""
@@ -109,3 +143,74 @@ class StorefrontAdapter(abc.ABC):
 
     @abc.abstractmethod
     def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw: ...
+
+    # returns, refunds and erasure requests (issue 5); not abstract, see ErpAdapter.list_sales_orders
+    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        raise _unsupported(self, "returns")
+
+    def get_return(self, return_id: str) -> Raw | None:
+        raise _unsupported(self, "returns")
+
+    def update_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        raise _refused(self, "returns")
+
+    def refund_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """Refund (part of) a return; returns ``{"refund": {...}}``."""
+        raise _refused(self, "refunds")
+
+    def list_erasure_requests(self, status: str | None = "pending") -> list[Raw]:
+        raise _unsupported(self, "erasure requests")
+
+    def complete_erasure_request(self, request_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        raise _refused(self, "erasure requests")
+
+    # bulk stock (not abstract: an adapter without a bulk API falls back on ``list_inventory``)
+    def export_inventory(self) -> Iterator[Raw]:
+        """Every inventory level, for full comparisons; override with the store's bulk export."""
+        return self.list_inventory()
+
+    def inventory_for(self, skus: Sequence[str]) -> list[Raw]:
+        """The levels of these SKUs at every location; override with a filtered query."""
+        wanted = set(skus)
+        return [r for r in self.list_inventory() if r.get("sku") in wanted]
+
+    def list_locations(self) -> list[str] | None:
+        """The store's location ids, or None when the store cannot list them."""
+        return None
+
+    # prices (pricing_sync); not abstract, so adapters without B2B price lists still load
+    #: most prices one price write may carry
+    price_batch_limit: int = 250
+
+    def set_variant_prices(self, items: list[Raw], *, idempotency_key: str) -> Raw:
+        """Set ``[{"sku", "price", "compare_at_price"}]`` on variants; all or nothing."""
+        raise NotImplementedError(f"{type(self).__name__} does not publish variant prices")
+
+    def list_price_lists(self) -> Iterator[Raw]:
+        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+
+    def upsert_price_list(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        """Create or update a price list by ``handle``; returns ``{"price_list": {...}, "created"}``."""
+        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+
+    def list_price_list_prices(self, price_list_id: str) -> Iterator[Raw]:
+        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+
+    def change_price_list_prices(
+        self, price_list_id: str, set_rows: list[Raw], delete_rows: list[Raw], *, idempotency_key: str
+    ) -> Raw:
+        """Set ``[{"sku", "min_qty", "price", "compare_at_price"}]`` and delete ``[{"sku", "min_qty"}]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+
+
+def _unsupported(adapter: object, what: str) -> Exception:
+    from erpsync.errors import ConfigError
+
+    return ConfigError(f"{type(adapter).__name__} does not support {what}; use an adapter that does "
+                       "or switch the flow off")
+
+
+def _refused(adapter: object, what: str) -> Exception:
+    from erpsync.errors import PermanentError
+
+    return PermanentError(f"{type(adapter).__name__} does not support {what}", system=getattr(adapter, "system", ""))

@@ -177,6 +177,11 @@ class HttpClient:
         self.session.headers.update(dict(headers or {}))
         self._sleep = sleep
         self._rand = rand
+        #: circuit breaker hooks (``before()`` may raise CircuitOpenError, ``success()``,
+        #: ``failure(reason)``), set by ``erpsync.reliability.protect``; None = no breaker
+        self.guard: Any = None
+        #: rate budget (``acquire()`` blocks until a request may go; see ``erpsync.reliability.budget``)
+        self.throttle: Any = None
 
     def close(self) -> None:
         self.session.close()
@@ -194,6 +199,8 @@ class HttpClient:
         if idempotency_key:
             hdrs["Idempotency-Key"] = idempotency_key
         what = f"{self.system} {method} {path}"
+        if self.guard is not None:
+            self.guard.before()  # an open circuit raises here: nothing is sent
         attempt = 0
         while True:
             attempt += 1
@@ -203,6 +210,8 @@ class HttpClient:
             body: Any = None
             retry_after: float | None = None
             resp_headers: Mapping[str, str] = {}
+            if self.throttle is not None:
+                self.throttle.acquire()
             try:
                 resp = self.session.request(method, url, params=params, json=json, headers=hdrs, timeout=self.timeout)
             except requests.RequestException as exc:
@@ -211,12 +220,14 @@ class HttpClient:
                 status, resp_headers = resp.status_code, resp.headers
                 body = _body(resp)
                 if status in allow_statuses:
+                    self._report(status, None, "")
                     return HttpResponse(status, body, resp_headers)
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 reason = f"HTTP {status}{_error_text(body)}"
             action = decide(method=method, attempt=attempt, policy=policy, status=status, failure=failure,
                             has_idempotency_key=bool(idempotency_key), retry_after=retry_after)
             if action is Action.OK:
+                self._report(status, None, "")
                 return HttpResponse(status or 0, body, resp_headers)
             if action is Action.RETRY:
                 delay = backoff_delay(attempt, policy, retry_after=retry_after, rand=self._rand)
@@ -224,6 +235,7 @@ class HttpClient:
                 self._sleep(delay)
                 continue
             kwargs = {"system": self.system, "status": status, "body": body, "retry_after": retry_after}
+            self._report(status, failure, f"{what}: {reason}")
             if action is Action.PERMANENT:
                 cls = AuthError if status in (401, 403) else PermanentError
                 raise cls(f"{what} failed: {reason}", **kwargs)
@@ -232,6 +244,16 @@ class HttpClient:
                     f"{what}: {reason} after the request was sent; it may have been committed: look the record "
                     "up before writing again", **kwargs)
             raise TransientError(f"{what} failed after {attempt} attempt(s): {reason}", **kwargs)
+
+    def _report(self, status: int | None, failure: Failure | None, reason: str) -> None:
+        """Tell the breaker how the call ended: an answer (even a 4xx) means the system is up; a
+        429 means it is up but busy (the rate budget's business, not the breaker's)."""
+        if self.guard is None or status == 429:
+            return
+        if failure is None and status is not None and (status < 500 and status != 408):
+            self.guard.success()
+        else:
+            self.guard.failure(reason)
 
 
 def _body(resp: requests.Response) -> Any:

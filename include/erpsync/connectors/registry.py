@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 from erpsync.connectors.base import ErpAdapter, StorefrontAdapter
@@ -27,8 +28,43 @@ def _sandbox_storefront(base_url: str, token: str, extra: Mapping[str, Any]) -> 
     return SandboxStorefrontAdapter(base_url, token, **_common(extra, "storefront_default"))
 
 
-ERP_ADAPTERS: dict[str, Callable[..., ErpAdapter]] = {"sandbox": _sandbox_erp}
-STOREFRONT_ADAPTERS: dict[str, Callable[..., StorefrontAdapter]] = {"sandbox": _sandbox_storefront}
+def _tryton_erp(base_url: str, login: str, password: str, extra: Mapping[str, Any]) -> ErpAdapter:
+    from erpsync.connectors.tryton import TrytonErpAdapter
+
+    options = {k: str(extra[k]) for k in ("database", "warehouse") if extra.get(k)}
+    return TrytonErpAdapter(base_url, login, password, **options, **_common(extra, "erp_default"))
+
+
+def _vendure_storefront(base_url: str, token: str, extra: Mapping[str, Any]) -> StorefrontAdapter:
+    from erpsync.connectors.vendure import VendureStorefrontAdapter
+
+    options = {k: str(extra[k]) for k in ("username", "channel_token") if extra.get(k)}
+    return VendureStorefrontAdapter(base_url, token, **options, **_common(extra, "storefront_default"))
+
+
+ERP_ADAPTERS: dict[str, Callable[..., ErpAdapter]] = {"sandbox": _sandbox_erp, "tryton": _tryton_erp}
+STOREFRONT_ADAPTERS: dict[str, Callable[..., StorefrontAdapter]] = {
+    "sandbox": _sandbox_storefront, "vendure": _vendure_storefront}
+
+#: the mapping module of an adapter that names none (the sandbox adapters and test doubles)
+DEFAULT_ERP_MAPPING = "erpsync.mappings.erp_sandbox"
+DEFAULT_STOREFRONT_MAPPING = "erpsync.mappings.storefront_sandbox"
+
+
+def erp_mapping(adapter: object) -> ModuleType:
+    """The mapping module of an ERP adapter (its ``mapping`` attribute, a module path).
+
+    Flows map through this, so the same flow runs against any ERP: the Connection picks the
+    adapter, the adapter picks its mapping. The module provides ``customer_from_erp``,
+    ``customer_to_erp``, ``customer_update_to_erp``, ``order_to_erp`` and the reference accessors
+    ``customer_no``, ``customer_external_ref``, ``order_no``, ``item_code`` (docs/adding-an-adapter.md).
+    """
+    return importlib.import_module(getattr(adapter, "mapping", None) or DEFAULT_ERP_MAPPING)
+
+
+def storefront_mapping(adapter: object) -> ModuleType:
+    """The mapping module of a storefront adapter: ``customer_from_storefront``, ``order_from_storefront``."""
+    return importlib.import_module(getattr(adapter, "mapping", None) or DEFAULT_STOREFRONT_MAPPING)
 
 
 def _common(extra: Mapping[str, Any], default_conn: str) -> dict[str, Any]:

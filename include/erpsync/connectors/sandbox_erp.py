@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from erpsync.connectors.base import ErpAdapter, Raw
@@ -12,6 +12,10 @@ from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.errors import AuthError, ConfigError, TransientError
 
 SESSION_ERRORS = {"session_expired", "invalid_session", "missing_session"}
+#: stock lists page by the API's maximum (changed stock at 1M SKU-locations is thousands of rows)
+STOCK_PAGE_SIZE = 1000
+EXPORT_LIMIT = 50_000
+BY_KEYS = 1000
 
 
 def iso_z(value: dt.datetime) -> str:
@@ -35,6 +39,14 @@ class SandboxErpAdapter(ErpAdapter):
         self.http = HttpClient(self.base_url, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry)
         self._session_id: str | None = None
         self._login_lock = threading.Lock()
+
+    def fork(self) -> SandboxErpAdapter:
+        """The same ERP with its own HTTP session and login, for one worker thread."""
+        other = SandboxErpAdapter(self.base_url, self.username, self._password, page_size=self.page_size,
+                                  retry=self.http.retry, connection_id=self.connection_id)
+        other.http.timeout = self.http.timeout
+        other.http.throttle = self.http.throttle  # one rate budget per system, whatever the thread
+        return other
 
     # ------------------------------------------------------------------ session
     def login(self, *, retry: RetryPolicy | None = None) -> str:
@@ -73,13 +85,15 @@ class SandboxErpAdapter(ErpAdapter):
             raise ConfigError(f"ERP at {self.base_url} is unreachable ({_reason(exc)}): {fix_host}") from None
 
     # ------------------------------------------------------------------ lists
-    def _pages(self, path: str, updated_since: dt.datetime | None = None, **params: Any) -> Iterator[Raw]:
+    def _pages(
+        self, path: str, updated_since: dt.datetime | None = None, *, page_size: int | None = None, **params: Any
+    ) -> Iterator[Raw]:
         query = {k: v for k, v in params.items() if v is not None}
         if updated_since is not None:
             query["updated_since"] = iso_z(updated_since)
         page = 1
         while True:
-            body = self._call("GET", path, params={**query, "page": page, "page_size": self.page_size}).body
+            body = self._call("GET", path, params={**query, "page": page, "page_size": page_size or self.page_size}).body
             yield from body["data"]
             if not body.get("has_more"):
                 return
@@ -110,7 +124,27 @@ class SandboxErpAdapter(ErpAdapter):
         return None if resp.status == 404 else resp.body
 
     def list_stock(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return self._pages("/api/stock", updated_since)
+        return self._pages("/api/stock", updated_since, page_size=max(self.page_size, STOCK_PAGE_SIZE))
+
+    def export_stock(self) -> Iterator[Raw]:
+        """Every stock record through the bulk export (50,000 array rows a call)."""
+        after = -1
+        while True:
+            body = self._call("GET", "/api/stock/export", params={"after": after, "limit": EXPORT_LIMIT}).body
+            fields = body["fields"]
+            for row in body["rows"]:
+                yield dict(zip(fields, row, strict=True))
+            if body.get("next_after") is None:
+                return
+            after = body["next_after"]
+
+    def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
+        codes = list(dict.fromkeys(item_codes))
+        out: list[Raw] = []
+        for i in range(0, len(codes), BY_KEYS):
+            chunk = ",".join(codes[i : i + BY_KEYS])
+            out.extend(self._call("GET", "/api/stock/by-items", params={"item_codes": chunk}).body["data"])
+        return out
 
     def list_prices(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return self._pages("/api/prices", updated_since)
@@ -123,8 +157,26 @@ class SandboxErpAdapter(ErpAdapter):
     def create_sales_order(self, payload: Raw, *, idempotency_key: str) -> Raw:
         return self._call("POST", "/api/sales-orders", json=payload, idempotency_key=idempotency_key).body
 
+    def list_sales_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/sales-orders", updated_since)
+
     def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return self._pages("/api/shipments", updated_since)
+
+    # ------------------------------------------------------------------ returns and personal data
+    def create_return(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self._call("POST", "/api/returns", json=payload, idempotency_key=idempotency_key).body
+
+    def find_return(self, external_ref: str) -> Raw | None:
+        data = self._call("GET", "/api/returns", params={"external_ref": external_ref, "page_size": 10}).body["data"]
+        return data[0] if data else None
+
+    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._pages("/api/returns", updated_since)
+
+    def anonymize_customer(self, erp_id: str, *, idempotency_key: str) -> Raw:
+        return self._call("POST", f"/api/customers/{erp_id}/anonymize", json={},
+                          idempotency_key=idempotency_key).body
 
 
 def _reason(exc: TransientError) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from erpsync.connectors.base import Raw, StorefrontAdapter
@@ -89,6 +89,78 @@ class SandboxStorefrontAdapter(StorefrontAdapter):
         return self.http.request("POST", "/admin/api/inventory_levels/set", json={"items": items},
                                  idempotency_key=idempotency_key).body
 
+    def set_variant_prices(self, items: list[Raw], *, idempotency_key: str) -> Raw:
+        self._check_batch(len(items))
+        return self.http.request("POST", "/admin/api/variants/prices", json={"items": items},
+                                 idempotency_key=idempotency_key).body
+
+    def list_price_lists(self) -> Iterator[Raw]:
+        return self._cursor("/admin/api/price_lists")
+
+    def upsert_price_list(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self.http.request("POST", "/admin/api/price_lists", json=payload, idempotency_key=idempotency_key).body
+
+    def list_price_list_prices(self, price_list_id: str) -> Iterator[Raw]:
+        return self._cursor(f"/admin/api/price_lists/{price_list_id}/prices")
+
+    def change_price_list_prices(
+        self, price_list_id: str, set_rows: list[Raw], delete_rows: list[Raw], *, idempotency_key: str
+    ) -> Raw:
+        self._check_batch(len(set_rows) + len(delete_rows))
+        return self.http.request("POST", f"/admin/api/price_lists/{price_list_id}/prices",
+                                 json={"set": set_rows, "delete": delete_rows}, idempotency_key=idempotency_key).body
+
+    def _check_batch(self, n: int) -> None:
+        if n > self.price_batch_limit:
+            raise ValueError(f"{n} prices in one call; split into batches of {self.price_batch_limit}")
+
+    def export_inventory(self) -> Iterator[Raw]:
+        """Every level through the bulk export (50,000 array rows a call)."""
+        after = -1
+        while True:
+            body = self.http.request("GET", "/admin/api/inventory_levels/export",
+                                     params={"after": after, "limit": 50_000}).body
+            fields = body["fields"]
+            for row in body["rows"]:
+                yield dict(zip(fields, row, strict=True))
+            if body.get("next_after") is None:
+                return
+            after = body["next_after"]
+
+    def inventory_for(self, skus: Sequence[str]) -> list[Raw]:
+        wanted = list(dict.fromkeys(skus))
+        out: list[Raw] = []
+        for i in range(0, len(wanted), 1000):
+            out.extend(self.http.request("GET", "/admin/api/inventory_levels/by-skus",
+                                         params={"skus": ",".join(wanted[i : i + 1000])}).body["data"])
+        return out
+
+    def list_locations(self) -> list[str] | None:
+        return [str(loc["id"]) for loc in self._cursor("/admin/api/locations")]
+
     def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
         return self.http.request("POST", f"/admin/api/orders/{order_id}/fulfillments", json=payload,
+                                 idempotency_key=idempotency_key).body
+
+    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._cursor("/admin/api/returns", updated_since=self._since(updated_since))
+
+    def get_return(self, return_id: str) -> Raw | None:
+        resp = self.http.request("GET", f"/admin/api/returns/{return_id}", allow_statuses=(404,))
+        return None if resp.status == 404 else resp.body
+
+    def update_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self.http.request("PUT", f"/admin/api/returns/{return_id}", json=payload,
+                                 idempotency_key=idempotency_key).body
+
+    def refund_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self.http.request("POST", f"/admin/api/returns/{return_id}/refunds", json=payload,
+                                 idempotency_key=idempotency_key).body
+
+    def list_erasure_requests(self, status: str | None = "pending") -> list[Raw]:
+        params = {"status": status} if status else {}
+        return list(self.http.request("GET", "/admin/api/privacy/erasure_requests", params=params).body["items"])
+
+    def complete_erasure_request(self, request_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        return self.http.request("POST", f"/admin/api/privacy/erasure_requests/{request_id}/complete", json=payload,
                                  idempotency_key=idempotency_key).body

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from erpsync.state import StateStore
 
 REPLAY_HINT = "erpsync dead-letters replay --id {id}"
+REPLAY_MANY_HINT = "erpsync dead-letters replay --ids {ids} --dry-run"
 DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_WRITE_ATTEMPTS = 3
+#: records validated together by the quality gate (each chunk is a batch for the failure share)
+QUALITY_CHUNK = 5000
 
 
 @dataclass(slots=True)
@@ -45,6 +48,49 @@ class FlowContext:
     #: "scheduled", "manual" or "backfill": a backfill reads exactly its interval and leaves the
     #: cursor alone; a scheduled run also reads back to the cursor so a gap is never skipped
     run_type: str = "scheduled"
+    #: where breaker e-mails go (``send(subject, body)``); None -> the log
+    notifier: Any = None
+    #: paths of the quality reports (GX results) this run wrote; the task log and run metrics name them
+    quality_reports: list[str] = field(default_factory=list)
+    #: the summary of the running batch, set by ``gate``: a failed run's e-mail still has its counts
+    summary: RunSummary | None = None
+
+    def gate(
+        self,
+        entity: str,
+        records: Iterable[Any],
+        summary: RunSummary,
+        *,
+        mapper: Callable[[Any], Any] | None = None,
+        key: Callable[[Any], str] | None = None,
+        on_record: Callable[[Any], None] | None = None,
+        chunk: int = QUALITY_CHUNK,
+    ) -> Iterator[Any]:
+        """Every flow's batch passes here before loading (``erpsync.quality``): the entity's
+        expectation suite runs over each chunk of ``records`` (raw ones mapped by ``mapper``, else
+        canonical ones); failing records go to the dead letters with the check and the offending
+        value, the good ones are yielded in order. A chunk whose bad share is above the flow's
+        limit raises ``QualityGateFailed`` before any of it is loaded. ``on_record`` sees every
+        record read, passed or not (a cursor tracker)."""
+        from erpsync.quality import run_gate
+
+        self.summary = summary
+        batch: list[Any] = []
+        for record in records:
+            if on_record is not None:
+                on_record(record)
+            batch.append(record)
+            if len(batch) >= chunk:
+                yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key)
+                batch = []
+        if batch:
+            yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key)
+
+    def __post_init__(self) -> None:
+        # every HTTP-backed adapter gets its system's circuit breaker, shared through the store
+        from erpsync.reliability import protect
+
+        protect(self)
 
 
 @dataclass(slots=True)
@@ -61,6 +107,8 @@ class RunSummary:
     skipped: int = 0
     dead_letters: list[tuple[int, str, str]] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
+    queued: int = 0  # kept in the outbox: the target was unavailable (erpsync.reliability)
+    drained: int = 0  # taken from the outbox this run (also counted as done/skipped/quarantined)
 
     def skip(self, reason: str) -> None:
         self.skipped += 1
@@ -79,6 +127,8 @@ class RunSummary:
             "failed": self.failed,
             "quarantined": self.quarantined,
             "skipped": self.skipped,
+            "queued": self.queued,
+            "drained": self.drained,
             "dead_letters": [list(d) for d in self.dead_letters],
             "reasons": dict(self.reasons),
         }
@@ -91,6 +141,8 @@ class RunSummary:
         lines = [
             f"{head}: done={self.done} failed={self.failed} "
             f"quarantined={self.quarantined} skipped={self.skipped}"
+            + (f" queued={self.queued}" if self.queued else "")
+            + (f" drained={self.drained}" if self.drained else "")
         ]
         if self.reasons:
             lines.append("top reasons: " + ", ".join(f"{r} x{n}" for r, n in self.reasons.most_common(top)))
@@ -101,6 +153,12 @@ class RunSummary:
             more = len(self.dead_letters) - max_dead_letters
             if more > 0:
                 lines.append(f"  ... and {more} more (erpsync dead-letters list --flow {self.flow})")
+            ids = [d[0] for d in self.dead_letters]
+            lines.append(f"  all of them: {REPLAY_MANY_HINT.format(ids=' '.join(map(str, ids)))}")
+            lines.append(f"  or trigger DAG dead_letter_replay with Params {json.dumps({'ids': ids, 'dry_run': True})}"
+                         " (then again with dry_run false)")
+        if self.queued:
+            lines.append(f"outbox: {self.queued} record(s) queued until the target is back (erpsync outbox status)")
         return "\n".join(lines)
 
 
@@ -149,7 +207,7 @@ class CursorTracker:
         self.high: dt.datetime | None = None
 
     def see(self, raw: dict[str, Any]) -> None:
-        value = raw.get("updated_at")
+        value = raw.get("updated_at") if isinstance(raw, dict) else None  # bad records are not dicts
         if not isinstance(value, str):
             return
         try:
@@ -191,6 +249,23 @@ def dead_letter(
     summary.quarantine(dl_id, external_id, reason)
     ctx.log.warning("%s %s -> dead letter #%s: %s", entity, external_id, dl_id, reason)
     return dl_id
+
+
+def sync_records(
+    ctx: FlowContext,
+    summary: RunSummary,
+    records: Any,
+    handle: Callable[[Any], None],
+    *,
+    entity: str,
+    system: str = "erp",
+    on_record: Callable[[Any], None] | None = None,
+) -> None:
+    """The batch loop of every flow: drain the outbox, then ``handle`` each record; what cannot
+    reach ``system`` now is kept in the outbox (see ``erpsync.reliability.process``)."""
+    from erpsync.reliability.process import sync_records as _sync_records
+
+    _sync_records(ctx, summary, records, handle, entity=entity, system=system, on_record=on_record)
 
 
 @dataclass(frozen=True, slots=True)

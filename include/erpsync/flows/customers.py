@@ -9,7 +9,9 @@ name + postcode), create or update through the idempotency ledger, bind the xref
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
     CursorTracker,
@@ -19,9 +21,8 @@ from erpsync.flows.base import (
     dead_letter,
     idempotent_write,
     sync_hash,
+    sync_records,
 )
-from erpsync.mappings.erp_sandbox import customer_from_erp, customer_to_erp, customer_update_to_erp
-from erpsync.mappings.storefront_sandbox import customer_from_storefront
 from erpsync.model import Customer
 from erpsync.rules.customers import Match, match_customer
 
@@ -55,9 +56,13 @@ def run(ctx: FlowContext) -> RunSummary:
     since = cursor_since(ctx)
     ctx.log.info("%s: reading storefront customers updated since %s", ctx.flow, since or "the beginning")
     try:
-        for raw in ctx.storefront.list_customers(updated_since=since):
-            tracker.see(raw)
-            sync_one(ctx, raw, summary)
+        # outbox first, then the new records; what cannot reach the ERP now waits in the outbox
+        # the quality gate first: records failing the customer suite are quarantined, not loaded
+        batch = ctx.gate(ENTITY, ctx.storefront.list_customers(updated_since=since), summary,
+                         mapper=storefront_mapping(ctx.storefront).customer_from_storefront,
+                         on_record=tracker.see)
+        sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary), entity=ENTITY,
+                     on_record=tracker.see)
     except TransientError:
         summary.failed += 1
         ctx.log.error(
@@ -72,7 +77,7 @@ def sync_one(ctx: FlowContext, raw: dict, summary: RunSummary) -> None:
     """One storefront customer; a mapping or permanent error dead-letters it and the batch goes on."""
     sid = str(raw.get("id") or "?")
     try:
-        customer = customer_from_storefront(raw)
+        customer = storefront_mapping(ctx.storefront).customer_from_storefront(raw)
         result = upsert_customer(ctx, customer)
     except MappingError as exc:
         dead_letter(ctx, summary, ENTITY, sid, raw, f"mapping_error: {exc}", error_kind="mapping")
@@ -129,7 +134,8 @@ def upsert_customer(ctx: FlowContext, customer: Customer) -> Upserted:
         ctx.log.info("customer %s matched ERP %s by %s", sid, customer_no, match.level)
         return Upserted(customer_no, "matched")
 
-    payload = customer_to_erp(customer)
+    erp_map = erp_mapping(ctx.erp)
+    payload = erp_map.customer_to_erp(customer)
     result = idempotent_write(
         ctx,
         key=key,
@@ -138,7 +144,7 @@ def upsert_customer(ctx: FlowContext, customer: Customer) -> Upserted:
         operation="create_customer",
         payload=payload,
         write=lambda: ctx.erp.create_customer(payload, idempotency_key=key),
-        ref_of=lambda raw: str(raw["customer_no"]),
+        ref_of=erp_map.customer_no,
         lookup=lambda: find_by_external_ref(ctx, customer),
     )
     store.upsert_xref(SYSTEM, ENTITY, sid, result.ref, content_hash=digest)
@@ -146,7 +152,8 @@ def upsert_customer(ctx: FlowContext, customer: Customer) -> Upserted:
 
 
 def _update(ctx: FlowContext, customer_no: str, customer: Customer, digest: str) -> None:
-    payload = customer_update_to_erp(customer)
+    erp_map = erp_mapping(ctx.erp)
+    payload = erp_map.customer_update_to_erp(customer)
     key = f"customer:{customer.external_id}:update:{digest[:16]}:{ctx.run_id}"
     idempotent_write(
         ctx,
@@ -156,7 +163,7 @@ def _update(ctx: FlowContext, customer_no: str, customer: Customer, digest: str)
         operation="update_customer",
         payload=payload,
         write=lambda: ctx.erp.update_customer(customer_no, payload, idempotency_key=key),
-        ref_of=lambda raw: str(raw.get("customer_no") or customer_no),
+        ref_of=lambda raw: _customer_no_or(erp_map, raw, customer_no),
     )
 
 
@@ -164,16 +171,17 @@ def find_match(ctx: FlowContext, customer: Customer) -> Match:
     """Duplicate matching against the ERP: e-mail first, then name + postcode (rules.customers)."""
     bound: dict[str, str | None] = {}
     pool: list[Customer] = []
+    erp_map = erp_mapping(ctx.erp)
 
     def add(raws: list[dict]) -> None:
         for raw in raws:
             try:
-                candidate = customer_from_erp(raw)
+                candidate = erp_map.customer_from_erp(raw)
             except MappingError as exc:
-                ctx.log.warning("ERP customer %s not comparable: %s", raw.get("customer_no"), exc)
+                ctx.log.warning("ERP customer %s not comparable: %s", _customer_no_or(erp_map, raw, "?"), exc)
                 continue
             if candidate.external_id not in bound:
-                bound[candidate.external_id] = raw.get("external_ref")
+                bound[candidate.external_id] = erp_map.customer_external_ref(raw)
                 pool.append(candidate)
 
     if customer.normalised_email:
@@ -193,7 +201,16 @@ def find_by_external_ref(ctx: FlowContext, customer: Customer) -> dict | None:
     """The ERP customer an earlier (unanswered) create made: same e-mail, our storefront id."""
     if not customer.normalised_email:
         return None
+    erp_map = erp_mapping(ctx.erp)
     for raw in ctx.erp.find_customers(email=customer.normalised_email):
-        if raw.get("external_ref") == customer.external_id:
+        if erp_map.customer_external_ref(raw) == customer.external_id:
             return raw
     return None
+
+
+def _customer_no_or(erp_map: Any, raw: dict, default: str) -> str:
+    """The customer number in an ERP answer, or ``default`` when the answer does not carry it."""
+    try:
+        return erp_map.customer_no(raw)
+    except (KeyError, TypeError):
+        return default

@@ -10,11 +10,14 @@ that cannot go goes to dead letters with its reason.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Any
 
-from erpsync.errors import MappingError, PermanentError, TransientError
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
+from erpsync.errors import ConfigError, MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
+    QUALITY_CHUNK,
     CursorTracker,
     FlowContext,
     RunSummary,
@@ -23,10 +26,10 @@ from erpsync.flows.base import (
     idempotent_write,
     lookback,
     sync_hash,
+    sync_records,
 )
+from erpsync.flows.concurrent import LookAhead
 from erpsync.flows.customers import CustomerUnresolved, upsert_customer
-from erpsync.mappings.erp_sandbox import customer_to_erp, order_to_erp
-from erpsync.mappings.storefront_sandbox import customer_from_storefront, order_from_storefront
 from erpsync.model import Order
 from erpsync.rules.guests import (
     DEFAULT_GUEST_ACCOUNT,
@@ -69,10 +72,24 @@ def run(ctx: FlowContext) -> RunSummary:
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
     tracker = CursorTracker()
     state = _RunState(policy=policy)
+    # the open dead letters, read once: a synced order resolves its own without a write per order
+    state.open_dead = {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)}
     try:
-        for raw in _read(ctx):
-            tracker.see(raw)
-            sync_one(ctx, raw, summary, state)
+        # outbox first, then the new records; what cannot reach the ERP now waits in the outbox
+        # the quality gate first: records failing the order suite are quarantined, not loaded
+        workers = write_concurrency(ctx)
+        # param quality_chunk: records validated together; smaller chunks let writes start sooner
+        chunk = int(ctx.params.get("quality_chunk") or QUALITY_CHUNK)
+        batch = ctx.gate(ENTITY, _read(ctx), summary, mapper=storefront_mapping(ctx.storefront).order_from_storefront,
+                         on_record=tracker.see, chunk=chunk)
+        if workers > 1:  # the next orders' writes run ahead on a pool; outcomes merge in order
+            with LookAhead(ctx, lambda wctx, raw, part: sync_one(wctx, raw, part, state), order_lane,
+                           workers=workers) as ahead:
+                sync_records(ctx, summary, ahead.feed(batch), ahead.handle(summary),
+                             entity=ENTITY, on_record=tracker.see)
+        else:
+            sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary, state),
+                         entity=ENTITY, on_record=tracker.see)
     except TransientError:
         summary.failed += 1
         ctx.log.error(
@@ -82,6 +99,28 @@ def run(ctx: FlowContext) -> RunSummary:
     if ctx.run_type != "backfill":
         tracker.save(ctx)
     return summary
+
+
+def write_concurrency(ctx: FlowContext) -> int:
+    """Param ``write_concurrency`` (default 1): orders written at the same time (see flows/concurrent.py)."""
+    try:
+        value = int(ctx.params.get("write_concurrency", 1))
+    except (TypeError, ValueError):
+        raise ConfigError(f"param write_concurrency={ctx.params.get('write_concurrency')!r} is not a number") from None
+    if not 1 <= value <= 64:
+        raise ConfigError(f"param write_concurrency={value} must be between 1 and 64")
+    return value
+
+
+def order_lane(raw: Any) -> str:
+    """Orders of one customer (a guest: one e-mail) are written one after the other, never together."""
+    if not isinstance(raw, dict):
+        return "?"
+    customer = raw.get("customer") if isinstance(raw.get("customer"), dict) else None
+    if customer and customer.get("id"):
+        return f"customer:{customer['id']}"
+    email = str(raw.get("email") or "").strip().lower()
+    return f"guest:{email}" if email else f"order:{raw.get('id')}"
 
 
 def _read(ctx: FlowContext) -> Iterator[dict[str, Any]]:
@@ -112,6 +151,13 @@ class _RunState:
         self.policy = policy
         self.guest_account: str | None = None
         self.items: dict[str, str] = {}
+        self.lock = threading.Lock()  # concurrent writers create the shared guest account once
+        #: orders with an open dead letter (None: unknown, always resolve)
+        self.open_dead: set[str] | None = None
+
+    def note_dead(self, oid: str) -> None:
+        if self.open_dead is not None:
+            self.open_dead.add(oid)
 
 
 def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: _RunState) -> None:
@@ -120,23 +166,27 @@ def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: 
         outcome = _sync(ctx, raw, state)
     except MappingError as exc:
         dead_letter(ctx, summary, ENTITY, oid, raw, f"mapping_error: {exc}", error_kind="mapping")
+        state.note_dead(oid)
         return
     except Quarantine as exc:
         dead_letter(ctx, summary, ENTITY, oid, raw, exc.reason, error_kind=exc.error_kind)
+        state.note_dead(oid)
         return
     except PermanentError as exc:
         dead_letter(ctx, summary, ENTITY, oid, raw, f"erp_rejected: {exc.status} {exc}")
+        state.note_dead(oid)
         return
     if outcome in _SKIPPED:
         summary.skip(outcome.value)
         return
     summary.done += 1
-    ctx.store.resolve_dead_letters(ctx.flow, ENTITY, oid)
+    if state.open_dead is None or oid in state.open_dead:
+        ctx.store.resolve_dead_letters(ctx.flow, ENTITY, oid)
 
 
 def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> Disposition:
     store = ctx.store
-    order = order_from_storefront(raw)
+    order = storefront_mapping(ctx.storefront).order_from_storefront(raw)
     oid = order.external_id
     xref = store.get_xref(SYSTEM, "sales_order", oid)
     ledger = store.ledger_get(order_key(oid))
@@ -158,7 +208,8 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> Dispositio
 
     customer_no = resolve_customer(ctx, order, raw, state)
     resolve_items(ctx, order, state)
-    payload = order_to_erp(order, customer_no)
+    erp_map = erp_mapping(ctx.erp)
+    payload = erp_map.order_to_erp(order, customer_no)
     key = order_key(oid)
     result = idempotent_write(
         ctx,
@@ -168,7 +219,7 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> Dispositio
         operation="create_sales_order",
         payload=payload,
         write=lambda: ctx.erp.create_sales_order(payload, idempotency_key=key),
-        ref_of=lambda rec: str(rec["order_no"]),
+        ref_of=erp_map.order_no,
         lookup=lambda: ctx.erp.find_sales_order(oid),
     )
     store.upsert_xref(SYSTEM, "sales_order", oid, result.ref, content_hash=sync_hash(order))
@@ -188,7 +239,7 @@ def resolve_customer(ctx: FlowContext, order: Order, raw: dict[str, Any], state:
     if customer_raw is None:
         raise Quarantine(f"customer_not_found: {cid}", "dependency")
     try:
-        customer = customer_from_storefront(customer_raw)
+        customer = storefront_mapping(ctx.storefront).customer_from_storefront(customer_raw)
         return upsert_customer(ctx, customer).customer_no
     except MappingError as exc:
         raise Quarantine(f"customer_unresolved: {cid}: {exc}", "dependency") from exc
@@ -206,8 +257,9 @@ def _guest_customer_no(ctx: FlowContext, order: Order, state: _RunState) -> str:
             raise Quarantine(
                 f"customer_unresolved: guest {order.customer_email}: {exc.reason}", "dependency"
             ) from exc
-    if state.guest_account is None:
-        state.guest_account = ensure_guest_account(ctx, order.currency)
+    with state.lock:
+        if state.guest_account is None:
+            state.guest_account = ensure_guest_account(ctx, order.currency)
     return state.guest_account
 
 
@@ -224,17 +276,19 @@ def ensure_guest_account(ctx: FlowContext, currency: str) -> str:
     if xref is not None:
         return xref.internal_id
 
+    erp_map = erp_mapping(ctx.erp)
+
     def lookup() -> dict[str, Any] | None:
         for raw in ctx.erp.find_customers(email=account.email):
-            if raw.get("customer_no") == wanted or raw.get("external_ref") == account.external_id:
+            if erp_map.customer_no(raw) == wanted or erp_map.customer_external_ref(raw) == account.external_id:
                 return raw
         return None
 
     found = lookup()
     if found is not None:
-        customer_no = str(found["customer_no"])
+        customer_no = erp_map.customer_no(found)
     else:
-        payload = customer_to_erp(account)
+        payload = erp_map.customer_to_erp(account)
         key = f"customer:{account.external_id}"
         customer_no = idempotent_write(
             ctx,
@@ -244,7 +298,7 @@ def ensure_guest_account(ctx: FlowContext, currency: str) -> str:
             operation="create_customer",
             payload=payload,
             write=lambda: ctx.erp.create_customer(payload, idempotency_key=key),
-            ref_of=lambda rec: str(rec["customer_no"]),
+            ref_of=erp_map.customer_no,
             lookup=lookup,
         ).ref
     ctx.store.upsert_xref(SYSTEM, "customer", account.external_id, customer_no)
@@ -266,10 +320,11 @@ def resolve_items(ctx: FlowContext, order: Order, state: _RunState) -> None:
         code = state.items.get(ln.sku)
         if code is None:
             item = ctx.erp.find_item_by_sku(ln.sku)
-            if item is None or not item.get("item_code"):
+            code = erp_mapping(ctx.erp).item_code(item) if item is not None else None
+            if not code:
                 unknown.append(ln.sku)
                 continue
-            code = str(item["item_code"])
+            code = str(code)
             ctx.store.upsert_xref(SYSTEM, "item", ln.sku, code)
             state.items[ln.sku] = code
         ln.item_code = code

@@ -32,6 +32,26 @@ ADDRESS_KIND_TO_ERP = {"billing": "BILL_TO", "shipping": "SHIP_TO"}
 ADDRESS_KIND_FROM_ERP = {v: k for k, v in ADDRESS_KIND_TO_ERP.items()}
 
 
+# --------------------------------------------------------------------------- references in raw records
+# (the flows read references through these, so that another ERP's mapping can say where they are)
+
+
+def customer_no(raw: Mapping[str, Any]) -> str:
+    return str(raw["customer_no"])
+
+
+def customer_external_ref(raw: Mapping[str, Any]) -> str | None:
+    return raw.get("external_ref")
+
+
+def order_no(raw: Mapping[str, Any]) -> str:
+    return str(raw["order_no"])
+
+
+def item_code(raw: Mapping[str, Any]) -> str | None:
+    return raw.get("item_code") or None
+
+
 # --------------------------------------------------------------------------- canonical -> ERP
 
 

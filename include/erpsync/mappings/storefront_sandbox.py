@@ -108,6 +108,8 @@ _FINANCIAL_STATUS = {
     "pending": OrderStatus.PENDING,
     "paid": OrderStatus.PAID,
     "refunded": OrderStatus.REFUNDED,
+    # a return was refunded after the order was paid: the order stays a paid order (returns_sync)
+    "partially_refunded": OrderStatus.PAID,
 }
 
 
@@ -170,7 +172,7 @@ ORDER: list[F] = [
 
 def customer_from_storefront(raw: Raw) -> Customer:
     """A storefront customer as a canonical Customer (the storefront id is ``external_id``)."""
-    record = f"storefront customer {raw.get('id', '?')}"
+    record = f"storefront customer {raw.get('id', '?') if isinstance(raw, dict) else '?'}"
     return build(Customer, apply_spec(CUSTOMER, raw, record), record)
 
 
@@ -181,7 +183,7 @@ def address_from_storefront(raw: Raw, kind: str, record: str) -> Address:
 
 def order_from_storefront(raw: Raw) -> Order:
     """A storefront order as a canonical Order; taxes stay where the storefront put them (module doc)."""
-    record = f"storefront order {raw.get('id', '?')}"
+    record = f"storefront order {raw.get('id', '?') if isinstance(raw, dict) else '?'}"
     kw = apply_spec(ORDER, raw, record)
     for kind in ("shipping", "billing"):
         key = f"{kind}_address"

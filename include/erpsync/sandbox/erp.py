@@ -23,8 +23,10 @@ from erpsync.sandbox.data import (
     now,
     seed_time,
 )
+from erpsync.sandbox.inventory import install_erp
 from erpsync.sandbox.paging import erp_page
 from erpsync.sandbox.server import HttpError, Request, Service
+from erpsync.sandbox.transactions import install_erp_transactions
 
 CUSTOMER_FIELDS = {"name", "email", "phone", "customer_group", "tax_exempt", "tax_id", "payment_terms",
                    "credit_limit", "currency", "addresses", "external_ref"}
@@ -60,6 +62,10 @@ class ErpService(Service):
         r("GET", "/api/shipments", self.list_shipments)
         self.admin("POST", "/_admin/ship", self.admin_ship)
         self.admin("POST", "/_admin/churn", self.admin_churn)
+        self.admin("POST", "/_admin/prices", self.admin_prices)
+        self.admin("POST", "/_admin/items", self.admin_items)
+        install_erp(self)  # stock export, reads by item, admin stock (sandbox/inventory.py)
+        install_erp_transactions(self)  # packages, returns, credit memos, anonymise (sandbox/transactions.py)
 
     def reseed(self, options: SeedOptions) -> None:
         super().reseed(options)
@@ -74,6 +80,7 @@ class ErpService(Service):
         self.orders_by_ref: dict[str, list[int]] = {}
         self._index: dict[int, tuple[str, str, frozenset[str]]] | None = None
         self._churn_round = 0
+        self._price_keys: dict[tuple[Any, ...], int] | None = None
 
     # ------------------------------------------------------------------ auth
     def login(self, req: Request) -> tuple[int, Any]:
@@ -115,6 +122,8 @@ class ErpService(Service):
                 "logins_failed": self.counters["logins_failed"],
                 "session_expired_hits": self.counters["session_expired_hits"],
                 "sales_orders": len(self.orders), "shipments": len(self.shipments),
+                "returns": self.counters["returns"], "credit_memos": self.counters["credit_memos"],
+                "customers_anonymised": self.counters["customers_anonymised"],
                 "duplicate_external_refs": self.counters["duplicate_external_refs"],
                 "seed": self.options.to_dict()}
 
@@ -449,6 +458,71 @@ class ErpService(Service):
                 changed.append(rec.get("customer_no") or (rec["item_code"] if entity != "stock"
                                                           else f"{rec['item_code']}@{rec['warehouse']}"))
             return 200, {"entity": entity, "changed": changed}
+
+
+    # ------------------------------------------------------------------ admin: prices and items
+    @staticmethod
+    def _price_identity(rec: Raw) -> tuple[Any, ...]:
+        return (rec.get("item_code"), str(rec.get("price_list") or "").upper(), rec.get("currency"),
+                rec.get("customer_group") or None, rec.get("customer_no") or None, int(rec.get("min_qty") or 1))
+
+    def admin_prices(self, req: Request) -> tuple[int, Any]:
+        """What ERP users do to prices: ``{"set": [rows]}`` upserts price rows by (item_code,
+        price_list, currency, customer_group, customer_no, min_qty) (a sale is a row of a ``SALE...``
+        list with its dates); ``{"scale": {"factor": "0.1", "price_list"?, "item_codes"?}}`` multiplies
+        matching prices (the 90 % cut). Changed rows get ``modified_at`` now."""
+        body = req.json_object()
+        with self.lock:
+            at = now()
+            if self._price_keys is None and body.get("set"):
+                self._price_keys = {self._price_identity(self.prices.get(i) or {}): i for i in range(len(self.prices))}
+            changed: list[str] = []
+            for row in body.get("set") or []:
+                if not isinstance(row, dict) or not row.get("item_code") or not row.get("price_list"):
+                    raise HttpError(422, "validation_failed", "each row needs item_code, price_list, currency, price")
+                rec = {"item_code": row["item_code"], "price_list": row["price_list"],
+                       "customer_group": row.get("customer_group"), "customer_no": row.get("customer_no"),
+                       "currency": row.get("currency", "USD"), "min_qty": row.get("min_qty", 1),
+                       "price": str(row.get("price")), "valid_from": row.get("valid_from"),
+                       "valid_to": row.get("valid_to"), "modified_at": iso(at)}
+                ident = self._price_identity(rec)
+                assert self._price_keys is not None
+                if ident in self._price_keys:
+                    self.prices.put(self._price_keys[ident], rec, at)
+                else:
+                    idx, _ = self.prices.add(lambda _i, rec=rec: rec, at)
+                    self._price_keys[ident] = idx
+                changed.append(rec["item_code"])
+            scale = body.get("scale")
+            if scale:
+                try:
+                    factor = Decimal(str(scale.get("factor")))
+                except InvalidOperation:
+                    raise HttpError(422, "validation_failed", "scale.factor must be a number") from None
+                only_list, codes = scale.get("price_list"), set(scale.get("item_codes") or [])
+                for i in range(len(self.prices)):
+                    rec = dict(self.prices.get(i) or {})
+                    if not rec or (only_list and rec.get("price_list") != only_list) or (codes and rec["item_code"] not in codes):
+                        continue
+                    rec["price"] = str((Decimal(rec["price"]) * factor).quantize(Decimal("0.01")))
+                    rec["modified_at"] = iso(at)
+                    self.prices.put(i, rec, at)
+                    changed.append(rec["item_code"])
+            return 200, {"changed": len(changed), "item_codes": sorted(set(changed))[:1000]}
+
+    def admin_items(self, req: Request) -> tuple[int, Any]:
+        """Change one item as an ERP user would: ``{"item_code", "active": false, "cost": "9.50", ...}``."""
+        body = req.json_object()
+        code = str(body.get("item_code") or "")
+        with self.lock:
+            idx = index_of(code, "ITEM-")
+            rec = self.items.get(idx) if idx is not None and idx >= 0 else None
+            if rec is None:
+                raise HttpError(404, "not_found", f"no item {code}")
+            at = now()
+            rec = {**rec, **{k: v for k, v in body.items() if k != "item_code"}, "modified_at": iso(at)}
+            self.items.put(idx, rec, at)
+            return 200, rec
 
 
 def _postcode(value: str) -> str:

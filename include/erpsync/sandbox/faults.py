@@ -17,6 +17,7 @@ from typing import Any
 ALLOWED = {
     "seed", "latency_ms", "jitter_ms", "error_rate", "error_status", "rate_limit", "commit_then_timeout",
     "hold_seconds", "outage_seconds", "expire_sessions", "malformed_rate", "paths", "methods", "max_faults",
+    "concurrency",
 }
 
 
@@ -33,6 +34,9 @@ class Decision:
     reject_body: dict[str, Any] | None = None
     retry_after: float | None = None
     commit_then_timeout: float | None = None  # hold seconds, for writes only
+    #: a capacity-limited server: hold one of ``limit`` slots for ``service`` seconds (queue when none is free)
+    slot: threading.Semaphore | None = None
+    service: float = 0.0
 
 
 class Faults:
@@ -51,6 +55,7 @@ class Faults:
             self._used = 0
             self._bucket = 0.0
             self._bucket_at = time.monotonic()
+            self._slots: threading.Semaphore | None = None
 
     def update(self, changes: dict[str, Any]) -> list[str]:
         """Merge ``changes`` into the settings; returns one-shot actions (e.g. ``expire_sessions``)."""
@@ -72,6 +77,15 @@ class Faults:
                     cfg[key] = _rate_limit(value)
                     self._bucket = float(cfg[key].get("rps") or 0)
                     self._bucket_at = time.monotonic()
+                elif key == "concurrency":
+                    if value is None:
+                        cfg.pop(key, None)
+                        self._slots = None
+                        continue
+                    if not isinstance(value, dict) or not isinstance(value.get("limit"), int) or value["limit"] < 1:
+                        raise FaultConfigError('concurrency must be {"limit": n, "service_ms": ms}')
+                    cfg[key] = {"limit": value["limit"], "service_ms": float(value.get("service_ms", 0))}
+                    self._slots = threading.BoundedSemaphore(value["limit"])
                 elif key == "commit_then_timeout":
                     cfg[key] = value if isinstance(value, dict) else {"rate": _number(key, value)}
                 elif key in ("paths", "methods", "error_status"):
@@ -114,6 +128,8 @@ class Faults:
             cfg = self.config
             if not cfg or not self.applies(method, path):
                 return d
+            if self._slots is not None:
+                d.slot, d.service = self._slots, cfg["concurrency"]["service_ms"] / 1000
             latency = float(cfg.get("latency_ms", 0))
             if latency:
                 jitter = float(cfg.get("jitter_ms", 0))

@@ -212,7 +212,12 @@ class Service:
                 if decision.reject_status:
                     extra = {"Retry-After": f"{decision.retry_after:g}"} if decision.retry_after else {}
                     raise HttpError(decision.reject_status, **decision.reject_body or {}, headers=extra)
-                status, body, extra_headers = self._handle_app(route, request, is_write)
+                if decision.slot is not None:  # a server with `limit` workers, each busy `service` s per request
+                    with decision.slot:
+                        time.sleep(decision.service)
+                        status, body, extra_headers = self._handle_app(route, request, is_write)
+                else:
+                    status, body, extra_headers = self._handle_app(route, request, is_write)
                 if decision.commit_then_timeout is not None:
                     self._record(method, template, 0)
                     time.sleep(decision.commit_then_timeout)

@@ -24,8 +24,10 @@ from erpsync.sandbox.data import (
     sf_customer_id,
     sf_product_id,
 )
+from erpsync.sandbox.inventory import install_storefront, take_stock
 from erpsync.sandbox.paging import cursor_page
 from erpsync.sandbox.server import HttpError, Request, Service
+from erpsync.sandbox.transactions import install_storefront_transactions
 
 INVENTORY_BATCH_LIMIT = 250
 PRODUCT_FIELDS = {"id", "handle", "title", "description", "vendor", "product_type", "status", "tags", "variants"}
@@ -54,7 +56,14 @@ class StorefrontService(Service):
         r("GET", "/admin/api/products/{id}", self.get_product)
         r("GET", "/admin/api/inventory_levels", self.list_inventory)
         r("POST", "/admin/api/inventory_levels/set", self.set_inventory)
+        r("POST", "/admin/api/variants/prices", self.set_variant_prices)
+        r("GET", "/admin/api/price_lists", self.list_price_lists)
+        r("POST", "/admin/api/price_lists", self.upsert_price_list)
+        r("GET", "/admin/api/price_lists/{id}/prices", self.list_price_list_prices)
+        r("POST", "/admin/api/price_lists/{id}/prices", self.change_price_list_prices)
         self.admin("POST", "/_admin/orders/generate", self.admin_generate)
+        install_storefront(self)  # stock export, reads by sku, checkout stock (sandbox/inventory.py)
+        install_storefront_transactions(self)  # returns, refunds, erasure requests (sandbox/transactions.py)
 
     def reseed(self, options: SeedOptions) -> None:
         super().reseed(options)
@@ -67,6 +76,10 @@ class StorefrontService(Service):
         self.inventory = LazyTable(d.stock_count, d.sf_inventory, lambda j: seed_time(j, d.stock_count) + 120)
         self.extra_inventory: dict[tuple[str, str], int] = {}
         self.created_handles: dict[str, int] = {}
+        self.created_skus: dict[str, int] = {}
+        self.price_lists = LazyTable(0, lambda i: {}, lambda i: 0.0)
+        self.price_list_handles: dict[str, int] = {}
+        self.price_list_prices: dict[int, dict[tuple[str, int], Raw]] = {}
         self.events: list[Raw] = []
         self.seeded_events = o.customers + o.orders
         self._email_index: dict[str, int] | None = None
@@ -93,7 +106,10 @@ class StorefrontService(Service):
 
     def extra_stats(self) -> dict[str, Any]:
         return {"orders": len(self.orders), "customers": len(self.customers), "products": len(self.products),
-                "events": self.seeded_events + len(self.events), "seed": self.options.to_dict()}
+                "price_lists": len(self.price_lists),
+                "price_list_prices": sum(len(p) for p in self.price_list_prices.values()),
+                "events": self.seeded_events + len(self.events),
+                "customer_notifications": self.counters["customer_notifications"], "seed": self.options.to_dict()}
 
     def _event(self, kind: str, entity_id: str, at: float) -> None:
         self.events.append({"seq": self.seeded_events + len(self.events) + 1, "type": kind, "id": entity_id,
@@ -242,6 +258,7 @@ class StorefrontService(Service):
         if status not in ("paid", "pending"):
             raise HttpError(422, "validation_failed", "financial_status must be paid or pending")
         r = random.Random(f"{self.options.seed}:{len(self.orders)}")
+        take_stock(self, lines)  # no-op unless an inventory policy is set
         rec = self._create_order(r, customer=customer, email=email, currency=currency, lines=lines,
                                  financial_status=status, discount_code=body.get("discount_code"),
                                  shipping_address=body.get("shipping_address"), gateway=body.get("gateway"))
@@ -286,11 +303,14 @@ class StorefrontService(Service):
         fulfillment = {"id": f"F{order['id'][1:]}-{len(order.get('fulfillments', [])) + 1}", "order_id": order["id"],
                        "status": "success", "tracking_company": body.get("tracking_company"),
                        "tracking_number": body.get("tracking_number"), "location_id": body.get("location_id"),
+                       "notify_customer": bool(body.get("notify_customer", False)),
                        "line_items": [{"sku": ln["sku"], "quantity": ln["quantity"]} for ln in wanted],
                        "created_at": iso(at)}
         for ln in wanted:
             done[ln["sku"]] = done.get(ln["sku"], 0) + ln["quantity"]
         order["fulfillments"] = [*order.get("fulfillments", []), fulfillment]
+        if fulfillment["notify_customer"]:
+            self.counters["customer_notifications"] += 1
         order["fulfillment_status"] = "fulfilled" if all(done.get(s, 0) >= q for s, q in ordered.items()) else "partial"
         order["updated_at"] = iso(at)
         self.orders.put(idx, order, at)
@@ -370,8 +390,12 @@ class StorefrontService(Service):
         idx = self._product_idx_by_handle(handle)
         if idx is not None:
             old = self.products.get(idx) or {}
+            # a variant field left out of the body keeps its value (like Shopify's productUpdate)
+            old_variants = {v.get("sku"): v for v in old.get("variants") or []}
+            body = {**body, "variants": [{**old_variants.get(v["sku"], {}), **v} for v in variants]}
             rec = {**old, **{k: v for k, v in body.items() if k != "id"}, "handle": handle, "updated_at": iso(at)}
             self.products.put(idx, rec, at)
+            self._index_skus(idx, rec)
             return 200, {"product": rec, "created": False}
 
         def make(k: int) -> Raw:
@@ -384,7 +408,148 @@ class StorefrontService(Service):
 
         idx, rec = self.products.add(make, at)
         self.created_handles[handle] = idx
+        self._index_skus(idx, rec)
         return 201, {"product": rec, "created": True}
+
+    def _index_skus(self, idx: int, rec: Raw) -> None:
+        for v in rec.get("variants") or []:
+            self.created_skus[v["sku"]] = idx
+
+    def _product_idx_by_sku(self, sku_code: str) -> int | None:
+        if sku_code in self.created_skus:
+            return self.created_skus[sku_code]
+        item = index_of(sku_code, "SKU-")
+        if item is None or not 0 <= item < self.options.skus or item % 5 == 4:
+            return None
+        return (item // 5) * 4 + item % 5
+
+    # ------------------------------------------------------------------ prices
+    @staticmethod
+    def _price_error(n: int, p: Any) -> str | None:
+        if not isinstance(p, dict) or not isinstance(p.get("sku"), str):
+            return "not an object with a sku"
+        for name in ("price", "compare_at_price"):
+            value = p.get(name)
+            if value is None and name == "compare_at_price":
+                continue
+            try:
+                if isinstance(value, bool | float) or Decimal(str(value)) < 0:
+                    return f"{name} {value!r} must be a decimal string >= 0"
+            except ArithmeticError:
+                return f"{name} {value!r} is not a number"
+        qty = p.get("min_qty", 1)
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
+            return f"min_qty {qty!r} must be a whole number >= 1"
+        return None
+
+    def set_variant_prices(self, req: Request) -> tuple[int, Any]:
+        """``{"items": [{"sku", "price", "compare_at_price"}]}``: at most 250, all or nothing."""
+        items = req.json_object().get("items")
+        if not isinstance(items, list) or not items:
+            raise HttpError(422, "validation_failed", 'send {"items": [{"sku", "price", "compare_at_price"}]}')
+        if len(items) > INVENTORY_BATCH_LIMIT:
+            raise HttpError(413, "batch_too_large", f"{len(items)} items; the limit is {INVENTORY_BATCH_LIMIT}",
+                            limit=INVENTORY_BATCH_LIMIT, received=len(items))
+        errors = []
+        for n, it in enumerate(items):
+            problem = self._price_error(n, it)
+            if problem is None and self._product_idx_by_sku(it["sku"]) is None:
+                problem = f"unknown sku {it['sku']!r}"
+            if problem:
+                errors.append({"index": n, "sku": it.get("sku") if isinstance(it, dict) else None, "error": problem})
+        if errors:
+            raise HttpError(422, "validation_failed", f"{len(errors)} of {len(items)} prices rejected; nothing was set",
+                            errors=errors[:250])
+        at = now()
+        for it in items:
+            idx = self._product_idx_by_sku(it["sku"])
+            rec = dict(self.products.get(idx) or {})
+            rec["variants"] = [{**v, "price": it["price"], "compare_at_price": it.get("compare_at_price")}
+                               if v.get("sku") == it["sku"] else v for v in rec.get("variants") or []]
+            rec["updated_at"] = iso(at)
+            self.products.put(idx, rec, at)
+        return 200, {"updated": len(items)}
+
+    def list_price_lists(self, req: Request) -> tuple[int, Any]:
+        return cursor_page(req, self.price_lists, lambda i, r: r)
+
+    def upsert_price_list(self, req: Request) -> tuple[int, Any]:
+        """A B2B price list (catalog): upsert by ``handle``; ``currency`` required; optional
+        ``customer_group``, ``customer_ref`` (ERP customer number) and ``customer_id``."""
+        body = req.json_object()
+        allowed = {"handle", "name", "currency", "customer_group", "customer_ref", "customer_id"}
+        if set(body) - allowed:
+            raise HttpError(422, "unknown_fields", f"price list fields allowed: {sorted(allowed)}")
+        handle = body.get("handle")
+        if not isinstance(handle, str) or not handle.strip():
+            raise HttpError(422, "validation_failed", "handle is required", field="handle")
+        if body.get("currency") not in CURRENCY_RATES:
+            raise HttpError(422, "validation_failed", f"unknown currency {body.get('currency')!r}", field="currency")
+        at = now()
+        if handle in self.price_list_handles:
+            idx = self.price_list_handles[handle]
+            rec = {**(self.price_lists.get(idx) or {}), **body, "updated_at": iso(at)}
+            self.price_lists.put(idx, rec, at)
+            return 200, {"price_list": rec, "created": False}
+
+        def make(i: int) -> Raw:
+            return {"id": f"PL{i + 1:06d}", "name": handle, "customer_group": None, "customer_ref": None,
+                    "customer_id": None, **body, "created_at": iso(at), "updated_at": iso(at)}
+
+        idx, rec = self.price_lists.add(make, at)
+        self.price_list_handles[handle] = idx
+        self.price_list_prices[idx] = {}
+        return 201, {"price_list": rec, "created": True}
+
+    def _price_list_idx(self, pid: str) -> int:
+        idx = index_of(pid, "PL")
+        if idx is None or idx < 0 or self.price_lists.get(idx) is None:
+            raise HttpError(404, "not_found", f"no price list {pid}")
+        return idx
+
+    def list_price_list_prices(self, req: Request) -> tuple[int, Any]:
+        """Prices of one list in (sku, min_qty) order; ``?limit=&cursor=`` like every list."""
+        prices = self.price_list_prices[self._price_list_idx(req.params["id"])]
+        limit = req.int_arg("limit", 50, minimum=1, maximum=250)
+        start = int(req.arg("cursor") or 0)
+        keys = sorted(prices)
+        page = [prices[k] for k in keys[start:start + limit]]
+        more = start + limit < len(keys)
+        return 200, {"items": page, "next_cursor": str(start + limit) if more else None}
+
+    def change_price_list_prices(self, req: Request) -> tuple[int, Any]:
+        """``{"set": [{"sku", "min_qty", "price", "compare_at_price"}], "delete": [{"sku", "min_qty"}]}``:
+        at most 250 rows in all, all or nothing; a sku the store does not sell is refused."""
+        idx = self._price_list_idx(req.params["id"])
+        body = req.json_object()
+        to_set, to_delete = body.get("set") or [], body.get("delete") or []
+        if not isinstance(to_set, list) or not isinstance(to_delete, list) or not (to_set or to_delete):
+            raise HttpError(422, "validation_failed", 'send {"set": [...], "delete": [...]}')
+        if len(to_set) + len(to_delete) > INVENTORY_BATCH_LIMIT:
+            raise HttpError(413, "batch_too_large", f"{len(to_set) + len(to_delete)} rows; the limit is "
+                            f"{INVENTORY_BATCH_LIMIT}", limit=INVENTORY_BATCH_LIMIT,
+                            received=len(to_set) + len(to_delete))
+        errors = []
+        for n, it in enumerate(to_set):
+            problem = self._price_error(n, it)
+            if problem is None and self._product_idx_by_sku(it["sku"]) is None:
+                problem = f"unknown sku {it['sku']!r}"
+            if problem:
+                errors.append({"index": n, "sku": it.get("sku") if isinstance(it, dict) else None, "error": problem})
+        if errors:
+            raise HttpError(422, "validation_failed", f"{len(errors)} of {len(to_set)} prices rejected; nothing was set",
+                            errors=errors[:250])
+        at = now()
+        prices = self.price_list_prices[idx]
+        for it in to_set:
+            qty = int(it.get("min_qty", 1))
+            prices[(it["sku"], qty)] = {"sku": it["sku"], "min_qty": qty, "price": it["price"],
+                                        "compare_at_price": it.get("compare_at_price"), "updated_at": iso(at)}
+        deleted = 0
+        for it in to_delete:
+            if isinstance(it, dict) and prices.pop((it.get("sku"), int(it.get("min_qty", 1))), None) is not None:
+                deleted += 1
+        return 200, {"updated": len(to_set), "deleted": deleted}
 
     # ------------------------------------------------------------------ inventory
     def _inventory_idx(self, sku_code: str, location: str) -> int | None:
@@ -427,7 +592,8 @@ class StorefrontService(Service):
         updated = []
         for it in items:
             rec = {"sku": it["sku"], "location_id": it["location_id"], "available": it["available"],
-                   "updated_at": iso(at)}
+                   "updated_at": iso(at),
+                   **{k: it[k] for k in ("restock_date", "backorderable") if it.get(k) is not None}}
             idx = self._inventory_idx(it["sku"], it["location_id"])
             if idx is None:
                 idx, _ = self.inventory.add(lambda _i, rec=rec: rec, at)

@@ -304,3 +304,148 @@ work_items = sa.Table(
     sa.Index(None, "flow", "status", "lease_until"),
     _status_check(WORK_STATUSES),
 )
+
+# -- reliability (issue 7): circuit breakers shared by all workers, their history, the outbox ------
+
+BREAKER_STATES = ("closed", "open", "half_open")
+OUTBOX_STATUSES = ("queued", "claimed", "done")
+
+# One row per external system; every transition is a guarded UPDATE (compare-and-set on `state`),
+# so concurrent workers agree on who opened or recovered the circuit.
+circuit_breakers = sa.Table(
+    "circuit_breakers",
+    metadata,
+    sa.Column("system", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("opened_at", UTCDateTime),
+    sa.Column("probe_owner", sa.String(128)),
+    sa.Column("probe_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("state IN ('closed', 'open', 'half_open')", name="state"),
+)
+
+# What happened to each breaker (opened, half_open, reopened, recovered); one row per transition.
+breaker_events = sa.Table(
+    "breaker_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index(None, "system", "at"),
+)
+
+# Source records kept while their target system is unavailable; drained oldest first.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(128), nullable=False),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("dedupe_key", sa.String(255), nullable=False),
+    sa.Column("payload", JSONValue),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("claimed_by", sa.String(255)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow", "dedupe_key"),
+    sa.Index(None, "flow", "status", "id"),
+    _status_check(OUTBOX_STATUSES),
+)
+
+# -- inventory (issue 4): compact tables for 1M SKU-locations, written in set-based batches --------
+
+#: what inventory_sync last pushed to the store, per (sku, store location)
+inventory_pushed = sa.Table(
+    "inventory_pushed",
+    metadata,
+    sa.Column("sku", sa.String(255), primary_key=True),
+    sa.Column("location", sa.String(64), primary_key=True),
+    sa.Column("available", sa.Integer, nullable=False),
+    sa.Column("backorderable", sa.Boolean, nullable=False),
+    sa.Column("restock_date", sa.String(10)),
+    # newest ERP modified_at (wire format, so text order is time order) the value was computed from
+    sa.Column("source_modified", sa.String(32)),
+    sa.Column("pushed_at", UTCDateTime, nullable=False),
+)
+
+#: what inventory needs of each ERP item: its SKU, whether it is active, its kit components
+inventory_items = sa.Table(
+    "inventory_items",
+    metadata,
+    sa.Column("item_code", sa.String(255), primary_key=True),
+    sa.Column("sku", sa.String(255), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("kit", JSONValue),  # {component sku: qty per kit}, null for a plain item
+    sa.Column("modified", sa.String(32)),
+    sa.Index(None, "sku"),
+)
+
+#: the SKUs the store carries (stock is pushed only for these)
+inventory_store_skus = sa.Table(
+    "inventory_store_skus",
+    metadata,
+    sa.Column("sku", sa.String(255), primary_key=True),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+# -- pricing (issue 3; migration 0003_pricing) ------------------------------------------------
+
+# One row per price a storefront shows (list handle | sku | min_qty): the accepted ERP rules
+# behind it (rules that passed the price guard or were approved), what was last published, and
+# when a rule next starts or ends, so the hourly run republishes only what changed.
+price_book = sa.Table(
+    "price_book",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("handle", sa.String(200), nullable=False),
+    sa.Column("sku", sa.String(128), nullable=False),
+    sa.Column("min_qty", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("rules", JSONValue, nullable=False),
+    sa.Column("published", JSONValue),
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("next_change_at", UTCDateTime),
+    sa.Column("dirty", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "dirty"),
+    sa.Index(None, "next_change_at"),
+    sa.Index(None, "sku"),
+)
+
+# ERP items as pricing needs them: item code -> SKU (the cross reference of price rows) and cost
+# (the price guard's floor), refreshed incrementally from the ERP.
+pricing_items = sa.Table(
+    "pricing_items",
+    metadata,
+    sa.Column("item_code", sa.String(128), primary_key=True),
+    sa.Column("sku", sa.String(128), nullable=False),
+    sa.Column("cost", sa.String(40)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("active", sa.Boolean, nullable=False),
+    # False: the storefront refused prices for this SKU (no such product); rechecked against the
+    # catalog's cross reference each run, so the price goes out once catalog_sync created it
+    sa.Column("in_store", sa.Boolean),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "sku"),
+)
+
+# Newest source version (``updated_at``) each flow has handled per record: an older version that
+# arrives later (an out-of-order event, a stale redelivery) is skipped instead of undoing it.
+record_versions = sa.Table(
+    "record_versions",
+    metadata,
+    sa.Column("flow", sa.String(128), primary_key=True),
+    sa.Column("external_id", sa.String(255), primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

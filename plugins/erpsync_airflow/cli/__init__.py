@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-GROUPS: tuple[str, ...] = ("state", "dead_letters")
+GROUPS: tuple[str, ...] = ("state", "dead_letters", "approvals", "reliability")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,10 +32,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     ig.add_argument("ids", type=int, nargs="+")
     ig.set_defaults(func=_ignore)
 
-    rp = s.add_parser("replay", help="run a dead letter's payload through its flow again")
-    rp.add_argument("--id", type=int, required=True, dest="dl_id")
+    rp = s.add_parser(
+        "replay",
+        help="run dead letters' payloads through their flow again: one (--id), several (--ids) or by filter",
+        description="Replay one dead letter (--id), several (--ids) or every open one matching a filter "
+        "(--flow, --reason, --since, --until, --run-id). --dry-run previews what would be sent and writes "
+        "nothing. Exactly once: the ledger and the look-up by key make a second replay a no-op.",
+    )
+    rp.add_argument("--id", type=int, dest="dl_id", help="one dead letter")
+    rp.add_argument("--ids", type=int, nargs="+", default=[], help="several dead letters")
+    rp.add_argument("--flow", help="filter: flow (e.g. orders_sync)")
+    rp.add_argument("--reason", help="filter: substring of the reason (e.g. unknown_sku)")
+    rp.add_argument("--since", type=_time, help="filter: last seen at or after (ISO 8601)")
+    rp.add_argument("--until", type=_time, help="filter: last seen before (ISO 8601)")
+    rp.add_argument("--run-id", help="filter: the run that dead-lettered them (the task log names it)")
+    rp.add_argument("--limit", type=int, default=500, help="at most this many (filter only)")
     rp.add_argument("--dry-run", action="store_true", help="map only and show what would be sent")
-    rp.add_argument("--payload-file", help="JSON file with an edited payload to replay instead")
+    rp.add_argument("--payload-file", help="JSON file with an edited payload (with --id only)")
     rp.add_argument(
         "--param",
         action="append",
@@ -82,20 +95,36 @@ def _ignore(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from erpsync.flows.replay import replay
+    from erpsync.errors import ConfigError
+    from erpsync.flows.replay import ReplayFilter, replay, replay_many
 
     st = store()
-    dl = st.get_dead_letter(args.dl_id)
-    if dl is None:
-        print(f"erpsync: no dead letter #{args.dl_id}", file=sys.stderr)
-        return 1
-    payload = None
-    if args.payload_file:
-        with open(args.payload_file, encoding="utf-8") as fh:
-            payload = json.load(fh)
     params = dict(p.split("=", 1) for p in args.param)
-    outcome = replay(flow_context(dl.flow, params), dl, payload=payload, dry_run=args.dry_run)
-    print(
-        f"dead letter #{outcome.dead_letter_id} ({outcome.external_id}): {outcome.result}: {outcome.detail}"
-    )
-    return 0 if outcome.result in {"resolved", "skipped", "would_send"} else 1
+    if args.dl_id is not None and not args.ids:
+        dl = st.get_dead_letter(args.dl_id)
+        if dl is None:
+            print(f"erpsync: no dead letter #{args.dl_id}", file=sys.stderr)
+            return 1
+        payload = None
+        if args.payload_file:
+            with open(args.payload_file, encoding="utf-8") as fh:
+                payload = json.load(fh)
+        outcome = replay(flow_context(dl.flow, params), dl, payload=payload, dry_run=args.dry_run)
+        print(f"dead letter #{outcome.dead_letter_id} ({outcome.external_id}): {outcome.result}: {outcome.detail}")
+        return 0 if outcome.result in {"resolved", "skipped", "would_send"} else 1
+    if args.payload_file:
+        raise ConfigError("--payload-file edits one dead letter: use it with --id")
+    ids = tuple(args.ids) + ((args.dl_id,) if args.dl_id is not None else ())
+    flt = ReplayFilter(ids=ids, flow=args.flow, reason=args.reason, since=args.since, until=args.until,
+                       run_id=args.run_id, limit=args.limit)
+    contexts: dict[str, object] = {}
+
+    def ctx_for(flow: str):
+        if flow not in contexts:
+            contexts[flow] = flow_context(flow, params)
+        return contexts[flow]
+
+    print(f"selecting {flt.describe()}")
+    report = replay_many(ctx_for, st, flt, dry_run=args.dry_run)
+    print(report.render())
+    return 0 if report.ok else 1

@@ -1,0 +1,19 @@
+"""Chaos suite: the orders flow against the real sandbox while things go wrong.
+
+Each scenario reseeds the sandbox, injects its faults, runs ``orders_sync`` the way Airflow would
+(task retries with the same run id, a run per simulated minute), clears the faults, and then
+counts, against the ERP itself:
+
+* ``orders``: paid, not cancelled storefront orders (what must reach the ERP);
+* ``delivered``: those with a sales order in the ERP;
+* ``duplicated``: sales orders beyond the first per storefront order (plus the ERP's own count);
+* ``lost``: orders neither delivered nor in the dead letters (nor still in the outbox);
+* ``dead_letters``: open dead letters of the flow (each with its reason).
+
+``python -m benchmarks chaos`` runs them all at full size; ``tests/integration/test_chaos_suite.py``
+runs each with 300 orders in the default test command. Target: 0 duplicated, 0 lost.
+"""
+
+from benchmarks.chaos.scenarios import SCENARIOS, ChaosResult, run_scenario
+
+__all__ = ["SCENARIOS", "ChaosResult", "run_scenario"]

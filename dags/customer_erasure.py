@@ -1,0 +1,47 @@
+"""customer_erasure: GDPR/CCPA erasure requests -> ERP anonymisation, hourly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+
+
+@dag(
+    dag_id="customer_erasure",
+    schedule=CronDataIntervalTimetable("15 * * * *", timezone="UTC"),
+    start_date=START_DATE,
+    deadline=deadline_for("customer_erasure", "15 * * * *"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "customers"],
+    doc_md="""
+### customer_erasure
+Hourly: each pending erasure request of the store anonymises the ERP customers bound to that
+customer (the ERP keeps its documents, so it anonymises rather than deletes), forgets what
+erpsync keeps about the person (guest cross-reference, stored answers, dead-letter payloads),
+then closes the request in the store. The audit log records request id, storefront customer
+id and ERP numbers only, never the personal data. An ERP customer that only matches by e-mail
+is left alone and the request waits in the dead letters (`erasure_needs_review`).
+
+Records that cannot be synced land in the dead letters with their reason
+(`erpsync dead-letters list --flow customer_erasure`). Logic: `include/erpsync/flows/erasure.py`.
+Connections: `erp_default`, `storefront_default` (optional `erpsync_state`).
+""",
+)
+def customer_erasure() -> None:
+    @task
+    def erase_customers(**context: Any) -> dict:
+        """Run the core flow; the return value is its summary."""
+        from erpsync.flows import erasure
+        from erpsync_airflow.runtime import run_flow
+
+        return run_flow("customer_erasure", erasure.run, context)
+
+    erase_customers()
+
+
+customer_erasure()

@@ -1,0 +1,61 @@
+"""pricing_sync: ERP prices -> storefront prices and price lists, hourly, behind the price guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+
+
+@dag(
+    dag_id="pricing_sync",
+    schedule=CronDataIntervalTimetable("5 * * * *", timezone="UTC"),
+    start_date=START_DATE,
+    deadline=deadline_for("pricing_sync", "5 * * * *"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "pricing"],
+    params={
+        "full_pass": Param(False, type="boolean", description="read every ERP price and the store's prices"),
+        "lookback_minutes": Param(15, type="integer", minimum=0, description="overlap before the cursor"),
+        "price_guard_threshold_pct": Param(20, type="number", minimum=0,
+                                           description="hold changes beyond this percentage"),
+        "price_guard_below_cost": Param(True, type="boolean", description="hold prices below the item cost"),
+        "shop_currency": Param("USD", type="string", description="currency of the variant price"),
+        "rounding": Param({}, type="object",
+                          description='per currency, e.g. {"EUR": {"mode": "half_even", "minor_units": 2}}'),
+    },
+    doc_md="""
+### pricing_sync
+Hourly (minute 5): ERP base, sale, group and contract prices, with quantity breaks and per
+currency, become storefront variant prices and price lists.
+
+- **Price guard**: a change to zero, below cost, or beyond `price_guard_threshold_pct` (20 %) of
+  the price it replaces is **held** in the approvals table and not published; the store keeps the
+  old price and the rest of the batch goes on. An e-mail lists what was held. A person decides:
+  `erpsync approvals list --flow pricing_sync`, `erpsync approvals approve ID --by NAME`,
+  `erpsync approvals reject ID --by NAME --note WHY`; approved changes go out in the next run.
+  Runbook: `docs/runbooks/price-cascade.md`.
+- **Sales** start and end on their dates (the run after the date, so within the hour).
+- **Rounding** per currency (`rounding` param over ISO 4217 minor units, half-up), applied once.
+- Only changed prices are written, in batches of 250; a rerun writes nothing.
+
+Logic: `include/erpsync/flows/pricing.py`. Connections: `erp_default`, `storefront_default`.
+""",
+)
+def pricing_sync() -> None:
+    @task
+    def sync_prices(**context: Any) -> dict:
+        """Run the core flow; the return value is its summary."""
+        from erpsync.flows import pricing
+        from erpsync_airflow.runtime import run_flow
+
+        return run_flow("pricing_sync", pricing.run, context)
+
+    sync_prices()
+
+
+pricing_sync()

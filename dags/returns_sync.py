@@ -1,0 +1,48 @@
+"""returns_sync: store returns <-> ERP RMAs, credit memos and refunds, every 10 minutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+
+
+@dag(
+    dag_id="returns_sync",
+    schedule=CronDataIntervalTimetable("*/10 * * * *", timezone="UTC"),
+    start_date=START_DATE,
+    deadline=deadline_for("returns_sync", "*/10 * * * *"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "returns"],
+    doc_md="""
+### returns_sync
+Every 10 minutes: returns opened in the store become ERP RMAs (exactly once); the ERP's status,
+dispositions and credit memo come back, and the credited lines are refunded in the store
+(param `refund_amount`: `credit_memo` (default) or `storefront`). Each refund is checked
+against its credit memo to the cent; a difference is logged, counted as
+`refund_mismatch:<cause>` and kept in the run's drift report with its cause (a rounding
+difference names the two rounding conventions). Restocked units are back on hand in the ERP
+and reach the store through inventory_sync.
+
+Records that cannot be synced land in the dead letters with their reason
+(`erpsync dead-letters list --flow returns_sync`). Logic: `include/erpsync/flows/returns.py`.
+Connections: `erp_default`, `storefront_default` (optional `erpsync_state`).
+""",
+)
+def returns_sync() -> None:
+    @task
+    def sync_returns(**context: Any) -> dict:
+        """Run the core flow; the return value is its summary."""
+        from erpsync.flows import returns
+        from erpsync_airflow.runtime import run_flow
+
+        return run_flow("returns_sync", returns.run, context)
+
+    sync_returns()
+
+
+returns_sync()

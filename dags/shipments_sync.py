@@ -1,0 +1,47 @@
+"""shipments_sync: ERP shipments -> storefront fulfillments, every 5 minutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+
+
+@dag(
+    dag_id="shipments_sync",
+    schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
+    start_date=START_DATE,
+    deadline=deadline_for("shipments_sync", "*/5 * * * *"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "shipments"],
+    doc_md="""
+### shipments_sync
+Every 5 minutes, ERP shipments changed since the flow's cursor become storefront fulfillments:
+one per package handed to its carrier (partial shipments, several packages and carriers per
+order), each with its carrier and tracking number and the lines and quantities in it, written
+once (ledger key `fulfillment:<shipment>:<tracking>`). The store notifies the customer per
+fulfillment, so only shipped packages reach the customer; a package still pending comes again
+when the ERP marks it shipped. Item codes map back to SKUs through the cross-reference.
+
+Records that cannot be synced land in the dead letters with their reason
+(`erpsync dead-letters list --flow shipments_sync`). Logic: `include/erpsync/flows/shipments.py`.
+Connections: `erp_default`, `storefront_default` (optional `erpsync_state`).
+""",
+)
+def shipments_sync() -> None:
+    @task
+    def sync_shipments(**context: Any) -> dict:
+        """Run the core flow; the return value is its summary."""
+        from erpsync.flows import shipments
+        from erpsync_airflow.runtime import run_flow
+
+        return run_flow("shipments_sync", shipments.run, context)
+
+    sync_shipments()
+
+
+shipments_sync()

@@ -1,0 +1,56 @@
+"""sync_watchdog: catches the silent stop (orders not arriving, cursors stuck, dead letters piling
+up, flows overdue), every 15 minutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+
+
+@dag(
+    dag_id="sync_watchdog",
+    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    deadline=deadline_for("sync_watchdog", "*/15 * * * *"),
+    tags=[*TAGS, "watchdog"],
+    params={
+        "orders_silence_minutes": Param(None, type=["null", "number"],
+                                        description="no order synced this long in trading hours -> alert (60)"),
+        "trading_hours": Param(None, type=["null", "string"], description="e.g. 'Mon-Fri 08:00-18:00' (env default)"),
+        "trading_tz": Param(None, type=["null", "string"], description="time zone of the trading hours (UTC)"),
+        "repeat_minutes": Param(None, type=["null", "number"], description="mail the same findings again after (60)"),
+    },
+    doc_md="""
+### sync_watchdog
+Every 15 minutes, checks the state store (run metrics, cursors, dead letters) and e-mails what it
+finds through the SMTP connection (once per change, again every `repeat_minutes`):
+
+- **orders_stopped**: no order synced for `orders_silence_minutes` (60) during trading hours
+  (`ERPSYNC_TRADING_HOURS`, default `Mon-Fri 08:00-18:00`, in `ERPSYNC_TRADING_TZ`);
+- **orders_volume_low**: the last hour below 30 % of the same hour last week (when that had >= 20);
+- **cursor_stalled**: a flow keeps running but its cursor has not moved (orders: 1 h);
+- **dead_letters_piling**: > 100 open dead letters of a flow, or > 20 new in an hour;
+- **flow_overdue**: a flow without a successful run within twice its cadence.
+
+Every threshold is in `docs/configuration.md`; what to do: `docs/runbooks/silent-stop.md`.
+Logic: `include/erpsync/watchdog.py` (pure checks), mail text: `include/erpsync/alerts.py`.
+""",
+)
+def sync_watchdog() -> None:
+    @task
+    def check_sync_health(**context: Any) -> dict:
+        """Collect, check, mail; returns the findings."""
+        from erpsync_airflow.runtime import run_watchdog
+
+        return run_watchdog(context)
+
+    check_sync_health()
+
+
+sync_watchdog()

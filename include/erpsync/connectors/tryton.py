@@ -1,0 +1,600 @@
+"""Adapter for Tryton 8.2 over JSON-RPC (``POST /<db>/rpc/``).
+
+Session: ``common.db.login`` gives ``[uid, session]``, sent as ``Authorization: Session
+base64(login:uid:session)``; a 401 (expired or unknown session) logs in again once and resends.
+Every call ends with the user's context (``res.user.get_preferences``: it carries the company).
+
+Raw records are Tryton's own (field names of ``party.party``, ``product.product``, ``sale.sale``,
+``stock.shipment.out``), decoded from Tryton's JSON (Decimal -> "19.99", dates -> ISO strings)
+and completed with the related values a flow needs (a party's addresses and e-mail, a sale's
+party code). ``erpsync.mappings.erp_tryton`` maps them.
+
+Idempotency: Tryton has no idempotency keys and ``sale.sale.reference`` is not unique, so a sale
+is looked up by its reference (the storefront order id) before it is created, and a sale left
+half way (draft or quotation, after a lost answer) is taken forward instead of created again.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from erpsync.connectors.base import ErpAdapter, Raw
+from erpsync.connectors.http import HttpClient, RetryPolicy
+from erpsync.errors import AuthError, ConfigError, PermanentError, TransientError
+
+#: the storefront's customer id is kept on the party as an identifier with this prefix
+STORE_ID_PREFIX = "store:"
+PARTY_FIELDS = ["code", "name", "active", "lang", "identifiers", "addresses", "contact_mechanisms",
+                "create_date", "write_date"]
+ADDRESS_FIELDS = ["party", "party_name", "street", "postal_code", "city", "country.code", "subdivision.code",
+                  "invoice", "delivery", "active"]
+PRODUCT_FIELDS = ["code", "name", "active", "type", "list_price", "list_price_used", "cost_price", "default_uom.symbol", "template",
+                  "description", "create_date", "write_date"]
+SALE_FIELDS = ["number", "reference", "state", "party", "party.code", "sale_date", "currency.code",
+               "untaxed_amount", "tax_amount", "total_amount", "shipment_state", "invoice_state", "lines",
+               "shipments", "shipment_returns", "description", "comment", "create_date", "write_date"]
+SALE_LINE_FIELDS = ["type", "product", "product.code", "quantity", "unit_price", "amount", "description"]
+SHIPMENT_FIELDS = ["number", "reference", "state", "customer", "customer.code", "shipping_reference",
+                   "carrier", "carrier.party.name", "effective_date", "planned_date", "outgoing_moves",
+                   "create_date", "write_date"]
+MOVE_FIELDS = ["product", "product.code", "quantity", "state", "origin", "sale", "sale.reference",
+               "sale.number"]
+
+
+# --------------------------------------------------------------------------- Tryton JSON
+
+
+def encode(value: Any) -> Any:
+    """Python -> Tryton's JSON (Decimal, date and datetime travel as tagged objects)."""
+    if isinstance(value, Decimal):
+        return {"__class__": "Decimal", "decimal": format(value, "f")}
+    if isinstance(value, dt.datetime):
+        v = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+        return {"__class__": "datetime", "year": v.year, "month": v.month, "day": v.day, "hour": v.hour,
+                "minute": v.minute, "second": v.second, "microsecond": v.microsecond}
+    if isinstance(value, dt.date):
+        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value: Any) -> Any:
+    """Tryton's JSON -> plain values: Decimal as a string, dates and times as ISO 8601 (UTC, Z)."""
+    if isinstance(value, dict):
+        cls = value.get("__class__")
+        if cls == "Decimal":
+            return value["decimal"]
+        if cls == "datetime":
+            return dt.datetime(value["year"], value["month"], value["day"], value.get("hour", 0),
+                               value.get("minute", 0), value.get("second", 0),
+                               value.get("microsecond", 0)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if cls == "date":
+            return dt.date(value["year"], value["month"], value["day"]).isoformat()
+        if cls == "bytes":
+            return value.get("base64")
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def flatten(record: Raw) -> Raw:
+    """Tryton returns a dotted field ``party.code`` as ``{"party.": {"code": ..}}``; keep it dotted."""
+    out: Raw = {}
+    for key, value in record.items():
+        if key.endswith(".") and isinstance(value, dict):
+            for sub, subval in flatten(value).items():
+                out[f"{key}{sub}"] = subval
+        elif key.endswith(".") and value is None:
+            continue
+        else:
+            out[key] = value
+    return out
+
+
+def changed_since(since: dt.datetime | None) -> list[Any]:
+    """Records created or written since ``since`` (``write_date`` is null until the first write)."""
+    if since is None:
+        return []
+    return ["OR", [("write_date", ">=", since)], [("write_date", "=", None), ("create_date", ">=", since)]]
+
+
+class TrytonError(PermanentError):
+    """Tryton refused the call (a UserError, AccessError, ...): not retried."""
+
+
+class TrytonErpAdapter(ErpAdapter):
+    """Tryton ERP. ``base_url`` is ``http://host:8000/<database>`` (or give ``database``)."""
+
+    system = "erp"
+    mapping = "erpsync.mappings.erp_tryton"
+
+    def __init__(
+        self, base_url: str, username: str, password: str, *, database: str | None = None, timeout: float = 30.0,
+        page_size: int = 200, retry: RetryPolicy | None = None, connection_id: str = "erp_default",
+        warehouse: str | None = None,
+    ) -> None:
+        parts = urlsplit(base_url.rstrip("/"))
+        path_db = parts.path.strip("/").split("/")[0] if parts.path.strip("/") else ""
+        self.database = database or path_db
+        if not self.database:
+            raise ConfigError(f"Connection {connection_id}: the Tryton database is missing: put it in the URL "
+                              "(http://host:8000/<database>) or in extra {\"database\": ...}")
+        self.server = f"{parts.scheme}://{parts.netloc}"
+        self.base_url = f"{self.server}/{self.database}"
+        self.username, self._password = username, password
+        self.page_size = page_size
+        self.connection_id = connection_id
+        self.warehouse_code = warehouse
+        self.http = HttpClient(self.server, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry)
+        self._auth: str | None = None
+        self._context: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._cache: dict[tuple[str, str], int] = {}
+
+    # ------------------------------------------------------------------ session and RPC
+    def login(self, *, retry: RetryPolicy | None = None) -> None:
+        body = self._post("common.db.login", [self.username, {"password": self._password}, "en"], retry=retry)
+        uid, session = body[0], body[1]
+        self._auth = "Session " + base64.b64encode(f"{self.username}:{uid}:{session}".encode()).decode()
+        self._context = self._post("model.res.user.get_preferences", [True, {}], auth=self._auth)
+
+    def _post(self, method: str, params: list[Any], *, auth: str | None = None, retry: RetryPolicy | None = None,
+              write: bool = False) -> Any:
+        headers = {"Authorization": auth} if auth else {}
+        payload = {"method": method, "params": encode(params), "id": next(self._ids)}
+        # reads are safe to resend; a write without an answer is an UnknownOutcomeError (look up first)
+        key = None if write else f"read-{payload['id']}"
+        resp = self.http.request("POST", f"/{self.database}/rpc/", json=payload, headers=headers,
+                                 idempotency_key=key, retry=retry)
+        body = resp.body
+        if isinstance(body, dict) and body.get("error"):
+            raise _rpc_error(method, body["error"])
+        return decode(body.get("result") if isinstance(body, dict) else body)
+
+    def call(self, method: str, *args: Any, write: bool = False) -> Any:
+        """``model.x.y`` with the user's context appended; on an expired session, log in again once."""
+        for attempt in (1, 2):
+            with self._lock:
+                if self._auth is None:
+                    self.login()
+                auth, context = self._auth, dict(self._context)
+            try:
+                return self._post(method, [*args, context], auth=auth, write=write)
+            except AuthError as exc:
+                if attempt == 2 or exc.status != 401:
+                    raise
+                with self._lock:
+                    if self._auth == auth:
+                        self._auth = None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def model(self, model: str, method: str, *args: Any, write: bool = False) -> Any:
+        return self.call(f"model.{model}.{method}", *args, write=write)
+
+    def search_read(self, model: str, domain: list[Any], fields: list[str], *, order: list[Any] | None = None,
+                    limit: int | None = None, offset: int = 0) -> list[Raw]:
+        rows = self.model(model, "search_read", domain, offset, limit, order, fields)
+        return [flatten(r) for r in rows]
+
+    def read(self, model: str, ids: list[int], fields: list[str]) -> list[Raw]:
+        if not ids:
+            return []
+        return [flatten(r) for r in self.model(model, "read", list(ids), fields)]
+
+    def pages(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[Raw]:
+        offset = 0
+        while True:
+            rows = self.search_read(model, domain, fields, order=[["id", "ASC"]], limit=self.page_size, offset=offset)
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            offset += len(rows)
+
+    def ping(self) -> None:
+        fix = f"start Tryton (scripts/real-systems.sh up) or fix the host of Connection {self.connection_id}"
+        try:
+            self.login(retry=RetryPolicy.none())
+        except AuthError:
+            raise ConfigError(f"Tryton at {self.base_url} refused the login of {self.username!r}: "
+                              f"fix login/password of Connection {self.connection_id}") from None
+        except TrytonError as exc:
+            raise ConfigError(f"Tryton at {self.base_url} refused the login ({exc}): check the database name "
+                              f"and the credentials of Connection {self.connection_id}") from None
+        except TransientError as exc:
+            raise ConfigError(f"Tryton at {self.base_url} is unreachable ({exc}): {fix}") from None
+        except PermanentError as exc:
+            raise ConfigError(f"Tryton at {self.base_url}: {exc}: {fix}") from None
+
+    # ------------------------------------------------------------------ look-ups by code (cached)
+    def id_of(self, model: str, field: str, value: str, *, required: bool = True) -> int | None:
+        key = (model, f"{field}={value}")
+        if key not in self._cache:
+            found = self.model(model, "search", [(field, "=", value)], 0, 1, None)
+            if not found:
+                if required:
+                    raise TrytonError(f"Tryton has no {model} with {field} {value!r}", system=self.system)
+                return None
+            self._cache[key] = found[0]
+        return self._cache[key]
+
+    def warehouse_id(self) -> int:
+        if self.warehouse_code:
+            return int(self.id_of("stock.location", "code", self.warehouse_code))  # type: ignore[arg-type]
+        found = self.model("stock.location", "search", [("type", "=", "warehouse")], 0, 1, [["id", "ASC"]])
+        if not found:
+            raise TrytonError("Tryton has no warehouse", system=self.system)
+        return found[0]
+
+    # ------------------------------------------------------------------ customers (parties)
+    def _complete_parties(self, parties: list[Raw]) -> list[Raw]:
+        """Add the addresses, contact mechanisms and identifiers (Tryton returns their ids only)."""
+        addr_ids = [i for p in parties for i in p.get("addresses") or []]
+        cm_ids = [i for p in parties for i in p.get("contact_mechanisms") or []]
+        ident_ids = [i for p in parties for i in p.get("identifiers") or []]
+        addrs = {a["id"]: a for a in self.read("party.address", addr_ids, ADDRESS_FIELDS)}
+        cms = {c["id"]: c for c in self.read("party.contact_mechanism", cm_ids, ["type", "value"])}
+        idents = {i["id"]: i for i in self.read("party.identifier", ident_ids, ["type", "code"])}
+        for p in parties:
+            p["addresses"] = [addrs[i] for i in p.get("addresses") or [] if i in addrs]
+            p["contact_mechanisms"] = [cms[i] for i in p.get("contact_mechanisms") or [] if i in cms]
+            p["identifiers"] = [idents[i] for i in p.get("identifiers") or [] if i in idents]
+        return parties
+
+    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        batch: list[Raw] = []
+        for party in self.pages("party.party", changed_since(updated_since), PARTY_FIELDS):
+            batch.append(party)
+            if len(batch) >= self.page_size:
+                yield from self._complete_parties(batch)
+                batch = []
+        yield from self._complete_parties(batch)
+
+    def get_customer(self, code: str) -> Raw | None:
+        rows = self.search_read("party.party", [("code", "=", code)], PARTY_FIELDS, limit=1)
+        return self._complete_parties(rows)[0] if rows else None
+
+    def find_customers(
+        self, *, email: str | None = None, name: str | None = None, postcode: str | None = None
+    ) -> list[Raw]:
+        domain: list[Any] = []
+        if email:
+            domain.append(("contact_mechanisms", "where", [("type", "=", "email"), ("value", "ilike", email)]))
+        if name:
+            domain.append(("name", "ilike", name))
+        if postcode:
+            domain.append(("addresses", "where", [("postal_code", "=", postcode)]))
+        if not domain:
+            raise ValueError("find_customers needs email, name or postcode")
+        return self._complete_parties(self.search_read("party.party", domain, PARTY_FIELDS, limit=50))
+
+    def find_customer_by_store_id(self, store_id: str) -> Raw | None:
+        rows = self.search_read("party.party", [("identifiers.code", "=", STORE_ID_PREFIX + store_id)],
+                                PARTY_FIELDS, limit=1)
+        return self._complete_parties(rows)[0] if rows else None
+
+    def _address_values(self, address: Raw) -> Raw:
+        values = {k: v for k, v in address.items() if k in ("party_name", "street", "postal_code", "city",
+                                                            "invoice", "delivery")}
+        country = address.get("country")
+        if country:
+            values["country"] = self.id_of("country.country", "code", str(country), required=False)
+        return values
+
+    def create_customer(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        """``payload``: ``{"name", "email", "phone", "store_id", "addresses": [{street, postal_code, city,
+        country (ISO code), invoice, delivery}]}``; a party with this store id already there is returned."""
+        store_id = payload.get("store_id")
+        if store_id:
+            existing = self.find_customer_by_store_id(str(store_id))
+            if existing is not None:
+                return existing
+        values: Raw = {"name": payload["name"]}
+        mechanisms = [{"type": t, "value": payload[t]} for t in ("email", "phone") if payload.get(t)]
+        if mechanisms:
+            values["contact_mechanisms"] = [["create", mechanisms]]
+        if store_id:
+            values["identifiers"] = [["create", [{"code": STORE_ID_PREFIX + str(store_id)}]]]
+        addresses = [self._address_values(a) for a in payload.get("addresses") or []]
+        if addresses:
+            values["addresses"] = [["create", addresses]]
+        party_id, = self.model("party.party", "create", [values], write=True)
+        return self._complete_parties(self.read("party.party", [party_id], PARTY_FIELDS))[0]
+
+    def update_customer(self, erp_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """Name, e-mail and phone are set; addresses not yet on the party are added (old ones stay:
+        sales and shipments refer to them)."""
+        party = self.get_customer(erp_id)
+        if party is None:
+            raise TrytonError(f"Tryton has no party with code {erp_id!r}", system=self.system, status=404)
+        values: Raw = {}
+        if payload.get("name"):
+            values["name"] = payload["name"]
+        ops: list[Any] = []
+        for kind in ("email", "phone"):
+            if not payload.get(kind):
+                continue
+            current = [c for c in party["contact_mechanisms"] if c["type"] == kind]
+            if current and current[0]["value"] != payload[kind]:
+                ops.append(["write", [current[0]["id"]], {"value": payload[kind]}])
+            elif not current:
+                ops.append(["create", [{"type": kind, "value": payload[kind]}]])
+        if ops:
+            values["contact_mechanisms"] = ops
+        have = {(a.get("street"), a.get("postal_code"), a.get("city")) for a in party["addresses"]}
+        new = [self._address_values(a) for a in payload.get("addresses") or []
+               if (a.get("street"), a.get("postal_code"), a.get("city")) not in have]
+        if new:
+            values["addresses"] = [["create", new]]
+        if values:
+            self.model("party.party", "write", [party["id"]], values, write=True)
+        return self.get_customer(erp_id) or party
+
+    # ------------------------------------------------------------------ catalog, stock, prices
+    def list_items(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        domain = [("type", "=", "goods"), *([changed_since(updated_since)] if updated_since else [])]
+        return self.pages("product.product", domain, PRODUCT_FIELDS)
+
+    def find_item_by_sku(self, sku: str) -> Raw | None:
+        rows = self.search_read("product.product", [("code", "=", sku)], PRODUCT_FIELDS, limit=1)
+        return rows[0] if rows else None
+
+    def create_item(self, payload: Raw) -> Raw:
+        """A goods product (template + one variant): ``{"code", "name", "list_price", "cost_price",
+        "description"}``. For tests and demos: the catalog is mastered in the ERP."""
+        unit = self.id_of("product.uom", "symbol", "u")
+        price = Decimal(str(payload.get("list_price", "0")))
+        template = {"name": payload["name"], "type": "goods", "default_uom": unit, "list_price": price,
+                    "salable": True, "sale_uom": unit,
+                    "products": [["create", [{"suffix_code": payload["code"],
+                                              "description": payload.get("description") or "",
+                                              "cost_price": Decimal(str(payload.get("cost_price", "0")))}]]]}
+        self.model("product.template", "create", [template], write=True)
+        item = self.find_item_by_sku(payload["code"])
+        if item is None:  # pragma: no cover - Tryton just created it
+            raise TrytonError(f"product {payload['code']} not found after create", system=self.system)
+        return item
+
+    def list_stock(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        """On hand and forecast per product in the warehouse (Tryton computes both from the moves, so
+        every product is read: a move does not change the product's ``write_date``)."""
+        warehouse = self.warehouse_id()
+        code = self.read("stock.location", [warehouse], ["code"])[0]["code"]
+        offset = 0
+        while True:
+            rows = self.call("model.product.product.search_read", [("type", "=", "goods")], offset,
+                             self.page_size, [["id", "ASC"]], ["code", "quantity", "forecast_quantity"])
+            # quantities need the location in the context
+            ids = [r["id"] for r in rows]
+            with_qty = self._read_with_context("product.product", ids, ["code", "quantity", "forecast_quantity"],
+                                               {"locations": [warehouse], "stock_skip_warehouse": False})
+            for r in with_qty:
+                yield {"product": r["id"], "code": r["code"], "warehouse": code, "quantity": r["quantity"],
+                       "forecast_quantity": r["forecast_quantity"]}
+            if len(rows) < self.page_size:
+                return
+            offset += len(rows)
+
+    def _read_with_context(self, model: str, ids: list[int], fields: list[str], extra: Raw) -> list[Raw]:
+        if not ids:
+            return []
+        with self._lock:
+            if self._auth is None:
+                self.login()
+            context = {**self._context, **extra}
+        rows = self._post(f"model.{model}.read", [ids, fields, context], auth=self._auth)
+        return [flatten(r) for r in rows]
+
+    def set_stock(self, levels: dict[str, int]) -> None:
+        """Count the warehouse's storage: an inventory with ``{sku: quantity}``, confirmed. For tests and demos."""
+        warehouse = self.read("stock.location", [self.warehouse_id()], ["storage_location"])[0]
+        lines = [{"product": self.id_of("product.product", "code", sku), "quantity": float(qty)}
+                 for sku, qty in levels.items()]
+        inv_id, = self.model("stock.inventory", "create",
+                             [{"location": warehouse["storage_location"], "lines": [["create", lines]]}], write=True)
+        self.model("stock.inventory", "confirm", [inv_id], write=True)
+
+    def list_prices(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        currency = self.read("company.company", [self._company()], ["currency.code"])[0]["currency.code"]
+        for item in self.list_items(updated_since):
+            # a variant's own list price, else its template's
+            yield {"code": item["code"], "list_price": item.get("list_price_used") or item.get("list_price"),
+                   "currency": currency,
+                   "write_date": item.get("write_date") or item.get("create_date")}
+
+    def _company(self) -> int:
+        with self._lock:
+            if self._auth is None:
+                self.login()
+            return int(self._context["company"])
+
+    # ------------------------------------------------------------------ sales
+    def _complete_sales(self, sales: list[Raw]) -> list[Raw]:
+        line_ids = [i for s in sales for i in s.get("lines") or []]
+        lines = {ln["id"]: ln for ln in self.read("sale.line", line_ids, SALE_LINE_FIELDS)}
+        for s in sales:
+            s["lines"] = [lines[i] for i in s.get("lines") or [] if i in lines]
+        return sales
+
+    def find_sales_order(self, external_ref: str) -> Raw | None:
+        rows = self.search_read("sale.sale", [("reference", "=", external_ref)], SALE_FIELDS,
+                                order=[["id", "ASC"]], limit=1)
+        return self._complete_sales(rows)[0] if rows else None
+
+    def get_sales_order(self, sale_id: int) -> Raw:
+        return self._complete_sales(self.read("sale.sale", [sale_id], SALE_FIELDS))[0]
+
+    def create_sales_order(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        """A confirmed sale: looked up by ``reference`` first (Tryton does not enforce it unique); a sale
+        a lost answer left in draft or quotation is taken forward, never created twice.
+
+        ``payload``: ``{"reference", "party" (party code), "sale_date", "currency", "description",
+        "comment", "shipment_address": {street, postal_code, city, country}, "lines": [{"product"
+        (code), "quantity", "unit_price", "description"}, {"type": "comment", "description"}]}``.
+        """
+        sale = self.find_sales_order(payload["reference"])
+        if sale is None:
+            sale = self.get_sales_order(self._create_sale(payload))
+        if sale["state"] == "draft":
+            self.model("sale.sale", "quote", [sale["id"]], write=True)
+            sale["state"] = "quotation"
+        if sale["state"] == "quotation":
+            self.model("sale.sale", "confirm", [sale["id"]], write=True)
+        return self.get_sales_order(sale["id"])
+
+    def _create_sale(self, payload: Raw) -> int:
+        party_id = self.id_of("party.party", "code", str(payload["party"]))
+        party = self._complete_parties(self.read("party.party", [party_id], PARTY_FIELDS))[0]
+        ship_to = self._address_for(party, payload.get("shipment_address"))
+        invoice_to = next((a["id"] for a in party["addresses"] if a.get("invoice")), None) or ship_to
+        lines = []
+        for ln in payload["lines"]:
+            if ln.get("type") == "comment":
+                lines.append({"type": "comment", "description": ln.get("description") or ""})
+                continue
+            product = self.id_of("product.product", "code", str(ln["product"]))
+            unit = self.read("product.product", [product], ["sale_uom"])[0]["sale_uom"]
+            lines.append({"type": "line", "product": product, "unit": unit, "quantity": float(ln["quantity"]),
+                          "unit_price": Decimal(str(ln["unit_price"])), "description": ln.get("description") or ""})
+        values = {
+            "party": party_id, "reference": payload["reference"],
+            "currency": self.id_of("currency.currency", "code", payload.get("currency") or "USD"),
+            "invoice_address": invoice_to, "shipment_address": ship_to,
+            "sale_date": dt.date.fromisoformat(str(payload["sale_date"])[:10]) if payload.get("sale_date") else None,
+            "description": payload.get("description") or "", "comment": payload.get("comment") or "",
+            "invoice_method": "manual", "shipment_method": "order",
+            "lines": [["create", lines]],
+        }
+        sale_id, = self.model("sale.sale", "create", [{k: v for k, v in values.items() if v is not None}],
+                              write=True)
+        return sale_id
+
+    def _address_for(self, party: Raw, address: Raw | None) -> int:
+        """The party's address matching ``address`` (street, postcode, city), added when missing."""
+        if address:
+            for a in party["addresses"]:
+                if (a.get("street"), a.get("postal_code"), a.get("city")) == (
+                        address.get("street"), address.get("postal_code"), address.get("city")):
+                    return int(a["id"])
+            values = self._address_values({**address, "party": party["id"]})
+            values["party"] = party["id"]
+            return int(self.model("party.address", "create", [values], write=True)[0])
+        if party["addresses"]:
+            return int(party["addresses"][0]["id"])
+        return int(self.model("party.address", "create", [{"party": party["id"]}], write=True)[0])
+
+    # ------------------------------------------------------------------ shipments
+    def _complete_shipments(self, shipments: list[Raw]) -> list[Raw]:
+        move_ids = [i for s in shipments for i in s.get("outgoing_moves") or []]
+        moves = {m["id"]: m for m in self.read("stock.move", move_ids, MOVE_FIELDS)}
+        for s in shipments:
+            s["outgoing_moves"] = [moves[i] for i in s.get("outgoing_moves") or [] if i in moves]
+            refs = {m.get("sale.reference") for m in s["outgoing_moves"] if m.get("sale.reference")}
+            s["sale_reference"] = sorted(refs)[0] if refs else None
+            numbers = {m.get("sale.number") for m in s["outgoing_moves"] if m.get("sale.number")}
+            s["sale_number"] = sorted(numbers)[0] if numbers else None
+        return shipments
+
+    def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        batch: list[Raw] = []
+        for shipment in self.pages("stock.shipment.out", changed_since(updated_since), SHIPMENT_FIELDS):
+            batch.append(shipment)
+            if len(batch) >= self.page_size:
+                yield from self._complete_shipments(batch)
+                batch = []
+        yield from self._complete_shipments(batch)
+
+    def shipments_of_sale(self, reference: str) -> list[Raw]:
+        sale = self.find_sales_order(reference)
+        if sale is None:
+            return []
+        return self._complete_shipments(self.read("stock.shipment.out", sale["shipments"], SHIPMENT_FIELDS))
+
+    def ship(self, shipment_id: int, *, tracking: str, carrier: str | None = None) -> Raw:
+        """Warehouse work on a customer shipment: assign, pick, pack, set the tracking number, done."""
+        values: Raw = {"shipping_reference": tracking}
+        if carrier:
+            carriers = self.search_read("carrier", [("party.name", "=", carrier)], ["id"], limit=1)
+            if carriers:
+                values["carrier"] = carriers[0]["id"]
+        state = self.read("stock.shipment.out", [shipment_id], ["state"])[0]["state"]
+        if state in ("draft", "waiting"):
+            if state == "draft":
+                self.model("stock.shipment.out", "wait", [shipment_id], write=True)
+            self.model("stock.shipment.out", "assign_try", [shipment_id], write=True)
+            state = self.read("stock.shipment.out", [shipment_id], ["state"])[0]["state"]
+            if state != "assigned":
+                raise TrytonError(f"shipment {shipment_id} cannot be assigned (state {state}: not enough stock?)",
+                                  system=self.system)
+        if state == "assigned":
+            self.model("stock.shipment.out", "pick", [shipment_id], write=True)
+            state = "picked"
+        if state == "picked":
+            self.model("stock.shipment.out", "write", [shipment_id], values, write=True)
+            self.model("stock.shipment.out", "pack", [shipment_id], write=True)
+            state = "packed"
+        if state == "packed":
+            self.model("stock.shipment.out", "do", [shipment_id], write=True)
+        return self._complete_shipments(self.read("stock.shipment.out", [shipment_id], SHIPMENT_FIELDS))[0]
+
+    # ------------------------------------------------------------------ returns
+    def create_return(self, reference: str, lines: list[Raw], *, rma: str) -> Raw:
+        """A return sale for ``reference``'s sale: negative lines, referenced ``rma`` (looked up
+        first, so a retried return is not made twice), confirmed (it creates the return shipment).
+
+        ``lines``: ``[{"product" (code), "quantity" (positive, returned), "unit_price"}]``.
+        """
+        existing = self.find_sales_order(rma)
+        if existing is None:
+            sale = self.find_sales_order(reference)
+            if sale is None:
+                raise TrytonError(f"no sale with reference {reference!r} to return", system=self.system, status=404)
+            payload = {"reference": rma, "party": sale["party.code"], "currency": sale.get("currency.code"),
+                       "description": f"Return of {sale['number']} ({reference})",
+                       "lines": [{**ln, "quantity": -abs(float(ln["quantity"]))} for ln in lines]}
+            existing = self.get_sales_order(self._create_sale(payload))
+        return self.create_sales_order({"reference": rma}, idempotency_key=rma) if existing["state"] in (
+            "draft", "quotation") else existing
+
+    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        """Return sales (any negative line), with their return shipments' states."""
+        domain = [("lines.quantity", "<", 0), *([changed_since(updated_since)] if updated_since else [])]
+        for sale in self._complete_sales(list(self.pages("sale.sale", domain, SALE_FIELDS))):
+            sale["return_shipments"] = self.read("stock.shipment.out.return", sale.get("shipment_returns") or [],
+                                                 ["number", "state", "effective_date"])
+            yield sale
+
+    def receive_return(self, rma: str) -> Raw:
+        """Receive the goods of a return sale (the return shipment goes to done). For tests and demos."""
+        sale = self.find_sales_order(rma)
+        if sale is None:
+            raise TrytonError(f"no return sale {rma!r}", system=self.system, status=404)
+        ids = sale.get("shipment_returns") or []
+        for method in ("receive", "do"):
+            self.model("stock.shipment.out.return", method, ids, write=True)
+        return self.get_sales_order(sale["id"])
+
+
+def _rpc_error(method: str, error: Any) -> Exception:
+    """Tryton's error list -> our error kinds (a refused call is permanent; a conflict is transient)."""
+    name = str(error[0]) if isinstance(error, list) and error else str(error)
+    detail = error[1] if isinstance(error, list) and len(error) > 1 else ""
+    if isinstance(detail, list) and detail:
+        detail = detail[0]
+    text = f"Tryton {method}: {name}" + (f": {detail}" if detail else "")
+    if name in ("ConcurrencyException", "DatabaseOperationalError", "TimeoutException", "RateLimitException"):
+        return TransientError(text, system="erp")
+    if name in ("LoginException", "NotLogged"):
+        return AuthError(text, system="erp", status=401)
+    return TrytonError(text, system="erp", body=error)

@@ -1,0 +1,328 @@
+"""Adapter for Vendure 3.7 over the Admin GraphQL API (``/admin-api``).
+
+Auth: ``login(username, password)`` answers with the bearer token in the ``vendure-auth-token``
+header; the token is sent as ``Authorization: Bearer``. When the Connection carries no user
+(extra ``username``), its password is taken as a ready token. A 401/``FORBIDDEN`` answer after the
+token expired logs in again once.
+
+Raw records are Vendure's GraphQL objects as the queries below select them (money in minor
+units, ints). ``erpsync.mappings.storefront_vendure`` maps them. The order's external id is its
+``code``; ``Order.customFields.externalId`` is a unique custom field (real-systems/vendure/index.js)
+for orders created through the API, so a retried create cannot make a second order.
+
+Writes are idempotent by their natural keys: a product upsert finds variants by SKU; stock is set
+as an absolute level; a fulfilment is looked up by its tracking code before it is added; a refund
+by its reason (which carries the return's RMA) before it is made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from erpsync.connectors.base import Raw, StorefrontAdapter
+from erpsync.connectors.http import HttpClient, RetryPolicy
+from erpsync.errors import AuthError, ConfigError, PermanentError, TransientError
+
+ADDRESS = "fullName company streetLine1 streetLine2 city province postalCode country phoneNumber countryCode"
+CUSTOMER = """id emailAddress firstName lastName phoneNumber title createdAt updatedAt
+  addresses { id fullName company streetLine1 streetLine2 city province postalCode phoneNumber
+              country { code } defaultShippingAddress defaultBillingAddress }"""
+ORDER = f"""id code state active orderPlacedAt createdAt updatedAt currencyCode
+  customer {{ id emailAddress firstName lastName }}
+  lines {{ id quantity unitPrice unitPriceWithTax linePrice linePriceWithTax proratedLinePrice
+          proratedLinePriceWithTax discounts {{ amount description }} taxLines {{ description taxRate }}
+          productVariant {{ id sku name }} }}
+  shippingLines {{ id shippingMethod {{ code name }} price priceWithTax }}
+  shipping shippingWithTax subTotal subTotalWithTax total totalWithTax
+  discounts {{ description amount amountWithTax type }}
+  shippingAddress {{ {ADDRESS} }} billingAddress {{ {ADDRESS} }}
+  payments {{ id method amount state transactionId refunds {{ id total reason state }} }}
+  fulfillments {{ id state method trackingCode lines {{ orderLineId quantity }} }}
+  customFields {{ externalId }}"""
+VARIANT = """id sku name price priceWithTax currencyCode enabled stockOnHand stockAllocated trackInventory
+  updatedAt product { id name slug } stockLevels { stockLocation { name } stockOnHand stockAllocated }"""
+PRODUCT = f"""id name slug description enabled createdAt updatedAt variants {{ {VARIANT} }}"""
+
+
+def iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class VendureStorefrontAdapter(StorefrontAdapter):
+    """Vendure storefront; ``base_url`` is the server (``http://host:3000``)."""
+
+    system = "storefront"
+    mapping = "erpsync.mappings.storefront_vendure"
+    inventory_batch_limit = 100
+
+    def __init__(
+        self, base_url: str, token: str, *, username: str | None = None, timeout: float = 30.0,
+        page_size: int = 100, retry: RetryPolicy | None = None, connection_id: str = "storefront_default",
+        channel_token: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api = "/admin-api" if not self.base_url.endswith("/admin-api") else ""
+        self.username = username
+        self._secret = token
+        self._token: str | None = None if username else token
+        self.page_size = min(page_size, 100)  # Vendure's default shopListQueryLimit/adminListQueryLimit
+        self.connection_id = connection_id
+        headers = {"vendure-token": channel_token} if channel_token else {}
+        self.http = HttpClient(self.base_url, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry,
+                               headers=headers)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ GraphQL
+    def login(self, *, retry: RetryPolicy | None = None) -> str:
+        resp = self.http.request(
+            "POST", self.api, retry=retry, idempotency_key="login",
+            json={"query": "mutation($u:String!,$p:String!){login(username:$u,password:$p){"
+                           "__typename ... on CurrentUser{id} ... on ErrorResult{errorCode message}}}",
+                  "variables": {"u": self.username, "p": self._secret}})
+        result = ((resp.body or {}).get("data") or {}).get("login") or {}
+        token = resp.headers.get("vendure-auth-token")
+        if result.get("__typename") != "CurrentUser" or not token:
+            raise AuthError(f"Vendure refused the login of {self.username!r}: {result.get('message') or resp.body}",
+                            system=self.system, status=401, body=resp.body)
+        self._token = token
+        return token
+
+    def gql(self, query: str, *, write: bool = False, retry: RetryPolicy | None = None, **variables: Any) -> Any:
+        """One GraphQL call; ``write`` marks mutations (a lost answer is then an UnknownOutcomeError)."""
+        for attempt in (1, 2):
+            with self._lock:
+                token = self._token or self.login(retry=retry)
+            resp = self.http.request(
+                "POST", self.api, json={"query": query, "variables": variables}, retry=retry,
+                headers={"Authorization": f"Bearer {token}"}, idempotency_key=None if write else "query",
+                allow_statuses=(401,))
+            body = resp.body if isinstance(resp.body, dict) else {}
+            errors = body.get("errors") or []
+            codes = {((e.get("extensions") or {}).get("code")) for e in errors}
+            if (resp.status == 401 or "FORBIDDEN" in codes) and self.username and attempt == 1:
+                with self._lock:
+                    if self._token == token:
+                        self._token = None
+                continue
+            if resp.status == 401 or "FORBIDDEN" in codes:
+                raise AuthError(f"Vendure refused the token: {errors}", system=self.system, status=401, body=body)
+            if errors:
+                raise PermanentError(f"Vendure: {'; '.join(str(e.get('message')) for e in errors)}",
+                                     system=self.system, status=resp.status, body=body)
+            return body.get("data")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _list(self, field: str, selection: str, *, filter: Raw | None = None, sort: Raw | None = None,
+              type_prefix: str) -> Iterator[Raw]:
+        skip = 0
+        query = (f"query($o:{type_prefix}ListOptions){{{field}(options:$o){{items{{{selection}}} totalItems}}}}")
+        while True:
+            options: Raw = {"skip": skip, "take": self.page_size, "sort": sort or {"id": "ASC"}}
+            if filter:
+                options["filter"] = filter
+            page = self.gql(query, o=options)[field]
+            yield from page["items"]
+            skip += len(page["items"])
+            if not page["items"] or skip >= page["totalItems"]:
+                return
+
+    def ping(self) -> None:
+        fix = f"start Vendure (scripts/real-systems.sh up) or fix the host of Connection {self.connection_id}"
+        try:
+            self.gql("{ activeAdministrator { id } }", retry=RetryPolicy.none())
+        except AuthError:
+            raise ConfigError(f"Vendure at {self.base_url} refused the credentials: set the superadmin user as extra "
+                              f"username and its password as the password of Connection {self.connection_id}"
+                              ) from None
+        except TransientError as exc:
+            raise ConfigError(f"Vendure at {self.base_url} is unreachable ({exc}): {fix}") from None
+        except PermanentError as exc:
+            raise ConfigError(f"Vendure at {self.base_url}: {exc}: {fix}") from None
+
+    @staticmethod
+    def _updated(updated_since: dt.datetime | None, updated_before: dt.datetime | None = None) -> Raw | None:
+        ops: Raw = {}
+        if updated_since is not None:
+            ops["after"] = iso(updated_since)
+        if updated_before is not None:
+            ops["before"] = iso(updated_before)
+        return {"updatedAt": ops} if ops else None
+
+    # ------------------------------------------------------------------ customers
+    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._list("customers", CUSTOMER, filter=self._updated(updated_since), type_prefix="Customer",
+                          sort={"updatedAt": "ASC"})
+
+    def get_customer(self, customer_id: str) -> Raw | None:
+        return self.gql(f"query($id:ID!){{customer(id:$id){{{CUSTOMER}}}}}", id=customer_id)["customer"]
+
+    # ------------------------------------------------------------------ orders
+    def list_orders(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        """Placed orders (carts and drafts are not orders yet)."""
+        flt = self._updated(updated_since, updated_before) or {}
+        flt["active"] = {"eq": False}
+        return self._list("orders", ORDER, filter=flt, type_prefix="Order", sort={"updatedAt": "ASC"})
+
+    def get_order(self, order_id: str) -> Raw | None:
+        """By code (the external id), or by Vendure id."""
+        found = self.gql(f"query($o:OrderListOptions){{orders(options:$o){{items{{{ORDER}}}}}}}",
+                         o={"filter": {"code": {"eq": order_id}}, "take": 1})["orders"]["items"]
+        if found:
+            return found[0]
+        if order_id.isdigit():
+            return self.gql(f"query($id:ID!){{order(id:$id){{{ORDER}}}}}", id=order_id)["order"]
+        return None
+
+    def find_order_by_external_id(self, external_id: str) -> Raw | None:
+        found = self.gql(f"query($o:OrderListOptions){{orders(options:$o){{items{{{ORDER}}}}}}}",
+                         o={"filter": {"externalId": {"eq": external_id}}, "take": 1})["orders"]["items"]
+        return found[0] if found else None
+
+    def events(self, after: str | None = None, limit: int = 500) -> tuple[list[Raw], str | None]:
+        """Vendure has no event feed on its API: order changes after the cursor (an ``updatedAt``)."""
+        since = dt.datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+        events: list[Raw] = []
+        cursor = after
+        for order in self.list_orders(updated_since=since):
+            if len(events) >= limit:
+                break
+            events.append({"seq": order["updatedAt"], "type": "order.updated", "id": order["code"],
+                           "at": order["updatedAt"]})
+            cursor = order["updatedAt"]
+        return events, cursor
+
+    # ------------------------------------------------------------------ catalog
+    def list_products(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return self._list("products", PRODUCT, filter=self._updated(updated_since), type_prefix="Product")
+
+    def find_variant(self, sku: str) -> Raw | None:
+        found = self.gql(f"query($o:ProductVariantListOptions){{productVariants(options:$o){{items{{{VARIANT}}}}}}}",
+                         o={"filter": {"sku": {"eq": sku}}, "take": 1})["productVariants"]["items"]
+        return found[0] if found else None
+
+    def upsert_product(self, payload: Raw, *, idempotency_key: str) -> Raw:
+        """``payload``: ``{"name", "slug", "description", "enabled", "variants": [{"sku", "name", "price"
+        (minor units), "enabled"}]}``. Products and variants are found by SKU: a retry updates, never duplicates."""
+        variants = payload.get("variants") or []
+        existing = {v["sku"]: v for v in (self.find_variant(v["sku"]) for v in variants) if v}
+        product_id = next((v["product"]["id"] for v in existing.values()), None)
+        translation = {"languageCode": "en", "name": payload["name"], "slug": payload["slug"],
+                       "description": payload.get("description") or ""}
+        if product_id is None:
+            product_id = self.gql(
+                "mutation($i:CreateProductInput!){createProduct(input:$i){id}}", write=True,
+                i={"enabled": payload.get("enabled", True), "translations": [translation]})["createProduct"]["id"]
+        else:
+            self.gql("mutation($i:UpdateProductInput!){updateProduct(input:$i){id}}", write=True,
+                     i={"id": product_id, "enabled": payload.get("enabled", True), "translations": [translation]})
+        create, update = [], []
+        for v in variants:
+            common = {"translations": [{"languageCode": "en", "name": v.get("name") or payload["name"]}],
+                      "price": int(v["price"]), "enabled": v.get("enabled", True)}
+            if v["sku"] in existing:
+                update.append({"id": existing[v["sku"]]["id"], "sku": v["sku"], **common})
+            else:
+                create.append({"productId": product_id, "sku": v["sku"], "stockOnHand": int(v.get("stock_on_hand", 0)),
+                               **common})
+        if create:
+            self.gql("mutation($i:[CreateProductVariantInput!]!){createProductVariants(input:$i){id}}", write=True,
+                     i=create)
+        if update:
+            self.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
+                     i=update)
+        return self.gql(f"query($id:ID!){{product(id:$id){{{PRODUCT}}}}}", id=product_id)["product"]
+
+    # ------------------------------------------------------------------ stock
+    def list_inventory(self) -> Iterator[Raw]:
+        return self._list("productVariants", VARIANT, type_prefix="ProductVariant")
+
+    def set_inventory(self, items: list[Raw], *, idempotency_key: str) -> Raw:
+        """``items``: ``[{"sku", "stock_on_hand"}]``: absolute levels (a retry sets the same value)."""
+        if len(items) > self.inventory_batch_limit:
+            raise ValueError(f"{len(items)} inventory items in one call; split into batches of "
+                             f"{self.inventory_batch_limit}")
+        updates, unknown = [], []
+        for item in items:
+            variant = self.find_variant(item["sku"])
+            if variant is None:
+                unknown.append(item["sku"])
+                continue
+            updates.append({"id": variant["id"], "stockOnHand": int(item["stock_on_hand"])})
+        if updates:
+            self.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
+                     i=updates)
+        return {"updated": len(updates), "unknown_skus": unknown}
+
+    # ------------------------------------------------------------------ fulfilments and refunds
+    def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """``payload``: ``{"tracking_code", "carrier", "lines": [{"sku", "quantity"}], "state": "Shipped"}``.
+        A fulfilment with the same tracking code on the order is returned, not added again."""
+        order = self.get_order(order_id)
+        if order is None:
+            raise PermanentError(f"Vendure has no order {order_id}", system=self.system, status=404)
+        fulfillment = next((f for f in order["fulfillments"] or []
+                            if f.get("trackingCode") == payload["tracking_code"]), None)
+        if fulfillment is None:
+            by_sku = {ln["productVariant"]["sku"]: ln["id"] for ln in order["lines"]}
+            lines = []
+            for ln in payload["lines"]:
+                if ln["sku"] not in by_sku:
+                    raise PermanentError(f"order {order_id} has no line with SKU {ln['sku']}", system=self.system)
+                lines.append({"orderLineId": by_sku[ln["sku"]], "quantity": int(ln["quantity"])})
+            args = [{"name": "method", "value": payload.get("carrier") or ""},
+                    {"name": "trackingCode", "value": payload["tracking_code"]}]
+            result = self.gql(
+                "mutation($i:FulfillOrderInput!){addFulfillmentToOrder(input:$i){__typename "
+                "... on Fulfillment{id state method trackingCode} ... on ErrorResult{errorCode message}}}",
+                write=True, i={"lines": lines, "handler": {"code": "manual-fulfillment", "arguments": args}},
+            )["addFulfillmentToOrder"]
+            if result["__typename"] != "Fulfillment":
+                raise PermanentError(f"Vendure refused the fulfilment of {order_id}: {result.get('message')}",
+                                     system=self.system, body=result)
+            fulfillment = result
+        target = payload.get("state", "Shipped")
+        path = {"Pending": [], "Shipped": ["Shipped"], "Delivered": ["Shipped", "Delivered"]}[target]
+        for state in path:
+            if fulfillment["state"] in ("Shipped", "Delivered") and state == "Shipped":
+                continue
+            if fulfillment["state"] == state:
+                continue
+            moved = self.gql(
+                "mutation($id:ID!,$s:String!){transitionFulfillmentToState(id:$id,state:$s){__typename "
+                "... on Fulfillment{id state method trackingCode} ... on ErrorResult{errorCode message}}}",
+                write=True, id=fulfillment["id"], s=state)["transitionFulfillmentToState"]
+            if moved["__typename"] != "Fulfillment":
+                raise PermanentError(f"Vendure refused fulfilment state {state}: {moved.get('message')}",
+                                     system=self.system, body=moved)
+            fulfillment = moved
+        return fulfillment
+
+    def refund_order(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """``payload``: ``{"amount" (minor units), "reason"}``, refunded on the order's settled payment.
+        A refund with the same reason (it carries the return's RMA) is returned, not made again."""
+        order = self.get_order(order_id)
+        if order is None:
+            raise PermanentError(f"Vendure has no order {order_id}", system=self.system, status=404)
+        for payment in order["payments"] or []:
+            for refund in payment.get("refunds") or []:
+                if refund.get("reason") == payload["reason"]:
+                    return refund
+        payment = next((p for p in order["payments"] or [] if p["state"] == "Settled"), None)
+        if payment is None:
+            raise PermanentError(f"order {order_id} has no settled payment to refund", system=self.system)
+        result = self.gql(
+            "mutation($i:RefundOrderInput!){refundOrder(input:$i){__typename ... on Refund{id total reason state}"
+            " ... on ErrorResult{errorCode message}}}", write=True,
+            i={"paymentId": payment["id"], "amount": int(payload["amount"]), "reason": payload["reason"],
+               "shipping": 0, "adjustment": 0})["refundOrder"]
+        if result["__typename"] != "Refund":
+            raise PermanentError(f"Vendure refused the refund of {order_id}: {result.get('message')}",
+                                 system=self.system, body=result)
+        return result

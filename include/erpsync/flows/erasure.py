@@ -1,0 +1,129 @@
+"""customer_erasure: a customer's erasure request (GDPR art. 17 / CCPA) reaches the ERP as it allows.
+
+Per pending request in the store: find the ERP customers bound to that storefront customer (the
+cross-reference; for a guest, the customer ``guest:<e-mail>`` made under the ``create`` guest
+policy), anonymise each (the ERP keeps its invoices and orders, so it replaces the personal fields
+rather than deleting), forget what erpsync itself keeps about the person (the guest xref, whose
+key holds the e-mail; ledger answers and dead-letter payloads are masked), then close the request
+in the store.
+
+Nothing personal is written on the way: the audit rows and dead letters of this flow carry the
+request id, the storefront customer id and ERP customer numbers only. An ERP customer that only
+*matches* by e-mail (not bound to this storefront customer, e.g. a B2B account the ERP owns) is not
+touched: the request waits in the dead letters (``erasure_needs_review``) for a person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import sqlalchemy as sa
+
+from erpsync.errors import PermanentError, TransientError
+from erpsync.flows.base import FlowContext, RunSummary, audit, dead_letter, idempotent_write
+from erpsync.model import normalise_email
+from erpsync.rules.guests import guest_external_id
+from erpsync.state import schema as t
+
+FLOW = "customer_erasure"
+ENTITY = "erasure_request"
+
+
+def safe(raw: dict[str, Any]) -> dict[str, Any]:
+    """The request without personal data (what audit rows and dead letters may keep)."""
+    return {"id": raw.get("id"), "customer_id": raw.get("customer_id"), "requested_at": raw.get("requested_at")}
+
+
+def subject_ref(email: str) -> str:
+    """A stable pseudonym of the person, to correlate rows without keeping the address."""
+    return "sha256:" + hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
+
+
+def run(ctx: FlowContext) -> RunSummary:
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    try:
+        for raw in ctx.storefront.list_erasure_requests(status="pending"):
+            rid = str(raw.get("id") or "?")
+            try:
+                erase_one(ctx, raw)
+            except PermanentError as exc:
+                dead_letter(ctx, summary, ENTITY, rid, safe(raw), f"rejected: {exc.system} {exc.status} {exc}")
+                continue
+            except NeedsReview as exc:
+                dead_letter(ctx, summary, ENTITY, rid, safe(raw), f"erasure_needs_review: {exc}", error_kind="policy")
+                continue
+            summary.done += 1
+            ctx.store.resolve_dead_letters(ctx.flow, ENTITY, rid)
+    except TransientError:
+        summary.failed += 1
+        raise
+    return summary
+
+
+class NeedsReview(Exception):
+    pass
+
+
+def erase_one(ctx: FlowContext, raw: dict[str, Any]) -> list[str]:
+    rid = str(raw["id"])
+    cid = raw.get("customer_id")
+    email = str(raw.get("email") or "")
+    bound: list[tuple[str, str]] = []  # (xref external id, ERP customer number)
+    for ext in [cid, guest_external_id(email) if email else None]:
+        if ext:
+            x = ctx.store.get_xref("erp", "customer", ext)
+            if x is not None:
+                bound.append((ext, x.internal_id))
+    numbers = list(dict.fromkeys(no for _, no in bound))
+    if not numbers and email:
+        matches = [str(c.get("customer_no")) for c in ctx.erp.find_customers(email=normalise_email(email))]
+        if matches:
+            raise NeedsReview(f"ERP customer(s) {', '.join(matches)} match by e-mail but are not bound to "
+                              f"{cid or 'this guest'}; decide by hand (B2B accounts are the ERP's)")
+    for no in numbers:
+        key = f"erasure:{rid}:{no}"
+        idempotent_write(
+            ctx, key=key, entity="customer", external_id=no, operation="anonymize_customer",
+            payload={"request": rid, "customer_no": no},
+            write=lambda no=no, key=key: _strip(ctx.erp.anonymize_customer(no, idempotency_key=key)),
+            ref_of=lambda rec, no=no: str(rec.get("customer_no") or no),
+        )
+    forget(ctx, [ext for ext, _ in bound if ext != cid], cid, email)
+    note = f"ERP anonymised: {', '.join(numbers) or 'nothing bound'}"
+    idempotent_write(
+        ctx, key=f"erasure:{rid}:complete", entity=ENTITY, external_id=rid, operation="complete_erasure",
+        payload={"request": rid, "note": note},
+        write=lambda: _strip(ctx.storefront.complete_erasure_request(rid, {"note": note},
+                                                                    idempotency_key=f"erasure:{rid}:complete")),
+        ref_of=lambda rec: rid, system="storefront",
+    )
+    audit(ctx, "state", "erasure", ENTITY, rid,
+          {"request": rid, "customer_id": cid, "subject": subject_ref(email) if email else None},
+          {"erp_customers": numbers}, 0, "ok")
+    return numbers
+
+
+def _strip(rec: dict[str, Any]) -> dict[str, Any]:
+    """Keep only ids of an answer: the ledger stores answers, and this one is about a person."""
+    return {k: rec.get(k) for k in ("id", "customer_no", "status", "anonymised_at") if k in rec}
+
+
+def forget(ctx: FlowContext, guest_refs: list[str], cid: str | None, email: str) -> None:
+    """Drop what erpsync keeps about the person: the guest xref (its key is the e-mail), the stored
+    answers of their customer writes, and the payloads of their open dead letters."""
+    redactor = ctx.store.redactor
+    with ctx.store.engine.begin() as conn:
+        for ext in guest_refs:
+            conn.execute(t.xref.delete().where(t.xref.c.system == "erp", t.xref.c.entity == "customer",
+                                               t.xref.c.external_id == ext))
+        keys = [f"customer:{ref}" for ref in [cid, *guest_refs] if ref]
+        if keys:
+            conn.execute(t.idempotency_ledger.update().where(t.idempotency_ledger.c.key.in_(keys))
+                         .values(response=None))
+        if email:
+            dl = t.dead_letters
+            needle = normalise_email(email)
+            for row in conn.execute(sa.select(dl.c.id, dl.c.payload)).mappings():
+                if needle and needle in str(row["payload"]).lower():
+                    conn.execute(dl.update().where(dl.c.id == row["id"]).values(payload=redactor.redact(row["payload"])))

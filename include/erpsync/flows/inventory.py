@@ -1,0 +1,616 @@
+"""inventory_sync and the fast lane: ERP stock -> store availability, only the differences.
+
+One cycle (``run``):
+
+1. refresh what inventory knows of items (SKU, active, kit components) and of the store's SKUs,
+   each from its own cursor (a few calls when nothing changed);
+2. read the ERP stock records changed since the cursor (minus the lookback overlap); on the very
+   first run, the whole stock through the bulk export, and take the store's current levels as
+   the "last pushed" baseline, so the first run pushes only real differences;
+3. complete what the changed records touch: every warehouse of an item whose store location is fed
+   by several warehouses, every component of a kit one of whose components changed;
+4. compute availability (``rules.availability``: formula, location map, kits, channel share);
+5. compare with what was last pushed (``inventory_pushed``) and push only the differences, in
+   batches of the store's limit, each with an idempotency key; remember each batch once the store
+   accepted it;
+6. advance the cursor to the newest ``modified_at`` read, after everything was pushed.
+
+A SKU the store does not carry is reported (reason ``not_in_store``), never pushed; a warehouse
+the location map does not know is reported (``unmapped_location``). Hot SKUs configured for the
+fast lane (``run_fast_lane``) are left to it, so the two never write the same SKU.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.errors import MappingError, PermanentError, TransientError
+from erpsync.flows.base import FlowContext, RunSummary, audit, dead_letter, lookback
+from erpsync.mappings.stock import StockFigures, item_from_erp, level_to_storefront, stock_figures
+from erpsync.rules.availability import (
+    Aggregate,
+    LocationMap,
+    StoreLevel,
+    allocate_channels,
+    kit_available,
+    kit_restock_date,
+    parse_shares,
+)
+from erpsync.state.inventory import InventoryState, ItemInfo, Pushed
+
+FLOW = "inventory_sync"
+FAST_FLOW = "inventory_fast_lane"
+ENTITY = "inventory_level"
+SAMPLE = 20  # SKUs named in a report line
+#: the items and products cursors are shared by the inventory flows: they refresh the same tables
+SHARED = "inventory"
+NOT_SKIPS = {"in_flight_units"}  # reported, but nothing was skipped
+BASELINE_CHUNK = 50_000
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class Settings:
+    location_map: LocationMap
+    shares: dict[str, float] | None
+    channel: str | None
+    demand: dict[str, int] | None
+    hot_skus: frozenset[str]
+    include_safety_stock: bool
+    batch_limit: int
+
+    @classmethod
+    def from_ctx(cls, ctx: FlowContext) -> Settings:
+        p = ctx.params
+        lmap_param = p.get("location_map")
+        if lmap_param:
+            lmap = LocationMap.from_param(lmap_param)
+        else:
+            locations = ctx.storefront.list_locations()
+            if not locations:
+                raise ValueError("the store cannot list its locations: set the param location_map")
+            lmap = LocationMap.identity(locations)
+        shares = parse_shares(p["channel_shares"]) if p.get("channel_shares") else None
+        channel = p.get("channel") or (next(iter(shares)) if shares else None)
+        if shares and channel not in shares:
+            raise ValueError(f"channel {channel!r} has no share in channel_shares {sorted(shares)}")
+        hot = p.get("fast_lane_skus") or []
+        if isinstance(hot, str):
+            hot = [s.strip() for s in hot.split(",") if s.strip()]
+        limit = int(p.get("batch_limit") or ctx.storefront.inventory_batch_limit)
+        limit = min(limit, ctx.storefront.inventory_batch_limit)
+        return cls(lmap, shares, channel, p.get("channel_demand"), frozenset(hot),
+                   bool(p.get("include_safety_stock", True)), limit)
+
+
+@dataclass
+class CycleStats:
+    """What one cycle did, for the log line and the benchmarks."""
+
+    read: int = 0
+    refetched: int = 0
+    computed: int = 0
+    changed: int = 0
+    pushed: int = 0
+    push_calls: int = 0
+    reports: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def report(self, reason: str, key: str, n: int = 1) -> None:
+        self.reports[reason] += n
+        sample = self.samples[reason]
+        if len(sample) < SAMPLE and key not in sample:
+            sample.append(key)
+
+
+# --------------------------------------------------------------------------- refresh items and the store's SKUs
+
+
+def refresh_items(ctx: FlowContext, state: InventoryState, summary: RunSummary) -> int:
+    """ERP items changed since the items cursor -> inventory_items (SKU, active, kit)."""
+    since = _cursor(ctx, "items", SHARED)
+    infos: list[ItemInfo] = []
+    modified: dict[str, str] = {}
+    high = None
+    for raw in ctx.erp.list_items(updated_since=since):
+        try:
+            info = item_from_erp(raw)
+        except MappingError as exc:
+            dead_letter(ctx, summary, "item", str(raw.get("item_code") or "?"), raw, f"mapping_error: {exc}",
+                        error_kind="mapping")
+            continue
+        infos.append(info)
+        m = raw.get("modified_at")
+        if isinstance(m, str):
+            modified[info.item_code] = m
+            high = m if high is None or m > high else high
+    state.upsert_items(infos, modified)
+    if high:
+        ctx.store.set_cursor(SHARED, high, name="items")
+    return len(infos)
+
+
+def refresh_store_skus(ctx: FlowContext, state: InventoryState) -> list[str]:
+    """Store products changed since the products cursor -> inventory_store_skus; returns their SKUs."""
+    since = _cursor(ctx, "products", SHARED)
+    rows: list[tuple[str, str, bool]] = []
+    high = None
+    for raw in ctx.storefront.list_products(updated_since=since):
+        active = raw.get("status", "active") == "active"
+        for v in raw.get("variants") or []:
+            if isinstance(v, dict) and isinstance(v.get("sku"), str):
+                rows.append((v["sku"], str(raw.get("id")), active))
+        u = raw.get("updated_at")
+        if isinstance(u, str):
+            high = u if high is None or u > high else high
+    state.upsert_store_skus(rows)
+    if high:
+        ctx.store.set_cursor(SHARED, high, name="products")
+    return [r[0] for r in rows]
+
+
+def _cursor(ctx: FlowContext, name: str, flow: str | None = None) -> dt.datetime | None:
+    value = ctx.store.get_cursor(flow or ctx.flow, name=name)
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed - lookback(ctx)
+
+
+# --------------------------------------------------------------------------- compute
+
+
+class Engine:
+    """Read -> compute -> compare -> push, shared by the cycle, the fast lane and the drift healer."""
+
+    def __init__(self, ctx: FlowContext, settings: Settings, summary: RunSummary) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.summary = summary
+        self.state = InventoryState(ctx.store)
+        self.stats = CycleStats()
+        self._kits: dict[str, ItemInfo] | None = None
+        self._kits_of: dict[str, set[str]] | None = None
+
+    # -- items and kits
+    @property
+    def kits(self) -> dict[str, ItemInfo]:
+        if self._kits is None:
+            self._kits = self.state.kits()
+        return self._kits
+
+    @property
+    def kits_of(self) -> dict[str, set[str]]:
+        """component item code -> kit item codes."""
+        if self._kits_of is None:
+            idx: dict[str, set[str]] = defaultdict(set)
+            for code, info in self.kits.items():
+                for comp in info.kit or {}:
+                    idx[comp].add(code)
+            self._kits_of = idx
+        return self._kits_of
+
+    # -- figures
+    def figures(self, raws: Iterable[dict[str, Any]]) -> Iterator[StockFigures]:
+        """Map raw stock rows; a malformed one is dead-lettered and the batch goes on."""
+        safety = self.settings.include_safety_stock
+        for raw in raws:
+            self.stats.read += 1
+            try:
+                yield stock_figures(raw, include_safety_stock=safety)
+            except MappingError as exc:
+                ext = f"{raw.get('item_code')}@{raw.get('warehouse')}"
+                dead_letter(self.ctx, self.summary, "stock", ext, raw, f"mapping_error: {exc}", error_kind="mapping")
+
+    def complete(self, figs: list[StockFigures]) -> tuple[list[StockFigures], set[str]]:
+        """Add what the changed records need to be computed right; returns (figures, items to compute)."""
+        by_item: dict[str, set[str]] = defaultdict(set)
+        for f in figs:
+            by_item[f.item_code].add(f.warehouse)
+        targets = set(by_item)
+        for code in list(by_item):
+            targets.update(self.kits_of.get(code, ()))
+        need: set[str] = set()
+        lmap = self.settings.location_map
+        multi = any(len(lmap.sources(loc)) > 1 for loc in lmap.locations)
+        for code in targets:
+            kit = self.kits.get(code)
+            if kit is not None:
+                need.update(c for c in kit.kit or {} if c not in by_item or multi)
+            elif code in by_item and multi:
+                need.add(code)
+        known = {(f.item_code, f.warehouse) for f in figs}
+        if need:
+            extra = [f for f in self.figures(self.ctx.erp.stock_for_items(sorted(need)))
+                     if (f.item_code, f.warehouse) not in known]
+            self.stats.refetched += len(extra)
+            figs = figs + extra
+        return figs, targets
+
+    def compute(self, figs: Iterable[StockFigures], targets: set[str] | None = None) -> dict[tuple[str, str], StoreLevel]:
+        """(sku, store location) -> level for the target items (all items when ``targets`` is None)."""
+        lmap = self.settings.location_map
+        agg = Aggregate()
+        for f in figs:
+            restock = dt.date.fromisoformat(f.restock_date) if f.restock_date else None
+            agg.add(lmap, f.item_code, f.warehouse, f.available, backorderable=f.backorderable,
+                    restock_date=restock, at=f.modified)
+        for code, wh in agg.unmapped:
+            self.stats.report("unmapped_location", f"{code}@{wh}")
+        by_code = agg.levels
+        codes = {code for code, _ in by_code} if targets is None else set(targets)
+        kit_codes = [c for c in codes if c in self.kits]
+        if targets is None:
+            kit_codes = list(self.kits)
+        infos = self.state.items(codes | set(kit_codes))
+        out: dict[tuple[str, str], StoreLevel] = {}
+        components = set(self.kits_of)
+        for code in codes:
+            if code in self.kits:
+                continue
+            info = infos.get(code)
+            keep = code in components  # kits below still need it; the rest is freed as we go
+            for loc in lmap.locations:
+                lv = by_code.get((code, loc)) if keep else by_code.pop((code, loc), None)
+                if lv is None:
+                    continue
+                if info is None:
+                    self.stats.report("unknown_item", code)
+                    break
+                avail = lv.available if info.active else 0
+                if keep:  # kits below read the component's own figure
+                    out[(info.sku, loc)] = StoreLevel(info.sku, loc, avail, lv.backorderable, lv.restock_date,
+                                                      lv.source_at)
+                else:  # reuse the object: a million of them at full scale
+                    lv.sku, lv.available = info.sku, avail
+                    out[(info.sku, loc)] = lv
+        for code in kit_codes:
+            info = self.kits[code]
+            comps = info.kit or {}
+            for loc in lmap.locations:
+                avail = {c: by_code[(c, loc)].available for c in comps if (c, loc) in by_code}
+                restock = {c: by_code[(c, loc)].restock_date for c in comps
+                           if (c, loc) in by_code and by_code[(c, loc)].restock_date}
+                srcs = [by_code[(c, loc)].source_at for c in comps if (c, loc) in by_code]
+                n = kit_available(comps, avail) if info.active else 0
+                out[(info.sku, loc)] = StoreLevel(info.sku, loc, n, False,
+                                                  kit_restock_date(comps, avail, restock),  # type: ignore[arg-type]
+                                                  max((s for s in srcs if s), default=None))
+        self.stats.computed += len(out)
+        return out
+
+    # -- store orders the ERP has not received yet
+    def deduct_in_flight(self, levels: dict[tuple[str, str], StoreLevel]) -> int:
+        """Take the units of store orders not yet written to the ERP off the pool.
+
+        The store already counted them down, the ERP does not know them until orders_sync writes
+        them (every minute); pushing the ERP's figure as it is would hand those units out again.
+        Orders updated in the last ``in_flight_minutes`` (15) without a sales-order cross reference
+        are in flight; their units come off the SKU's store locations in location order.
+        """
+        ctx = self.ctx
+        if not levels or not ctx.params.get("deduct_in_flight", True):
+            return 0
+        minutes = float(ctx.params.get("in_flight_minutes", 15))
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
+        skus = {k[0] for k in levels}
+        orders = [o for o in ctx.storefront.list_orders(updated_since=since)
+                  if not o.get("cancelled_at") and o.get("financial_status") in ("paid", "pending")]
+        synced = ctx.store.xref_map("erp", "sales_order", [str(o.get("id")) for o in orders])
+        units: Counter[str] = Counter()
+        for o in orders:
+            if str(o.get("id")) in synced:
+                continue
+            for ln in o.get("line_items") or []:
+                qty = ln.get("quantity") if isinstance(ln, dict) else None
+                if ln.get("sku") in skus and type(qty) is int:
+                    units[ln["sku"]] += qty
+        taken = 0
+        for sku, n in units.items():
+            for loc in self.settings.location_map.locations:
+                lv = levels.get((sku, loc))
+                if lv is None or n <= 0:
+                    continue
+                take = min(n, lv.available)
+                lv.available -= take
+                n -= take
+                taken += take
+        if taken:
+            self.stats.report("in_flight_units", ",".join(sorted(units)), taken)
+        return taken
+
+    # -- channel share and store filter
+    def for_store(self, levels: dict[tuple[str, str], StoreLevel], *, skip_hot: bool) -> dict[tuple[str, str], StoreLevel]:
+        s = self.settings
+        store_skus = self.state.store_skus({k[0] for k in levels})
+        out: dict[tuple[str, str], StoreLevel] = {}
+        for key, lv in levels.items():
+            if key[0] not in store_skus:
+                self.stats.report("not_in_store", key[0])
+                continue
+            if skip_hot and key[0] in s.hot_skus:
+                self.stats.report("fast_lane", key[0])
+                continue
+            if s.shares and s.channel:
+                lv.available = allocate_channels(lv.available, s.shares, s.demand)[s.channel]
+            out[key] = lv
+        return out
+
+    # -- compare and push
+    def differences(self, levels: dict[tuple[str, str], StoreLevel]) -> list[tuple[StoreLevel, dict[str, Any]]]:
+        pushed = self.state.pushed(levels)
+        diffs: list[tuple[StoreLevel, dict[str, Any]]] = []
+        unchanged = 0
+        for key in sorted(levels):
+            lv = levels[key]
+            payload = level_to_storefront(lv)
+            last = pushed.get(key)
+            if last is not None and _same(last, payload):
+                unchanged += 1
+                continue
+            diffs.append((lv, payload))
+        self.summary.skipped += unchanged
+        if unchanged:
+            self.summary.reasons["unchanged"] += unchanged
+        self.stats.changed += len(diffs)
+        return diffs
+
+    def push(self, diffs: list[tuple[StoreLevel, dict[str, Any]]], *, tag: str = "") -> int:
+        """Send the differences in batches of the store's limit; remember each accepted batch."""
+        limit = self.settings.batch_limit
+        sent = 0
+        for n, start in enumerate(range(0, len(diffs), limit)):
+            batch = diffs[start : start + limit]
+            sent += self._push_batch(batch, f"{n}{tag}")
+        return sent
+
+    def _push_batch(self, batch: list[tuple[StoreLevel, dict[str, Any]]], label: str) -> int:
+        ctx = self.ctx
+        payload = [p for _, p in batch]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        key = f"inventory:{ctx.flow}:{ctx.run_id}:{label}:{digest}"
+        started = time.monotonic()
+        self.stats.push_calls += 1
+        try:
+            response = ctx.storefront.set_inventory(payload, idempotency_key=key)
+        except PermanentError as exc:
+            audit(ctx, "storefront", "set_inventory", ENTITY, f"batch:{label}", {"items": len(payload)},
+                  {"error": str(exc), "status": exc.status}, _ms(started), "error")
+            bad = _rejected(exc, len(payload))
+            if not bad or len(bad) == len(payload) and len(payload) == 1:
+                for lv, p in batch if not bad else [batch[i] for i in bad]:
+                    dead_letter(ctx, self.summary, ENTITY, f"{lv.sku}@{lv.location}", p,
+                                f"store_rejected: {exc.status} {exc}")
+                if not bad:
+                    return 0
+            else:
+                for i in bad:
+                    lv, p = batch[i]
+                    dead_letter(ctx, self.summary, ENTITY, f"{lv.sku}@{lv.location}", p,
+                                f"store_rejected: {_reason_of(exc, i)}")
+            rest = [b for i, b in enumerate(batch) if i not in bad]
+            return self._push_batch(rest, f"{label}r") if rest else 0
+        audit(ctx, "storefront", "set_inventory", ENTITY, f"batch:{label}", {"items": len(payload), "key": key},
+              {"updated": (response or {}).get("updated") if isinstance(response, dict) else None},
+              _ms(started), "ok")
+        self.state.record_pushed(
+            {"sku": lv.sku, "location": lv.location, "available": p["available"],
+             "backorderable": bool(p.get("backorderable")), "restock_date": p.get("restock_date"),
+             "source_modified": _src(lv.source_at)}
+            for lv, p in batch
+        )
+        self.summary.done += len(batch)
+        self.stats.pushed += len(batch)
+        return len(batch)
+
+
+def _src(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def _same(last: Pushed, payload: dict[str, Any]) -> bool:
+    return (last.available == payload["available"] and last.backorderable == bool(payload.get("backorderable"))
+            and (last.restock_date or None) == payload.get("restock_date"))
+
+
+def _rejected(exc: PermanentError, n: int) -> set[int]:
+    """Indexes the store named in a 422 ``errors[]``; empty when it named none."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    out = set()
+    for e in body.get("errors") or []:
+        i = e.get("index") if isinstance(e, dict) else None
+        if isinstance(i, int) and 0 <= i < n:
+            out.add(i)
+    return out
+
+
+def _reason_of(exc: PermanentError, i: int) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    for e in body.get("errors") or []:
+        if isinstance(e, dict) and e.get("index") == i:
+            return str(e.get("error"))
+    return str(exc)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+# --------------------------------------------------------------------------- the cycle
+
+
+def run(ctx: FlowContext) -> RunSummary:
+    """One inventory_sync cycle (see the module docstring)."""
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    try:
+        settings = Settings.from_ctx(ctx)
+    except ValueError as exc:
+        from erpsync.errors import ConfigError
+
+        raise ConfigError(f"{ctx.flow}: {exc}") from None
+    engine = Engine(ctx, settings, summary)
+    try:
+        cycle(engine)
+    except TransientError:
+        summary.failed += 1
+        ctx.log.error("%s: stopped by a transient error; batches already pushed are kept\n%s",
+                      ctx.flow, summary.render())
+        raise
+    finish(engine)
+    return summary
+
+
+def cycle(engine: Engine) -> CycleStats:
+    ctx, state = engine.ctx, engine.state
+    refresh_items(ctx, state, engine.summary)
+    new_skus = refresh_store_skus(ctx, state)
+    since = _cursor(ctx, "stock")
+    first = since is None
+    if first:
+        ctx.log.info("%s: first run: full stock export, store levels as the baseline", ctx.flow)
+        bootstrap_baseline(engine)
+        raws: Iterable[dict[str, Any]] = ctx.erp.export_stock()
+    else:
+        ctx.log.info("%s: stock changed since %s", ctx.flow, since)
+        raws = ctx.erp.list_stock(updated_since=since)
+    if first:  # streamed: a million records are folded as they arrive, never held as a list
+        high_box: list[str] = []
+
+        def tracked() -> Iterator[StockFigures]:
+            for f in engine.figures(raws):
+                if f.modified and (not high_box or f.modified > high_box[0]):
+                    high_box[:] = [f.modified]
+                yield f
+
+        levels = engine.compute(tracked())
+        high = high_box[0] if high_box else None
+    else:
+        levels, high = _incremental(engine, raws, new_skus)
+    levels = engine.for_store(levels, skip_hot=True)
+    engine.push(engine.differences(levels))
+    if high:
+        current = ctx.store.get_cursor(ctx.flow, name="stock")
+        if not current or high > current:
+            ctx.store.set_cursor(ctx.flow, high, name="stock")
+    return engine.stats
+
+
+def _incremental(
+    engine: Engine, raws: Iterable[dict[str, Any]], new_skus: list[str]
+) -> tuple[dict[tuple[str, str], StoreLevel], str | None]:
+    ctx, state = engine.ctx, engine.state
+    figs = list(engine.figures(raws))
+    high = max((f.modified for f in figs if f.modified), default=None)
+    if new_skus:  # products published since the last cycle: their stock goes too
+        seen = {f.item_code for f in figs}
+        codes = [i.item_code for i in state.items_by_sku(new_skus).values() if i.item_code not in seen]
+        if codes:
+            extra = list(engine.figures(ctx.erp.stock_for_items(codes)))
+            engine.stats.refetched += len(extra)
+            figs += extra
+    figs, targets = engine.complete(figs)
+    levels = engine.compute(figs, targets)
+    engine.deduct_in_flight(levels)
+    return levels, high
+
+
+def bootstrap_baseline(engine: Engine) -> int:
+    """First run: what the store shows now counts as "last pushed" (only real differences go)."""
+    if engine.state.pushed_count():
+        return 0
+    rows: list[dict[str, Any]] = []
+    total = 0
+    for raw in engine.ctx.storefront.export_inventory():
+        s, loc, avail = raw.get("sku"), raw.get("location_id"), raw.get("available")
+        if isinstance(s, str) and isinstance(loc, str) and type(avail) is int:
+            rows.append({"sku": s, "location": loc, "available": avail,
+                         "backorderable": bool(raw.get("backorderable")), "restock_date": raw.get("restock_date")})
+        if len(rows) >= BASELINE_CHUNK:  # bounded memory at a million levels
+            total += engine.state.record_pushed(rows)
+            rows = []
+    return total + engine.state.record_pushed(rows)
+
+
+def finish(engine: Engine) -> None:
+    """Fold the reports into the summary and log them with samples."""
+    s, st = engine.summary, engine.stats
+    for reason, n in st.reports.items():
+        if reason not in NOT_SKIPS:
+            s.skipped += n
+        s.reasons[reason] += n
+        engine.ctx.log.warning("%s: %s x%d (e.g. %s)", engine.ctx.flow, reason, n, ", ".join(st.samples[reason][:SAMPLE]))
+    engine.ctx.log.info(
+        "%s: read %d stock records (+%d to complete kits/locations), %d levels computed, %d changed, "
+        "%d pushed in %d calls (batch limit %d)", engine.ctx.flow, st.read, st.refetched, st.computed, st.changed,
+        st.pushed, st.push_calls, engine.settings.batch_limit)
+
+
+# --------------------------------------------------------------------------- the fast lane
+
+
+def run_fast_lane(ctx: FlowContext) -> RunSummary:
+    """Hot SKUs only, polled every ``poll_seconds`` for ``budget_seconds`` (0: one pass).
+
+    Each pass reads the ERP stock of the hot SKUs (and of the components of hot kits) by item,
+    computes, and pushes what differs from what was last pushed: a change reaches the store within
+    one poll interval plus a push.
+    """
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    try:
+        settings = Settings.from_ctx(ctx)
+    except ValueError as exc:
+        from erpsync.errors import ConfigError
+
+        raise ConfigError(f"{ctx.flow}: {exc}") from None
+    if not settings.hot_skus:
+        ctx.log.info("%s: no fast_lane_skus configured; nothing to do", ctx.flow)
+        return summary
+    poll = float(ctx.params.get("poll_seconds", 10))
+    budget = float(ctx.params.get("budget_seconds", 0))
+    sleep = ctx.params.get("_sleep") or time.sleep
+    engine = Engine(ctx, settings, summary)
+    deadline = time.monotonic() + budget
+    passes = 0
+    while True:
+        passes += 1
+        fast_pass(engine)
+        if time.monotonic() + poll > deadline:
+            break
+        sleep(poll)
+    finish(engine)
+    ctx.log.info("%s: %d passes", ctx.flow, passes)
+    return summary
+
+
+def fast_pass(engine: Engine) -> int:
+    state = engine.state
+    items = state.items_by_sku(engine.settings.hot_skus)
+    missing = engine.settings.hot_skus - set(items)
+    for sku in sorted(missing):
+        engine.stats.report("unknown_item", sku)
+    codes = {i.item_code for i in items.values()}
+    fetch = set(codes)
+    for code in codes:
+        kit = engine.kits.get(code)
+        if kit is not None:
+            fetch.update(kit.kit or {})
+    if not fetch:
+        return 0
+    figs = list(engine.figures(engine.ctx.erp.stock_for_items(sorted(fetch))))
+    levels = engine.compute(figs, codes)
+    engine.deduct_in_flight(levels)
+    levels = engine.for_store(levels, skip_hot=False)
+    return engine.push(engine.differences(levels), tag=f"f{int(time.time() * 1000)}")

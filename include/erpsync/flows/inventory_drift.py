@@ -1,0 +1,205 @@
+"""inventory_drift_check: a full comparison of ERP availability and store stock, every SKU-location.
+
+1. Refresh items and the store's SKUs (as inventory_sync does).
+2. Read the whole ERP stock (bulk export) and compute what every store SKU-location should show,
+   while the store's levels (bulk export) are read in a second thread.
+3. Classify every difference: ``quantity_mismatch``, ``kit_mismatch`` (the SKU is a kit),
+   ``missing_in_store`` (the store carries the SKU but has no level at that location),
+   ``missing_in_erp`` (the store has a level for a SKU the ERP does not know), ``unmapped_location``
+   (an ERP warehouse the location map does not know, or a store location no warehouse feeds).
+4. Store a drift report (counts by kind; the first ``max_items`` differences as items), render the
+   summary e-mail and log it.
+5. Heal when ``heal`` is on: re-read the ERP stock of the drifted items, recompute, and push only
+   where the fresh value still differs and no newer write reached the SKU-location since the check
+   began (a sync or fast-lane push after that instant wins; the healer never overwrites it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.errors import ConfigError, MappingError
+from erpsync.flows.base import FlowContext, RunSummary
+from erpsync.flows.inventory import Engine, Settings, finish, refresh_items, refresh_store_skus
+from erpsync.mappings.stock import level_to_storefront, store_level
+from erpsync.rules.availability import StoreLevel
+
+FLOW = "inventory_drift_check"
+KINDS = ("quantity_mismatch", "kit_mismatch", "missing_in_store", "missing_in_erp", "unmapped_location")
+HEAL_KINDS = ("quantity_mismatch", "kit_mismatch", "missing_in_store")
+DEFAULT_MAX_ITEMS = 50_000
+
+
+@dataclass
+class DriftResult:
+    counts: Counter[str] = field(default_factory=Counter)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    compared: int = 0
+    healed: int = 0
+    heal_skipped_newer: int = 0
+    report_id: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"compared": self.compared, "differences": sum(self.counts.values()),
+                "by_kind": {k: self.counts.get(k, 0) for k in KINDS}, "healed": self.healed,
+                "heal_skipped_newer": self.heal_skipped_newer, "stored_items": len(self.items)}
+
+
+def run(ctx: FlowContext) -> RunSummary:
+    return run_with_email(ctx)[0]
+
+
+def run_with_email(ctx: FlowContext) -> tuple[RunSummary, tuple[str, str], DriftResult]:
+    """The check, plus the summary e-mail (subject, body): rendered and logged here, and sent through
+    ``ctx.notifier`` when the runtime gives one (SMTP when configured)."""
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    try:
+        settings = Settings.from_ctx(ctx)
+    except ValueError as exc:
+        raise ConfigError(f"{ctx.flow}: {exc}") from None
+    engine = Engine(ctx, settings, summary)
+    result = check(engine)
+    subject, body = render_email(ctx.flow, ctx.run_id, result)
+    ctx.log.info("drift summary e-mail\nSubject: %s\n\n%s", subject, body)
+    notifier = getattr(ctx, "notifier", None)
+    if notifier is not None and ctx.params.get("email", True):
+        try:
+            notifier.send(subject, body)  # SMTP when configured (erpsync_airflow.notifiers), else the log
+        except Exception:
+            ctx.log.warning("%s: the drift summary e-mail could not be sent", ctx.flow, exc_info=True)
+    summary.done = result.healed
+    finish(engine)
+    return summary, (subject, body), result
+
+
+def check(engine: Engine) -> DriftResult:
+    ctx, state, s = engine.ctx, engine.state, engine.settings
+    started = ctx.store._now()
+    refresh_items(ctx, state, engine.summary)
+    refresh_store_skus(ctx, state)
+
+    store_levels: dict[tuple[str, str], int] = {}
+    failure: list[BaseException] = []
+
+    def read_store() -> None:
+        try:
+            for raw in ctx.storefront.export_inventory():
+                try:
+                    sku, loc, avail = store_level(raw)
+                except MappingError:
+                    continue
+                store_levels[(sku, loc)] = avail
+        except BaseException as exc:  # re-raised in the main thread
+            failure.append(exc)
+
+    reader = threading.Thread(target=read_store, name="drift-store-read", daemon=True)
+    reader.start()
+    expected = engine.compute(engine.figures(ctx.erp.export_stock()))
+    reader.join()
+    if failure:
+        raise failure[0]
+
+    store_skus = state.all_store_skus()
+    kit_skus = {k.sku for k in engine.kits.values()}
+    known_skus = {i.sku for i in state.all_items()}
+    locations = set(s.location_map.locations)
+    res = DriftResult()
+    cap = int(ctx.params.get("max_items", DEFAULT_MAX_ITEMS))
+    to_heal: list[tuple[str, str]] = []
+
+    def note(kind: str, sku: str, loc: str, **detail: Any) -> None:
+        res.counts[kind] += 1
+        if len(res.items) < cap:
+            res.items.append({"entity": "inventory_level", "external_id": f"{sku}@{loc}", "kind": kind,
+                              "sku": sku, "location": loc, **detail})
+        if kind in HEAL_KINDS:
+            to_heal.append((sku, loc))
+
+    for key, lv in expected.items():
+        sku, loc = key
+        if sku not in store_skus:
+            continue  # reported by inventory_sync as not_in_store; the catalog publishes it
+        res.compared += 1
+        want = _channel(engine, lv)
+        have = store_levels.pop(key, None)
+        if have is None:
+            note("missing_in_store", sku, loc, erp=want)
+        elif have != want:
+            note("kit_mismatch" if sku in kit_skus else "quantity_mismatch", sku, loc, erp=want, store=have)
+    for (sku, loc), have in store_levels.items():
+        if loc not in locations:
+            note("unmapped_location", sku, loc, store=have, side="store")
+        elif sku not in known_skus:
+            note("missing_in_erp", sku, loc, store=have)
+    for reason, n in engine.stats.reports.items():
+        if reason == "unmapped_location":
+            res.counts["unmapped_location"] += n
+            for key in engine.stats.samples[reason]:
+                if len(res.items) < cap:
+                    res.items.append({"entity": "stock", "external_id": key, "kind": "unmapped_location",
+                                      "side": "erp"})
+    engine.stats.reports.pop("unmapped_location", None)
+    expected.clear()
+    store_levels.clear()
+
+    if ctx.params.get("heal") and to_heal:
+        heal(engine, to_heal, started, res)
+    res.report_id = ctx.store.add_drift_report(ctx.flow, ctx.run_id, res.summary(), res.items)
+    return res
+
+
+def _channel(engine: Engine, lv: StoreLevel) -> int:
+    s = engine.settings
+    if s.shares and s.channel:
+        from erpsync.rules.availability import allocate_channels
+
+        return allocate_channels(lv.available, s.shares, s.demand)[s.channel]
+    return lv.available
+
+
+def heal(engine: Engine, keys: list[tuple[str, str]], started: dt.datetime, res: DriftResult) -> None:
+    """Push the fresh value of each drifted SKU-location, unless a newer write got there first."""
+    state = engine.state
+    newer = state.pushed_since(keys, started)
+    res.heal_skipped_newer = len(newer)
+    wanted = [k for k in keys if k not in newer]
+    items = state.items_by_sku({k[0] for k in wanted})
+    codes = {i.item_code for i in items.values()}
+    fetch = set(codes)
+    for code in codes:
+        kit = engine.kits.get(code)
+        if kit is not None:
+            fetch.update(kit.kit or {})
+    figs = list(engine.figures(engine.ctx.erp.stock_for_items(sorted(fetch))))
+    fresh = engine.for_store(engine.compute(figs, codes), skip_hot=False)
+    current = {(r["sku"], r["location_id"]): r.get("available")
+               for r in engine.ctx.storefront.inventory_for(sorted({k[0] for k in wanted}))}
+    diffs = []
+    for key in sorted(set(wanted)):
+        lv = fresh.get(key)
+        if lv is None or current.get(key) == lv.available:
+            continue
+        diffs.append((lv, level_to_storefront(lv)))
+    res.healed = engine.push(diffs, tag="heal")
+
+
+def render_email(flow: str, run_id: str, res: DriftResult, *, top: int = 10) -> tuple[str, str]:
+    """Subject and plain-text body of the nightly drift summary."""
+    total = sum(res.counts.values())
+    subject = f"[erpsync] {flow}: {total:,} differences in {res.compared:,} SKU-locations"
+    lines = [f"Run {run_id}: compared {res.compared:,} SKU-locations of the ERP and the store.", ""]
+    for kind in KINDS:
+        lines.append(f"  {kind:<20} {res.counts.get(kind, 0):>10,}")
+    lines.append(f"  {'total':<20} {total:>10,}")
+    lines += ["", f"Healed: {res.healed:,} (skipped because a newer write got there first: {res.heal_skipped_newer:,})."]
+    if res.items:
+        lines += ["", f"First {min(top, len(res.items))} differences:"]
+        for it in res.items[:top]:
+            lines.append(f"  {it['kind']}: {it['external_id']} erp={it.get('erp')} store={it.get('store')}")
+    if res.report_id is not None:
+        lines += ["", f"Full report: drift report #{res.report_id} ({len(res.items):,} items stored)."]
+    return subject, "\n".join(lines)

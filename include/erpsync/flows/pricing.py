@@ -1,0 +1,618 @@
+"""pricing_sync: ERP prices -> storefront prices, hourly, behind the price guard.
+
+What a storefront shows: the base price of each variant in the shop currency (with
+``compare_at_price`` during a sale), and price lists: one per other currency, per customer group
+and currency (quantity breaks as rows), per contract customer and currency.
+
+Each run:
+
+1. **Items**: ERP items changed since the ``items`` cursor -> ``pricing_items`` (SKU and cost).
+2. **Approvals**: changes a person approved since the last run are accepted into the price book.
+3. **Intake**: ERP price rows changed since the cursor (lookback overlap; ``full_pass`` reads all)
+   are mapped and rounded by the currency's rounding policy (the one place prices are rounded),
+   then each changed *rule* goes through the price guard: zero, below cost, or more than the
+   threshold (default 20 %) away from the price it replaces -> held in the approvals table and
+   *not* accepted; the price the store shows stays as it was. The rest of the batch goes on.
+4. **Publish**: every price key whose accepted rules changed, or whose sale/contract starts or
+   ends by now, gets its effective price computed (``rules.pricing``); if it differs from what
+   was published, it is written in batches of 250 per target; the price book records it.
+5. An e-mail (the context's notifier, else the log) lists what was held in this run.
+
+On the first run (empty price book) or a full pass, the storefront's current prices are read
+once: they are the reference of the guard for keys the book does not know yet, and what counts
+as already published (so a price the store already shows is not written again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from erpsync.errors import MappingError, PermanentError, TransientError
+from erpsync.flows.base import (
+    FlowContext,
+    RunSummary,
+    dead_letter,
+    format_cursor,
+    idempotent_write,
+    parse_cursor,
+)
+from erpsync.mappings.erp_pricing import price_from_erp, price_spec
+from erpsync.mappings.storefront_pricing import (
+    VARIANT,
+    Target,
+    list_price,
+    price_key,
+    rule_id,
+    target_of,
+    variant_price,
+)
+from erpsync.model import PriceEntry, PriceKind
+from erpsync.rules.price_guard import GuardPolicy, check_price, guard_policy
+from erpsync.rules.pricing import PriceRule, effective_price
+from erpsync.rules.rounding import RoundingPolicy, rounding_policy
+from erpsync.state.price_book import BookRow, PriceBook, PricingItem, add_approvals
+
+FLOW = "pricing_sync"
+ENTITY = "price"
+APPROVAL_KIND = "price_change"
+DEFAULT_LOOKBACK_MINUTES = 15
+CHUNK = 1000
+ITEMS_CURSOR = "items"
+HELD_LISTED = 200
+
+
+# --------------------------------------------------------------------------- held list (e-mail)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    approval_id: int
+    key: str
+    rule: str
+    current: Decimal | None
+    proposed: Decimal
+    currency: str
+    reason: str
+
+
+def render_held(
+    held: list[Held], *, total: int | None = None, pending_total: int | None = None, limit: int = HELD_LISTED
+) -> tuple[str, str]:
+    """Subject and body of the e-mail listing the price changes held for approval (``total``: how
+    many were held when ``held`` lists only the first ones)."""
+    n = max(total or 0, len(held))
+    subject = f"[erpsync] pricing_sync held {n} price change{'s' if n != 1 else ''} for approval"
+    lines = [
+        f"{n} price change(s) were NOT published: they broke the price guard and wait for a person.",
+        "The storefront keeps showing the previous prices.",
+        "",
+        f"{'approval':>8}  {'price key':<44} {'rule':<22} {'current':>10} {'proposed':>10}  reason",
+    ]
+    for h in held[:limit]:
+        cur = f"{h.current}" if h.current is not None else "-"
+        lines.append(
+            f"{'#' + str(h.approval_id):>8}  {h.key:<44} {h.rule:<22} {cur:>10} {h.proposed:>10}  "
+            f"{h.currency} {h.reason}"
+        )
+    if n > min(limit, len(held)):
+        lines.append(f"... and {n - min(limit, len(held))} more (erpsync approvals list --flow pricing_sync)")
+    if pending_total is not None:
+        lines += ["", f"Pending approvals of pricing_sync in all: {pending_total}."]
+    lines += [
+        "",
+        "Review:   erpsync approvals list --flow pricing_sync",
+        "Approve:  erpsync approvals approve ID [ID ...] --by YOUR_NAME   (published by the next run)",
+        "Reject:   erpsync approvals reject ID [ID ...] --by YOUR_NAME --note WHY",
+        "Runbook:  docs/runbooks/price-cascade.md",
+    ]
+    return subject, "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- run state
+
+
+@dataclass(slots=True)
+class _Run:
+    ctx: FlowContext
+    now: dt.datetime
+    guard: GuardPolicy
+    rounding: RoundingPolicy
+    shop_currency: str
+    book: PriceBook
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"price", "compare_at"}
+    pending: dict[str, Any] = field(default_factory=dict)  # approval external id -> Approval
+    rejected: set[tuple[str, str]] = field(default_factory=set)  # (external id, proposal hash)
+    approved_by_key: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    held: list[Held] = field(default_factory=list)
+    list_ids: dict[str, str] = field(default_factory=dict)  # price list handle -> storefront id
+    to_hold: list[tuple[dict[str, Any], Held | None]] = field(default_factory=list)
+    held_count: int = 0
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes")
+
+
+def _now(ctx: FlowContext) -> dt.datetime:
+    value = ctx.params.get("now")  # tests and replays pin the clock
+    if value:
+        return parse_cursor(str(value)) if not isinstance(value, dt.datetime) else value
+    return dt.datetime.now(dt.UTC)
+
+
+def run(ctx: FlowContext) -> RunSummary:
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    book = PriceBook(ctx.store)
+    state = _Run(
+        ctx=ctx,
+        now=_now(ctx),
+        guard=guard_policy(ctx.params),
+        rounding=rounding_policy(ctx.params.get("rounding")),
+        shop_currency=str(ctx.params.get("shop_currency", "USD")),
+        book=book,
+    )
+    full = _flag(ctx.params.get("full_pass"))
+    try:
+        sync_items(ctx, state, full=full)
+        if full or book.is_empty():
+            load_baseline(state)
+        load_approvals(state)
+        apply_approved(state)
+        intake(ctx, state, summary, full=full)
+        publish(ctx, state, summary)
+    except TransientError:
+        summary.failed += 1
+        ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
+        raise
+    finally:
+        if state.held:
+            notify_held(ctx, state)
+    return summary
+
+
+# --------------------------------------------------------------------------- 1. items
+
+
+def _since(ctx: FlowContext, name: str) -> dt.datetime | None:
+    value = ctx.store.get_cursor(ctx.flow, name)
+    if not value:
+        return None
+    minutes = float(ctx.params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES))
+    return parse_cursor(value) - dt.timedelta(minutes=minutes)
+
+
+class _High:
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def see(self, raw: dict[str, Any]) -> None:
+        v = raw.get("modified_at")
+        if isinstance(v, str):
+            try:
+                v = format_cursor(parse_cursor(v))
+            except ValueError:
+                return
+            if self.value is None or v > self.value:
+                self.value = v
+
+    def save(self, ctx: FlowContext, name: str) -> None:
+        current = ctx.store.get_cursor(ctx.flow, name)
+        if self.value and (current is None or self.value > current):
+            ctx.store.set_cursor(ctx.flow, self.value, name)
+
+
+def sync_items(ctx: FlowContext, state: _Run, *, full: bool) -> None:
+    """ERP items -> pricing_items (SKU and cost); a broken item is skipped with a warning."""
+    since = None if full else _since(ctx, ITEMS_CURSOR)
+    high = _High()
+    batch: list[PricingItem] = []
+    for raw in ctx.erp.list_items(updated_since=since):
+        high.see(raw)
+        try:
+            sku = str(raw["sku"]).strip().upper()
+            cost = Decimal(str(raw["cost"])) if raw.get("cost") not in (None, "") else None
+            if cost is not None and not cost.is_finite():
+                raise ValueError(raw["cost"])
+        except (KeyError, ArithmeticError, ValueError, AttributeError):
+            ctx.log.warning("item %s: no usable sku/cost, prices of it are checked without cost", raw.get("item_code"))
+            continue
+        batch.append(PricingItem(str(raw["item_code"]), sku, cost, raw.get("currency"), bool(raw.get("active", True))))
+        if len(batch) >= CHUNK:
+            state.book.save_items(batch)
+            batch = []
+    state.book.save_items(batch)
+    high.save(ctx, ITEMS_CURSOR)
+
+
+# --------------------------------------------------------------------------- 2. baseline and approvals
+
+
+def load_baseline(state: _Run) -> None:
+    """What the storefront shows now: variant prices and price list rows, by price key."""
+    sf = state.ctx.storefront
+    for product in sf.list_products():
+        for v in product.get("variants") or []:
+            if v.get("sku") and v.get("price") not in (None, ""):
+                state.baseline[price_key(VARIANT, v["sku"], 1)] = {
+                    "price": str(v["price"]), "compare_at": v.get("compare_at_price") or None}
+    try:
+        lists = list(sf.list_price_lists())
+    except NotImplementedError:
+        lists = []
+    for pl in lists:
+        state.list_ids[pl["handle"]] = pl["id"]
+        for p in sf.list_price_list_prices(pl["id"]):
+            state.baseline[price_key(pl["handle"], p["sku"], int(p.get("min_qty", 1)))] = {
+                "price": str(p["price"]), "compare_at": p.get("compare_at_price") or None}
+    state.ctx.log.info("%s: baseline of %d storefront prices read", state.ctx.flow, len(state.baseline))
+
+
+def _ext_id(key: str, rid: str) -> str:
+    return f"{key}#{rid}"
+
+
+def _proposal_hash(proposal: dict[str, Any]) -> str:
+    blob = json.dumps({k: proposal[k] for k in ("key", "rule", "data")}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def load_approvals(state: _Run) -> None:
+    store = state.ctx.store
+    for ap in store.list_approvals(status="pending", flow=state.ctx.flow):
+        state.pending[ap.external_id] = ap
+    for ap in store.list_approvals(status="rejected", flow=state.ctx.flow):
+        if isinstance(ap.proposed, dict) and "data" in ap.proposed:
+            state.rejected.add((ap.external_id, _proposal_hash(ap.proposed)))
+
+
+def apply_approved(state: _Run) -> None:
+    """Approved changes join the accepted rules; they are published by this run's publish step."""
+    approved = [a for a in state.ctx.store.list_approvals(status="approved", flow=state.ctx.flow)
+                if isinstance(a.proposed, dict) and "data" in a.proposed]
+    if not approved:
+        return
+    rows = state.book.load(a.proposed["key"] for a in approved)
+    for a in approved:
+        p = a.proposed
+        row = rows.get(p["key"]) or BookRow(p["key"], p["handle"], p["sku"], int(p["min_qty"]), p["currency"])
+        rows[p["key"]] = row
+        row.rules[p["rule"]] = p["data"]
+        row.dirty = True
+        state.approved_by_key[p["key"]].append(a.id)
+        state.ctx.log.info("approval #%s (%s) accepted into the price book", a.id, a.external_id)
+    state.book.save(list(rows.values()))
+
+
+# --------------------------------------------------------------------------- 3. intake
+
+
+def _price_rows(ctx: FlowContext, full: bool, high: _High) -> Iterator[dict[str, Any]]:
+    since = None if full else _since(ctx, "default")
+    ctx.log.info("%s: reading ERP prices %s", ctx.flow, "(full pass)" if full else f"updated since {since or 'the beginning'}")
+    for raw in ctx.erp.list_prices(updated_since=since):
+        high.see(raw)
+        yield raw
+
+
+def intake(ctx: FlowContext, state: _Run, summary: RunSummary, *, full: bool) -> None:
+    high = _High()
+    chunk: list[dict[str, Any]] = []
+    for raw in _price_rows(ctx, full, high):
+        chunk.append(raw)
+        if len(chunk) >= CHUNK:
+            _intake_chunk(state, chunk, summary)
+            chunk = []
+    _intake_chunk(state, chunk, summary)
+    high.save(ctx, "default")
+
+
+def _intake_chunk(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) -> None:
+    if not raws:
+        return
+    ctx = state.ctx
+    items = state.book.items({str(r.get("item_code")) for r in raws if r.get("item_code")})
+    by_sku = {it.sku: it for it in items.values()}
+
+    def sku_of(code: str) -> str | None:
+        it = items.get(code)
+        return it.sku if it else None
+
+    spec = price_spec(sku_of)
+    entries: list[tuple[PriceEntry, Target, str]] = []
+    for raw in raws:
+        try:
+            entry = price_from_erp(raw, sku_of, spec=spec)
+            target = target_of(entry, state.shop_currency)
+            entry.price = state.rounding.round(entry.price, entry.currency)  # the one place prices are rounded
+        except MappingError as exc:
+            ext = f"{raw.get('item_code')}/{raw.get('price_list')}/{raw.get('currency')}/{raw.get('min_qty')}"
+            dead_letter(ctx, summary, ENTITY, ext, raw, f"mapping_error: {exc}", error_kind="mapping")
+            continue
+        entries.append((entry, target, price_key(target.handle, entry.sku, entry.min_quantity)))
+    rows = state.book.load(k for _, _, k in entries)
+    changed: dict[str, BookRow] = {}
+    for entry, target, key in entries:
+        row = rows.get(key)
+        if row is None:
+            row = BookRow(key, target.handle, entry.sku, entry.min_quantity, entry.currency)
+            row.published = state.baseline.get(key)  # what the store shows already counts as published
+            rows[key] = row
+        if _take(state, row, entry, _cost_of(by_sku.get(entry.sku), entry.currency), summary):
+            changed[key] = row
+    state.book.save(list(changed.values()))
+    _hold(state)
+
+
+def _hold(state: _Run) -> None:
+    """Write the approvals of this chunk in one statement; remember the new ones for the e-mail."""
+    if not state.to_hold:
+        return
+    last = {a["external_id"]: n for n, (a, _) in enumerate(state.to_hold)}  # one row per change
+    state.to_hold[:] = [h for n, h in enumerate(state.to_hold) if last[h[0]["external_id"]] == n]
+    ids = add_approvals(state.ctx.store, [a for a, _ in state.to_hold])
+    for approval_id, (_approval, held) in zip(ids, state.to_hold, strict=True):
+        if held is not None:
+            state.held_count += 1
+            if len(state.held) < HELD_LISTED:  # the e-mail lists these and counts the rest
+                state.held.append(dataclasses.replace(held, approval_id=approval_id))
+            if len(state.held) <= 20:
+                state.ctx.log.warning("price %s held (approval #%s): %s", held.key, approval_id, held.reason)
+    state.to_hold.clear()
+
+
+def _cost_of(item: PricingItem | None, currency: str) -> Decimal | None:
+    """The item's cost when it is in the price's currency (no FX guessing)."""
+    if item is None or item.cost is None:
+        return None
+    return item.cost if (item.currency or currency) == currency else None
+
+
+def _take(state: _Run, row: BookRow, entry: PriceEntry, cost: Decimal | None, summary: RunSummary) -> bool:
+    """Accept the entry's rule into ``row`` or hold it; True when the row changed."""
+    rid = rule_id(entry)
+    new = PriceRule(entry.price, entry.effective_from, entry.effective_to, sale=entry.kind is PriceKind.SALE)
+    data = new.to_json()
+    ext = _ext_id(row.key, rid)
+    prev_data = row.rules.get(rid)
+    if prev_data == data:
+        _supersede(state, ext, "the ERP is back to the accepted price")
+        summary.skip("unchanged")
+        return False
+    prev = PriceRule.from_json(prev_data) if prev_data else None
+    if prev is not None and prev.price == new.price:
+        row.rules[rid] = data  # only the dates moved: not a price change
+        row.dirty = True
+        return True
+    reference = _reference(state, row, new, prev)
+    verdict = check_price(new.price, current=reference, cost=cost, policy=state.guard)
+    if not verdict.hold:
+        row.rules[rid] = data
+        row.dirty = True
+        _supersede(state, ext, f"a later ERP price {new.price} passed the guard")
+        return True
+    proposal = {"key": row.key, "rule": rid, "data": data, "handle": row.handle, "sku": row.sku,
+                "min_qty": row.min_qty, "currency": row.currency, "kind": entry.kind.value,
+                "price_list": entry.price_list}
+    if (ext, _proposal_hash(proposal)) in state.rejected:
+        summary.skip("rejected_before")
+        return False
+    existing = state.pending.get(ext)
+    same = existing is not None and isinstance(existing.proposed, dict) and existing.proposed.get("data") == data
+    state.to_hold.append((
+        {"flow": state.ctx.flow, "entity": ENTITY, "external_id": ext, "kind": APPROVAL_KIND, "proposed": proposal,
+         "current": {"price": None if reference is None else str(reference),
+                     "cost": None if cost is None else str(cost), "published": row.published,
+                     "change_pct": None if verdict.change_pct is None else str(verdict.change_pct)},
+         "reason": verdict.reason},
+        None if same else Held(0, row.key, rid, reference, new.price, row.currency, verdict.reason),
+    ))
+    summary.skip("held")
+    return False
+
+
+def _reference(state: _Run, row: BookRow, new: PriceRule, prev: PriceRule | None) -> Decimal | None:
+    """The price a changed rule is compared with: for a regular rule its previous value, else what
+    the key shows now; for a sale rule the regular price it undercuts."""
+    if not new.sale and prev is not None:
+        return prev.price
+    regular = {rid: PriceRule.from_json(d) for rid, d in row.rules.items() if not d.get("sale")}
+    at = new.valid_from if (new.sale and new.valid_from and new.valid_from > state.now) else state.now
+    eff = effective_price(regular, at) if regular else None
+    if eff is not None and eff.price is not None:
+        return eff.price
+    if row.published and row.published.get("price") is not None:
+        shown = Decimal(str(row.published.get("compare_at") or row.published["price"])) if new.sale else Decimal(
+            str(row.published["price"]))
+        return shown
+    return None
+
+
+def _supersede(state: _Run, ext: str, why: str) -> None:
+    ap = state.pending.pop(ext, None)
+    if ap is not None:
+        state.ctx.store.decide_approval(ap.id, "rejected", "erpsync", note=f"superseded: {why}")
+
+
+# --------------------------------------------------------------------------- 4. publish
+
+
+def _money_eq(a: Any, b: Any) -> bool:
+    if a in (None, "") or b in (None, ""):
+        return a in (None, "") and b in (None, "")
+    return Decimal(str(a)) == Decimal(str(b))
+
+
+def _same(desired: dict[str, Any] | None, published: dict[str, Any] | None) -> bool:
+    if desired is None or published is None:
+        return desired is None and published is None
+    return _money_eq(desired["price"], published.get("price")) and _money_eq(
+        desired["compare_at"], published.get("compare_at"))
+
+
+def publish(ctx: FlowContext, state: _Run, summary: RunSummary) -> None:
+    """Write every due key whose effective price differs from what was published, in batches."""
+    limit = int(getattr(ctx.storefront, "price_batch_limit", 250) or 250)
+    buffers: dict[str, list[tuple[BookRow, dict[str, Any] | None]]] = defaultdict(list)
+    after = ""
+    while True:
+        rows = state.book.due(state.now, after=after, limit=CHUNK)
+        if not rows:
+            break
+        after = rows[-1].key
+        quiet: list[BookRow] = []
+        absent = _absent(state, {r.sku for r in rows})
+        for row in rows:
+            if row.sku in absent:
+                summary.skip("not_in_store")  # stays due; goes out once catalog_sync created the product
+                continue
+            eff = effective_price({rid: PriceRule.from_json(d) for rid, d in row.rules.items()}, state.now)
+            row.next_change_at = eff.next_change
+            desired = None if eff.price is None else {
+                "price": format(eff.price, "f"),
+                "compare_at": format(eff.compare_at, "f") if eff.compare_at is not None else None,
+            }
+            if _same(desired, row.published) or (desired is None and row.handle == VARIANT):
+                if desired is None and row.published is not None:
+                    ctx.log.warning("%s: no active price rule; the variant keeps %s", row.key, row.published)
+                if row.dirty and desired is not None:
+                    summary.skip("already_published")
+                row.dirty = False
+                quiet.append(row)
+                _approvals_published(state, row.key)
+                continue
+            buffers[row.handle].append((row, desired))
+            if len(buffers[row.handle]) >= limit:
+                _flush(ctx, state, row.handle, buffers.pop(row.handle), summary)
+        state.book.save(quiet)
+    for handle in list(buffers):
+        _flush(ctx, state, handle, buffers.pop(handle), summary)
+
+
+def _absent(state: _Run, skus: set[str]) -> set[str]:
+    """SKUs the store refused before and the catalog has not bound to a product since."""
+    refused = state.book.not_in_store(skus)
+    if not refused:
+        return refused
+    bound = set(state.ctx.store.xref_map("storefront", "variant", sorted(refused)))
+    if bound:
+        state.book.set_in_store(bound, True)
+    return refused - bound
+
+
+def _list_id(state: _Run, handle: str, row: BookRow) -> str:
+    """The storefront id of a price list, created (upsert by handle) the first time it is needed."""
+    if handle in state.list_ids:
+        return state.list_ids[handle]
+    store = state.ctx.store
+    x = store.get_xref("storefront", "price_list", handle)
+    if x is not None:
+        state.list_ids[handle] = x.internal_id
+        return x.internal_id
+    kind, _, rest = handle.partition("-")
+    customer_ref = group = None
+    if kind == "customer":
+        customer_ref = rest.rsplit("-", 1)[0].upper()
+    elif kind == "group":
+        group = rest.rsplit("-", 1)[0]
+    target = Target(handle, row.currency, kind, customer_group=group, customer_ref=customer_ref)
+    customer_id = None
+    if customer_ref:  # the storefront customer bound to this ERP customer, through the cross reference
+        bound = store.get_xref_by_internal("erp", "customer", customer_ref)
+        customer_id = bound.external_id if bound else None
+    header = target.header(customer_id)
+    key = f"price_list:{handle}"
+    result = idempotent_write(
+        state.ctx, key=key, entity="price_list", external_id=handle, operation="upsert_price_list",
+        payload=header, write=lambda: state.ctx.storefront.upsert_price_list(header, idempotency_key=key),
+        ref_of=lambda rec: str((rec.get("price_list") or rec)["id"]), system="storefront",
+    )
+    store.upsert_xref("storefront", "price_list", handle, result.ref)
+    state.list_ids[handle] = result.ref
+    return result.ref
+
+
+def _rejected_skus(exc: PermanentError) -> set[str]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return {str(e.get("sku")) for e in body.get("errors") or [] if isinstance(e, dict) and e.get("sku")}
+
+
+def _flush(
+    ctx: FlowContext, state: _Run, handle: str, batch: list[tuple[BookRow, dict[str, Any] | None]],
+    summary: RunSummary,
+) -> None:
+    if not batch:
+        return
+
+    def dec(v: Any) -> Decimal | None:
+        return Decimal(str(v)) if v not in (None, "") else None
+
+    if handle == VARIANT:
+        payload: dict[str, Any] = {"items": [variant_price(r.sku, Decimal(d["price"]), dec(d["compare_at"]))
+                                             for r, d in batch if d is not None]}
+    else:
+        payload = {
+            "set": [list_price(r.sku, r.min_qty, Decimal(d["price"]), dec(d["compare_at"])) for r, d in batch if d],
+            "delete": [{"sku": r.sku, "min_qty": r.min_qty} for r, d in batch if d is None],
+        }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    key = f"prices:{ctx.run_id}:{handle}:{digest}"
+
+    def write() -> dict[str, Any]:
+        if handle == VARIANT:
+            return ctx.storefront.set_variant_prices(payload["items"], idempotency_key=key)
+        list_id = _list_id(state, handle, batch[0][0])
+        return ctx.storefront.change_price_list_prices(list_id, payload["set"], payload["delete"],
+                                                       idempotency_key=key)
+
+    try:
+        idempotent_write(ctx, key=key, entity="price_batch", external_id=handle, operation="set_prices",
+                         payload=payload, write=write, ref_of=lambda _rec: handle, system="storefront")
+    except PermanentError as exc:
+        bad = _rejected_skus(exc)
+        if bad:
+            # the store does not sell these SKUs (yet): the rest goes now; they stay due and are
+            # left out of later runs until catalog_sync binds them to a product
+            state.book.set_in_store(bad, False)
+            summary.reasons["not_in_store"] += len([1 for r, _ in batch if r.sku in bad])
+            summary.skipped += len([1 for r, _ in batch if r.sku in bad])
+            _flush(ctx, state, handle, [(r, d) for r, d in batch if r.sku not in bad], summary)
+            return
+        dead_letter(ctx, summary, "price_batch", handle, payload, f"storefront_rejected: {exc.status} {exc}")
+        return
+    for row, desired in batch:
+        row.published = desired
+        row.published_at = state.now
+        row.dirty = False
+        _approvals_published(state, row.key)
+    state.book.save([r for r, _ in batch])
+    summary.done += len(batch)
+
+
+def _approvals_published(state: _Run, key: str) -> None:
+    for approval_id in state.approved_by_key.pop(key, []):
+        state.ctx.store.decide_approval(approval_id, "published", "erpsync", note=f"published by {state.ctx.run_id}")
+
+
+# --------------------------------------------------------------------------- 5. the e-mail
+
+
+def notify_held(ctx: FlowContext, state: _Run) -> None:
+    """Send the held list through the context's notifier (``send(subject, body)``), else log it."""
+    pending = None
+    subject, body = render_held(state.held, total=state.held_count, pending_total=pending)
+    notifier = getattr(ctx, "notifier", None)
+    if notifier is None:
+        ctx.log.warning("%s\n%s", subject, body)
+        return
+    try:
+        notifier.send(subject, body)
+    except Exception:
+        ctx.log.exception("%s: the held-price e-mail could not be sent; its text:\n%s\n%s", ctx.flow, subject, body)

@@ -1,0 +1,78 @@
+"""Sandbox ERP shipments -> canonical Shipment -> storefront fulfillments (one per shipped package).
+
+The ERP names items by item code; the store by SKU: ``sku_of`` resolves each code through the
+cross-reference orders_sync bound when the order went out. A code it cannot resolve is a
+MappingError (rule ``item_xref``), so the shipment waits in the dead letters instead of telling
+the customer about the wrong item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from erpsync.errors import MappingError
+from erpsync.mappings.engine import parse_time
+from erpsync.model import Package, Shipment, ShipmentLine
+
+Raw = Mapping[str, Any]
+
+#: ERP carrier code -> the tracking company name the store knows (links to the carrier's tracking page)
+CARRIERS: dict[str, str] = {
+    "UPS": "UPS",
+    "DHL": "DHL Express",
+    "FEDEX": "FedEx",
+    "USPS": "USPS",
+    "DPD": "DPD",
+    "GLS": "GLS",
+    "ROYALMAIL": "Royal Mail",
+}
+
+
+def carrier_name(code: str) -> str:
+    """A known carrier's store name; an unknown one is passed on as the ERP wrote it (never dropped)."""
+    return CARRIERS.get(code.strip().upper().replace(" ", "").replace("_", ""), code.strip())
+
+
+def shipped_packages(raw: Raw) -> list[Raw]:
+    """Packages handed to their carrier; pending ones (label printed, not collected) wait."""
+    return [p for p in raw.get("packages") or [] if (p.get("status") or "shipped") == "shipped"]
+
+
+def shipment_from_erp(raw: Raw, sku_of: Callable[[str], str | None], *, only_shipped: bool = True) -> Shipment:
+    record = f"erp shipment {raw.get('shipment_no', '?')}"
+    if not raw.get("shipment_no"):
+        raise MappingError(record, "shipment_no", "required", None)
+    order = raw.get("external_ref")
+    if not order:
+        raise MappingError(record, "external_ref", "required", None)
+    packages = []
+    for n, p in enumerate(shipped_packages(raw) if only_shipped else raw.get("packages") or []):
+        if not p.get("carrier") or not p.get("tracking_no"):
+            raise MappingError(record, f"packages[{n}].tracking_no", "required", p.get("tracking_no"))
+        lines = []
+        for ln in p.get("lines") or []:
+            code = str(ln.get("item_code") or "")
+            sku = sku_of(code)
+            if not sku:
+                raise MappingError(record, f"packages[{n}].lines.item_code", "item_xref", code)
+            qty = ln.get("qty")
+            if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
+                raise MappingError(record, f"packages[{n}].lines.qty", "quantity", qty)
+            lines.append(ShipmentLine(sku=sku, quantity=qty))
+        shipped = p.get("shipped_at") or raw.get("shipped_at")
+        packages.append(Package(carrier=carrier_name(str(p["carrier"])), tracking_number=str(p["tracking_no"]),
+                                lines=lines, shipped_at=parse_time(shipped) if shipped else None))
+    modified = raw.get("modified_at")
+    return Shipment(external_id=str(raw["shipment_no"]), order_external_id=str(order), packages=packages,
+                    status=str(raw.get("status") or "shipped"), updated_at=parse_time(modified) if modified else None)
+
+
+def fulfillment_to_storefront(p: Package, *, notify: bool = True) -> dict[str, Any]:
+    """One fulfillment per package: its carrier, tracking number and the SKUs and quantities in it."""
+    return {
+        "tracking_company": p.carrier,
+        "tracking_number": p.tracking_number,
+        "line_items": [{"sku": ln.sku, "quantity": ln.quantity} for ln in p.lines],
+        "notify_customer": notify,
+    }

@@ -1,0 +1,253 @@
+"""Canonical records <-> Tryton (raw records of ``erpsync.connectors.tryton``).
+
+The same functions as ``erp_sandbox`` (the flows call whichever the ERP adapter names), plus the
+accessors the flows use to read a reference out of a raw record (``customer_no``, ``order_no``,
+``item_code``, ``customer_external_ref``), and the mappings of the catalog, stock, shipment and
+return records Tryton is the master of.
+
+Conventions of the Tryton side:
+
+* the customer number is the party ``code`` (Tryton's sequence); the storefront customer id is
+  a party identifier ``store:<id>`` (``customer_external_ref``);
+* a sale's ``reference`` is the storefront order id; sales invoice manually (no chart of
+  accounts needed) and ship on order. Shipping is a line of the ``SHIPPING`` service product, so
+  the sale's total is the order's total (taxes: the test shop charges none, see
+  real-systems/realsys.py);
+* a line discount is folded into the unit price (Tryton keeps 4 decimals on a unit price).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from erpsync.connectors.tryton import STORE_ID_PREFIX
+from erpsync.errors import MappingError
+from erpsync.mappings.engine import (
+    F,
+    Many,
+    amount,
+    apply_spec,
+    build,
+    country,
+    dec_str,
+    email,
+    text,
+    timestamp,
+)
+from erpsync.model import (
+    Address,
+    Customer,
+    InventoryLevel,
+    Order,
+    Package,
+    PriceEntry,
+    Product,
+    Shipment,
+    ShipmentLine,
+    Variant,
+)
+
+Raw = dict[str, Any]
+SHIPPING_PRODUCT = "SHIPPING"
+UNIT_PRICE_DIGITS = Decimal("0.0001")
+#: Tryton shipment state -> canonical shipment status
+SHIPMENT_STATUS = {"draft": "pending", "waiting": "pending", "assigned": "pending", "picked": "pending",
+                   "packed": "pending", "shipped": "shipped", "done": "shipped", "cancelled": "cancelled"}
+
+
+# --------------------------------------------------------------------------- references in raw records
+
+
+def customer_no(raw: Mapping[str, Any]) -> str:
+    return str(raw["code"])
+
+
+def customer_external_ref(raw: Mapping[str, Any]) -> str | None:
+    """The storefront customer id kept on the party (identifier ``store:<id>``), if any."""
+    for ident in raw.get("identifiers") or []:
+        code = str(ident.get("code") or "")
+        if code.startswith(STORE_ID_PREFIX):
+            return code[len(STORE_ID_PREFIX):]
+    return None
+
+
+def order_no(raw: Mapping[str, Any]) -> str:
+    return str(raw["number"])
+
+
+def item_code(raw: Mapping[str, Any]) -> str | None:
+    return raw.get("code") or None
+
+
+# --------------------------------------------------------------------------- canonical -> Tryton
+
+
+def customer_name(c: Customer) -> str:
+    return f"{c.first_name} {c.last_name}".strip() or c.company or c.email
+
+
+def address_to_erp(a: Address) -> Raw:
+    street = "\n".join(x for x in (a.line1, a.line2) if x)
+    return {"party_name": a.name or None, "street": street, "postal_code": a.postcode or None, "city": a.city,
+            "country": a.country, "invoice": a.kind == "billing", "delivery": a.kind == "shipping"}
+
+
+def customer_update_to_erp(c: Customer) -> Raw:
+    """What the storefront owns: name, e-mail, phone, addresses (added, never removed)."""
+    return {"name": customer_name(c), "email": c.email or None, "phone": c.phone or None,
+            "addresses": [address_to_erp(a) for a in c.addresses]}
+
+
+def customer_to_erp(c: Customer) -> Raw:
+    """Create payload of a party; ``store_id`` lets the adapter find it again after a lost answer."""
+    return {**customer_update_to_erp(c), "store_id": c.external_id}
+
+
+def _unit_price(unit_price: Decimal, discount: Decimal, quantity: int) -> str:
+    net = unit_price - (discount / quantity if quantity else Decimal("0"))
+    return dec_str(net.quantize(UNIT_PRICE_DIGITS, rounding=ROUND_HALF_UP))
+
+
+def order_to_erp(o: Order, customer_no: str) -> Raw:
+    """Create payload of a Tryton sale; every line must already carry its product code."""
+    record = f"order {o.external_id}"
+    lines: list[Raw] = []
+    for n, ln in enumerate(o.lines):
+        if not ln.item_code:
+            raise MappingError(record, f"lines[{n}].item_code", "item_xref", ln.sku)
+        lines.append({"product": ln.item_code, "quantity": ln.quantity, "description": ln.name or ln.sku,
+                      "unit_price": _unit_price(ln.unit_price, ln.discount, ln.quantity)})
+    if o.shipping_amount:
+        lines.append({"product": SHIPPING_PRODUCT, "quantity": 1, "unit_price": dec_str(o.shipping_amount),
+                      "description": f"Shipping {o.shipping_method}".strip()})
+    for d in o.discounts:
+        lines.append({"type": "comment", "description": f"Order discount {d.code}: -{dec_str(d.amount)}"})
+    payments = ", ".join(f"{p.method} {dec_str(p.amount)} ({p.reference})" for p in o.payments)
+    ship_to = o.shipping_address or o.billing_address
+    return {
+        "reference": o.external_id,
+        "party": customer_no,
+        "sale_date": o.placed_at.date().isoformat(),
+        "currency": o.currency,
+        "description": f"Web order {o.number}",
+        "comment": f"Storefront total {dec_str(o.total)} {o.currency}" + (f"; paid: {payments}" if payments else ""),
+        "shipment_address": address_to_erp(ship_to) if ship_to else None,
+        "lines": lines,
+    }
+
+
+# --------------------------------------------------------------------------- Tryton -> canonical
+
+
+def _email(raw: Mapping[str, Any]) -> Any:
+    return next((c["value"] for c in raw.get("contact_mechanisms") or [] if c.get("type") == "email"), None)
+
+
+def _phone(raw: Mapping[str, Any]) -> Any:
+    return next((c["value"] for c in raw.get("contact_mechanisms") or []
+                 if c.get("type") in ("phone", "mobile")), None)
+
+
+def _first_name(raw: Mapping[str, Any]) -> Any:
+    return (raw.get("name") or "").strip().rpartition(" ")[0] or None
+
+
+def _last_name(raw: Mapping[str, Any]) -> Any:
+    name = (raw.get("name") or "").strip()
+    return name.rpartition(" ")[2] if " " in name else name or None
+
+
+def _street_line(n: int) -> Any:
+    def get(raw: Mapping[str, Any]) -> Any:
+        lines = (raw.get("street") or "").splitlines()
+        return lines[n] if len(lines) > n else None
+    return get
+
+
+ERP_ADDRESS: list[F] = [
+    F("line1", _street_line(0), text, required=True),
+    F("line2", _street_line(1), text),
+    F("city", "city", text, required=True),
+    F("postcode", "postal_code", text, default=""),
+    F("country", "country.code", country, required=True),
+    F("name", "party_name", text),
+    F("kind", lambda raw: "shipping" if raw.get("delivery") and not raw.get("invoice") else "billing", text),
+]
+
+ERP_CUSTOMER: list[F] = [
+    F("external_id", "code", text, required=True),
+    F("email", _email, email, default=""),
+    F("first_name", _first_name, text),
+    F("last_name", _last_name, text),
+    F("phone", _phone, text),
+    F("addresses", "addresses", Many(ERP_ADDRESS, Address)),
+    F("updated_at", lambda raw: raw.get("write_date") or raw.get("create_date"), timestamp),
+]
+
+
+def customer_from_erp(raw: Mapping[str, Any]) -> Customer:
+    """A Tryton party as canonical; ``external_id`` is the party code."""
+    record = f"tryton party {raw.get('code', '?')}"
+    return build(Customer, apply_spec(ERP_CUSTOMER, raw, record), record)
+
+
+def product_from_erp(raw: Mapping[str, Any]) -> Product:
+    """A Tryton goods product (one variant per product: its code is the SKU)."""
+    record = f"tryton product {raw.get('code', '?')}"
+    kw = apply_spec([
+        F("code", "code", text, required=True),
+        F("name", "name", text, required=True),
+        F("description", "description", text, default=""),
+        F("active", "active", None, default=True),
+        F("updated_at", lambda r: r.get("write_date") or r.get("create_date"), timestamp),
+    ], raw, record)
+    variant = Variant(sku=kw["code"], name=kw["name"], uom=str(raw.get("default_uom.symbol") or "u"),
+                      active=bool(kw.get("active", True)))
+    return build(Product, {**kw, "variants": [variant]}, record)
+
+
+def price_from_erp(raw: Mapping[str, Any]) -> PriceEntry:
+    record = f"tryton price {raw.get('code', '?')}"
+    return build(PriceEntry, apply_spec([
+        F("sku", "code", text, required=True),
+        F("price", "list_price", amount, required=True),
+        F("currency", "currency", text, required=True),
+    ], raw, record), record)
+
+
+def _whole(value: Any, record: str, field: str) -> int:
+    q = Decimal(str(value or 0))
+    if q != q.to_integral_value():
+        raise MappingError(record, field, "whole_quantity", value)
+    return int(q)
+
+
+def inventory_from_erp(raw: Mapping[str, Any]) -> InventoryLevel:
+    """On hand and forecast of a product in a warehouse. What the store may sell is the forecast
+    (on hand minus what confirmed sales will take), so the forecast's shortfall is ``allocated``."""
+    record = f"tryton stock {raw.get('code', '?')}@{raw.get('warehouse', '?')}"
+    if not raw.get("code"):
+        raise MappingError(record, "code", "required", None)
+    on_hand = _whole(raw.get("quantity"), record, "quantity")
+    forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
+    return InventoryLevel(sku=str(raw["code"]), location=str(raw.get("warehouse") or "WH"), on_hand=on_hand,
+                          allocated=max(0, on_hand - forecast))
+
+
+def shipment_from_erp(raw: Mapping[str, Any]) -> Shipment:
+    """A Tryton customer shipment; its ``shipping_reference`` is the tracking number."""
+    record = f"tryton shipment {raw.get('number', '?')}"
+    if not raw.get("sale_reference"):
+        raise MappingError(record, "sale_reference", "required", None)
+    lines = [ShipmentLine(sku=str(m["product.code"]), quantity=_whole(m["quantity"], record, "quantity"))
+             for m in raw.get("outgoing_moves") or [] if m.get("product.code")]
+    shipped_at = raw.get("effective_date")
+    package = Package(carrier=str(raw.get("carrier.party.name") or ""),
+                      tracking_number=str(raw.get("shipping_reference") or ""), lines=lines,
+                      shipped_at=timestamp(f"{shipped_at}T00:00:00Z") if shipped_at else None)
+    updated = raw.get("write_date") or raw.get("create_date")
+    return Shipment(external_id=str(raw["number"]), order_external_id=str(raw["sale_reference"]),
+                    packages=[package], status=SHIPMENT_STATUS.get(str(raw.get("state")), "pending"),
+                    updated_at=timestamp(updated) if updated else None)

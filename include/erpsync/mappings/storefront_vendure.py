@@ -1,0 +1,239 @@
+"""Vendure (raw records of ``erpsync.connectors.vendure``) <-> canonical records.
+
+The same functions as ``storefront_sandbox`` (the flows call whichever the storefront adapter
+names), plus the catalog, stock and fulfilment payloads Vendure is the target of.
+
+Conventions of the Vendure side:
+
+* money is in minor units (ints): divided by 100 (two-decimal currencies; a zero-decimal
+  currency such as JPY would need the currency's exponent);
+* an order's external id is its ``code``; its status comes from its state (payment settled or
+  authorised, or any shipping/delivery state after them = paid; Cancelled = cancelled);
+* a line's tax is ``linePriceWithTax - linePrice``; the tax on shipping is an order-level tax,
+  so each tax is counted once (``Order.computed_total``); line discounts (Vendure keeps them
+  negative) are the line's ``discount``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from erpsync.errors import MappingError
+from erpsync.mappings.engine import (
+    F,
+    Many,
+    RuleViolation,
+    apply_spec,
+    build,
+    country,
+    currency,
+    email,
+    quantity,
+    text,
+    timestamp,
+)
+from erpsync.model import (
+    Address,
+    Customer,
+    InventoryLevel,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PriceEntry,
+    Product,
+    Shipment,
+    TaxLine,
+)
+
+Raw = dict[str, Any]
+CENT = Decimal("100")
+PAID_STATES = {"PaymentAuthorized", "PaymentSettled", "PartiallyShipped", "Shipped", "PartiallyDelivered",
+               "Delivered", "Modifying", "ArrangingAdditionalPayment"}
+PENDING_STATES = {"Created", "Draft", "AddingItems", "ArrangingPayment"}
+
+
+def minor(value: Any) -> Decimal:
+    """Vendure money (an int of minor units) as Decimal."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleViolation("minor_units")
+    return Decimal(value) / CENT
+
+
+def to_minor(value: Decimal) -> int:
+    cents = value * CENT
+    if cents != cents.to_integral_value():
+        raise RuleViolation("minor_units")
+    return int(cents)
+
+
+# --------------------------------------------------------------------------- Vendure -> canonical
+
+
+def _kind(raw: Mapping[str, Any]) -> str:
+    return "shipping" if raw.get("defaultShippingAddress") and not raw.get("defaultBillingAddress") else "billing"
+
+
+ADDRESS: list[F] = [
+    F("line1", "streetLine1", text, required=True),
+    F("line2", "streetLine2", text),
+    F("city", "city", text, required=True),
+    F("region", "province", text),
+    F("postcode", "postalCode", text, default=""),
+    F("country", lambda raw: raw.get("countryCode") or (raw.get("country") or {}).get("code"), country,
+      required=True),
+    F("name", "fullName", text),
+    F("company", "company", text),
+    F("phone", "phoneNumber", text),
+]
+
+CUSTOMER: list[F] = [
+    F("external_id", "id", text, required=True),
+    F("email", "emailAddress", email, required=True),
+    F("first_name", "firstName", text),
+    F("last_name", "lastName", text),
+    F("phone", "phoneNumber", text),
+    F("addresses", "addresses", Many([*ADDRESS, F("kind", _kind, text)], Address)),
+    F("updated_at", "updatedAt", timestamp),
+]
+
+
+def customer_from_storefront(raw: Mapping[str, Any]) -> Customer:
+    record = f"vendure customer {raw.get('id', '?')}"
+    return build(Customer, apply_spec(CUSTOMER, raw, record), record)
+
+
+def _line_tax(raw: Mapping[str, Any]) -> list[Raw]:
+    tax = raw.get("linePriceWithTax", 0) - raw.get("linePrice", 0)
+    if not tax:
+        return []
+    lines = raw.get("taxLines") or [{}]
+    return [{"code": lines[0].get("description") or "tax", "rate": str(lines[0].get("taxRate", 0)), "amount": tax}]
+
+
+def _line_discount(raw: Mapping[str, Any]) -> Any:
+    total = sum(d.get("amount", 0) for d in raw.get("discounts") or [])
+    return minor(-total) if total else None
+
+
+TAX: list[F] = [
+    F("code", "code", text, required=True),
+    F("rate", "rate", lambda v: Decimal(str(v)), default=Decimal("0")),
+    F("amount", "amount", minor, required=True),
+]
+
+LINE: list[F] = [
+    F("line_id", "id", text, required=True),
+    F("sku", "productVariant.sku", text, required=True),
+    F("name", "productVariant.name", text),
+    F("quantity", "quantity", quantity, required=True),
+    F("unit_price", "unitPrice", minor, required=True),
+    F("discount", _line_discount),
+    F("taxes", _line_tax, Many(TAX, TaxLine, id_field="code")),
+]
+
+
+def _status(raw: Mapping[str, Any]) -> OrderStatus:
+    state = raw.get("state")
+    if state == "Cancelled":
+        return OrderStatus.CANCELLED
+    if state in PAID_STATES:
+        return OrderStatus.PAID
+    if state in PENDING_STATES:
+        return OrderStatus.PENDING
+    raise RuleViolation("order_state")
+
+
+def _payments(raw: Mapping[str, Any]) -> list[Payment]:
+    out = []
+    for p in raw.get("payments") or []:
+        if p.get("state") not in ("Settled", "Authorized"):
+            continue
+        out.append(Payment(method=str(p["method"]), amount=minor(p["amount"]),
+                           reference=str(p.get("transactionId") or p["id"]), erp_method=str(p["method"]),
+                           status="captured" if p["state"] == "Settled" else "authorized"))
+    return out
+
+
+def _shipping_taxes(raw: Mapping[str, Any]) -> list[TaxLine]:
+    tax = (raw.get("shippingWithTax") or 0) - (raw.get("shipping") or 0)
+    return [TaxLine(code="shipping tax", rate=Decimal("0"), amount=minor(tax))] if tax else []
+
+
+ORDER: list[F] = [
+    F("external_id", "code", text, required=True),
+    F("number", "code", text, required=True),
+    F("customer_external_id", "customer.id", text, nullable=True),
+    F("customer_email", "customer.emailAddress", email, required=True),
+    F("currency", "currencyCode", currency, required=True),
+    F("placed_at", lambda raw: raw.get("orderPlacedAt") or raw.get("createdAt"), timestamp, required=True),
+    F("updated_at", "updatedAt", timestamp),
+    F("status", lambda raw: raw, _status, required=True),
+    F("lines", "lines", Many(LINE, OrderLine), required=True),
+    F("shipping_method", lambda raw: ((raw.get("shippingLines") or [{}])[0].get("shippingMethod") or {}).get("code"),
+      text),
+    F("shipping_amount", "shipping", minor),
+    F("payments", lambda raw: raw, _payments),
+    F("taxes", lambda raw: raw, _shipping_taxes),
+    F("total", "totalWithTax", minor, required=True),
+]
+
+
+def order_from_storefront(raw: Mapping[str, Any]) -> Order:
+    record = f"vendure order {raw.get('code', '?')}"
+    kw = apply_spec(ORDER, raw, record)
+    for kind in ("shipping", "billing"):
+        addr = raw.get(f"{kind}Address")
+        if isinstance(addr, Mapping) and addr.get("streetLine1"):
+            kw[f"{kind}_address"] = build(Address, apply_spec([*ADDRESS, F("kind", lambda _r, k=kind: k, text)],
+                                                              addr, f"{record}/{kind}_address"), record)
+    kw["is_guest"] = raw.get("customer") is None
+    return build(Order, kw, record)
+
+
+# --------------------------------------------------------------------------- canonical -> Vendure
+
+
+def slug(code: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in code.lower()).strip("-")
+
+
+def product_to_storefront(product: Product, prices: Mapping[str, PriceEntry]) -> Raw:
+    """Upsert payload: one Vendure variant per variant, priced from ``prices`` (by SKU)."""
+    record = f"product {product.code}"
+    variants = []
+    for v in product.variants:
+        price = prices.get(v.sku)
+        if price is None:
+            raise MappingError(record, f"variants[{v.sku}].price", "price_missing", None)
+        try:
+            cents = to_minor(price.price)
+        except RuleViolation as exc:
+            raise MappingError(record, f"variants[{v.sku}].price", exc.rule, price.price) from exc
+        variants.append({"sku": v.sku, "name": v.name, "price": cents, "enabled": v.active and product.active})
+    return {"name": product.name, "slug": slug(product.code), "description": product.description,
+            "enabled": product.active, "variants": variants}
+
+
+def inventory_to_storefront(level: InventoryLevel) -> Raw:
+    """What the store may sell: on hand minus allocated and held stock, never below zero."""
+    sellable = level.on_hand - level.allocated - level.reserved - level.damaged - level.quarantined
+    return {"sku": level.sku, "stock_on_hand": max(0, sellable - level.safety_stock)}
+
+
+def fulfillment_to_storefront(shipment: Shipment) -> list[Raw]:
+    """One Vendure fulfilment per package (tracking code, carrier, lines by SKU)."""
+    state = {"shipped": "Shipped", "delivered": "Delivered"}.get(shipment.status, "Pending")
+    return [{"tracking_code": p.tracking_number or shipment.external_id, "carrier": p.carrier,
+             "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in p.lines], "state": state}
+            for p in shipment.packages]
+
+
+def inventory_from_storefront(raw: Mapping[str, Any]) -> InventoryLevel:
+    record = f"vendure variant {raw.get('sku', '?')}"
+    if not raw.get("sku"):
+        raise MappingError(record, "sku", "required", None)
+    return InventoryLevel(sku=str(raw["sku"]), location="default", on_hand=int(raw.get("stockOnHand") or 0),
+                          allocated=int(raw.get("stockAllocated") or 0))

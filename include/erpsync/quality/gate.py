@@ -1,0 +1,176 @@
+"""The batch gate every flow passes before loading: map, validate with the entity's suite,
+quarantine what fails, let the good records go on, and stop a batch that is too bad.
+
+* a record that cannot be mapped or fails an expectation goes to the dead letters with the check
+  (GX expectation and column) and the offending value, e.g.
+  ``bad_currency: currency='XXX' (expect_column_values_to_be_in_set: currency must be one of ...)``;
+* the GX result is kept under ``$ERPSYNC_HOME/quality/<flow>/<run>/`` as JSON (and GX's HTML page
+  when something failed) and its path is written to the task log;
+* when the bad share of a batch (mapping errors + failed expectations) is above the flow's
+  threshold (and the batch has at least ``min_batch`` records), nothing of the batch is loaded and
+  :class:`QualityGateFailed` stops the run: a problem that size is systemic, not one bad record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from erpsync.config import erpsync_home
+from erpsync.errors import ErpsyncError, MappingError
+from erpsync.model import ModelError, Record
+from erpsync.quality import settings
+from erpsync.quality.suites import key_of, row, suite
+
+if TYPE_CHECKING:
+    from erpsync.flows.base import FlowContext, RunSummary
+    from erpsync.quality.gx import Failure
+
+
+@dataclass(slots=True)
+class GateResult:
+    flow: str
+    entity: str
+    checked: int = 0
+    bad: int = 0
+    max_bad_share: float = 0.0
+    reasons: Counter[str] = field(default_factory=Counter)
+    report: str | None = None  # path of the HTML page (else the JSON)
+
+    @property
+    def share(self) -> float:
+        return self.bad / self.checked if self.checked else 0.0
+
+    def line(self, *, report: bool = True) -> str:
+        top = ", ".join(f"{r} x{n}" for r, n in self.reasons.most_common(3))
+        return (
+            f"quality gate {self.flow}/{self.entity}: {self.bad} of {self.checked} bad "
+            f"({self.share:.1%}, limit {self.max_bad_share:.0%})" + (f"; {top}" if top else "")
+            + (f"; report {self.report}" if report and self.report else "")
+        )
+
+
+class QualityGateFailed(ErpsyncError):
+    """Too large a share of a batch failed its checks; the batch was not loaded."""
+
+    def __init__(self, result: GateResult, summary: RunSummary | None = None) -> None:
+        super().__init__(
+            f"{result.line(report=False)}: above the limit, nothing of this batch was loaded "
+            "(fix the source or the suite, then clear the task; the GX report is named in the log)"
+        )
+        self.result = result
+        self.summary = summary
+
+
+def _external_id(item: Any, key: Callable[[Any], str] | None) -> str:
+    if key is not None:
+        return str(key(item))
+    if isinstance(item, dict):
+        return str(item.get("id") or key_of(item))
+    return key_of(item)
+
+
+def _payload(item: Any) -> Any:
+    return item.to_dict() if isinstance(item, Record) else item
+
+
+def _reason(failures: list[Failure], data: dict[str, Any]) -> str:
+    parts = []
+    for f in failures:
+        c = f.check
+        if c.column == "total_diff":
+            value = f"computed {data.get('_computed_total')} != total_price {data.get('_total')}"
+        else:
+            value = f"{c.column}={f.value!r}"
+        parts.append(f"{c.reason}: {value} ({c.gx_type}({c.column}): {c.describe})")
+    return "; ".join(parts)
+
+
+def _report_dir(ctx: FlowContext) -> Path:
+    run = re.sub(r"[^A-Za-z0-9_.+-]", "_", ctx.run_id or "adhoc")
+    return erpsync_home() / "quality" / ctx.flow / run
+
+
+def _prune(flow_dir: Path) -> None:
+    cutoff = time.time() - settings.report_retention_days() * 86400
+    try:
+        for child in flow_dir.iterdir():
+            if child.is_dir() and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+    except OSError:
+        pass
+
+
+def run_gate(
+    ctx: FlowContext,
+    entity: str,
+    records: Iterable[Any],
+    summary: RunSummary,
+    *,
+    mapper: Callable[[Any], Any] | None = None,
+    key: Callable[[Any], str] | None = None,
+) -> list[Any]:
+    """Validate ``records`` (raw records with ``mapper``, else canonical ones); return those that
+    passed, in order. Dead-letters the rest; raises QualityGateFailed when the batch is too bad."""
+    from erpsync.flows.base import dead_letter
+    from erpsync.quality import gx
+
+    items = list(records)
+    result = GateResult(flow=ctx.flow, entity=entity, checked=len(items),
+                        max_bad_share=settings.max_bad_share(ctx.flow, ctx.params))
+    if not items:
+        return []
+    bad: dict[int, tuple[str, str]] = {}  # position -> (reason, error kind)
+    mapped: list[tuple[int, Any]] = []
+    for pos, item in enumerate(items):
+        if mapper is None:
+            mapped.append((pos, item))
+            continue
+        try:
+            mapped.append((pos, mapper(item)))
+        except (MappingError, ModelError) as exc:
+            bad[pos] = (f"mapping_error: {exc}", "mapping")
+    # the same record read twice (a page boundary, an overlap) is validated once and shares the
+    # verdict of its first copy; only different records under one key are duplicates
+    rows: list[dict[str, Any]] = []
+    first: dict[str, int] = {}  # fingerprint -> index in rows
+    row_of: list[int] = []  # mapped position -> index in rows
+    for _, rec in mapped:
+        data = row(rec)
+        fp = json.dumps(_payload(rec), sort_keys=True, default=str)
+        if fp not in first:
+            first[fp] = len(rows)
+            rows.append(data)
+        row_of.append(first[fp])
+    if rows:
+        validation = gx.validate(f"{ctx.flow}.{entity}", suite(entity), rows)
+        for m, (pos, _) in enumerate(mapped):
+            failures = validation.failures.get(row_of[m])
+            if failures:
+                bad[pos] = (_reason(failures, rows[row_of[m]]), "quality")
+        directory = _report_dir(ctx)
+        n = len(list(directory.glob(f"{entity}-*.json"))) + 1 if directory.exists() else 1
+        # the JSON always; GX's HTML page when something failed (a clean minute needs no page)
+        json_path, html_path = gx.write_report(validation, directory, f"{entity}-{n}", html=not validation.success)
+        result.report = str(html_path or json_path)
+        ctx.quality_reports.append(result.report)
+        _prune(directory.parent)
+    result.bad = len(bad)
+    for reason, _ in bad.values():
+        result.reasons[reason.split(":", 1)[0]] += 1
+    too_bad = result.checked >= settings.min_batch(ctx.params) and result.share > result.max_bad_share
+    for pos in sorted(bad):
+        reason, kind = bad[pos]
+        dead_letter(ctx, summary, entity, _external_id(items[pos], key), _payload(items[pos]), reason, error_kind=kind)
+    if too_bad:
+        ctx.log.error("%s", result.line())
+        raise QualityGateFailed(result, summary)
+    (ctx.log.warning if bad else ctx.log.info)("%s", result.line())
+    return [item for pos, item in enumerate(items) if pos not in bad]

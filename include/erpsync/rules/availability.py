@@ -1,0 +1,256 @@
+"""Available to sell: the one place where stock figures become a number the store may sell.
+
+* :func:`figures_to_sell` is the formula (on hand - allocated - reserved - damaged - quarantined -
+  safety stock, never below zero, even when the ERP allows negative stock); every path, the
+  per-record one (:func:`available_to_sell`) and the bulk ones in the flows, calls it.
+* :class:`LocationMap` says which store location each ERP warehouse feeds. Several warehouses may
+  feed one location (their figures are summed, each clamped at zero first, so a warehouse in the
+  red never eats another's stock). A warehouse mapped to ``None`` is excluded on purpose; one
+  missing from the map is *unmapped* and reported, never silently dropped.
+* Kits and bundles: :func:`kit_available` = min over components of floor(available / quantity).
+* Channels: :func:`allocate_channels` splits one pool across channels by configured shares
+  (largest remainder, so the parts always add up to the pool: no channel can sell stock another
+  was given), moving part of a slow channel's share to channels whose demand exceeds theirs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.model import InventoryLevel
+
+#: a slow channel keeps at least this share of its own allocation when it gives units away
+DEFAULT_KEEP_RATIO = 0.5
+
+
+def figures_to_sell(
+    on_hand: int, allocated: int, reserved: int, damaged: int, quarantined: int, safety_stock: int
+) -> int:
+    """Available to sell from the raw figures; never below zero."""
+    value = on_hand - allocated - reserved - damaged - quarantined - safety_stock
+    return value if value > 0 else 0
+
+
+def available_to_sell(level: InventoryLevel, *, include_safety_stock: bool = True) -> int:
+    return figures_to_sell(
+        level.on_hand,
+        level.allocated,
+        level.reserved,
+        level.damaged,
+        level.quarantined,
+        level.safety_stock if include_safety_stock else 0,
+    )
+
+
+# --------------------------------------------------------------------------- locations
+
+
+@dataclass(frozen=True)
+class LocationMap:
+    """ERP warehouse -> store location (``None``: excluded on purpose)."""
+
+    mapping: Mapping[str, str | None]
+
+    @classmethod
+    def identity(cls, locations: Iterable[str]) -> LocationMap:
+        """Each store location is fed by the ERP warehouse of the same name."""
+        return cls({loc: loc for loc in locations})
+
+    @classmethod
+    def from_param(cls, value: Any) -> LocationMap:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"location_map must map ERP warehouse -> store location, got {value!r}")
+        for k, v in value.items():
+            if not isinstance(k, str) or not (v is None or isinstance(v, str)):
+                raise ValueError(f"location_map: {k!r} -> {v!r} is not warehouse -> location (or null)")
+        return cls(dict(value))
+
+    def store_location(self, warehouse: str) -> str | None:
+        return self.mapping.get(warehouse)
+
+    def is_excluded(self, warehouse: str) -> bool:
+        return warehouse in self.mapping and self.mapping[warehouse] is None
+
+    def is_mapped(self, warehouse: str) -> bool:
+        return self.mapping.get(warehouse) is not None
+
+    def sources(self, location: str) -> tuple[str, ...]:
+        return tuple(sorted(w for w, loc in self.mapping.items() if loc == location))
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Store locations in the map's order (the order a store takes stock in at checkout)."""
+        return tuple(dict.fromkeys(loc for loc in self.mapping.values() if loc is not None))
+
+
+@dataclass(slots=True)
+class StoreLevel:
+    """What one store location may sell of one SKU, and what goes with it."""
+
+    sku: str
+    location: str
+    available: int = 0
+    backorderable: bool = False
+    restock_date: dt.date | None = None
+    #: newest ``updated_at`` of the ERP records it was computed from (guards against stale writes);
+    #: a datetime, or the ERP's ISO 8601 UTC text on the bulk paths (both order correctly)
+    source_at: dt.datetime | str | None = None
+
+    def add(
+        self, available: int, backorderable: bool, restock_date: dt.date | None, at: dt.datetime | str | None
+    ) -> None:
+        self.available += available
+        self.backorderable = self.backorderable or backorderable
+        if restock_date is not None and (self.restock_date is None or restock_date < self.restock_date):
+            self.restock_date = restock_date
+        if at is not None and (self.source_at is None or at > self.source_at):
+            self.source_at = at
+
+
+@dataclass(slots=True)
+class Aggregate:
+    levels: dict[tuple[str, str], StoreLevel] = field(default_factory=dict)
+    #: (sku, warehouse) whose warehouse the location map does not know
+    unmapped: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(
+        self, lmap: LocationMap, sku: str, warehouse: str, available: int, *, backorderable: bool = False,
+        restock_date: dt.date | None = None, at: dt.datetime | str | None = None,
+    ) -> None:
+        """Fold one warehouse figure (already clamped by :func:`figures_to_sell`) into its location."""
+        location = lmap.mapping.get(warehouse)
+        if location is None:
+            if warehouse not in lmap.mapping:
+                self.unmapped.append((sku, warehouse))
+            return
+        key = (sku, location)
+        lv = self.levels.get(key)
+        if lv is None:
+            lv = self.levels[key] = StoreLevel(sku, location)
+        lv.add(available, backorderable, restock_date, at)
+
+
+def aggregate(levels: Iterable[InventoryLevel], lmap: LocationMap) -> Aggregate:
+    """Per store location: the sum of its warehouses' available to sell."""
+    out = Aggregate()
+    for lv in levels:
+        out.add(lmap, lv.sku, lv.location, available_to_sell(lv), backorderable=lv.backorderable,
+                restock_date=lv.restock_date, at=lv.updated_at)
+    return out
+
+
+# --------------------------------------------------------------------------- kits
+
+
+def kit_available(components: Mapping[str, int], available: Mapping[str, int]) -> int:
+    """Kits that can be built: min over components of floor(available / quantity per kit).
+
+    A component with no figure counts as zero: a kit is never sold on stock we cannot see.
+    """
+    if not components:
+        return 0
+    result: int | None = None
+    for sku, qty in components.items():
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
+            raise ValueError(f"kit component {sku}: quantity {qty!r} must be a positive whole number")
+        n = max(0, available.get(sku, 0)) // qty
+        result = n if result is None else min(result, n)
+    return result or 0
+
+
+def kit_restock_date(
+    components: Mapping[str, int], available: Mapping[str, int], restock: Mapping[str, dt.date]
+) -> dt.date | None:
+    """When a kit that cannot be built comes back: the latest restock date of its short components
+    (unknown, so None, if any short component has no date)."""
+    short = [s for s, q in components.items() if max(0, available.get(s, 0)) < q]
+    if not short:
+        return None
+    dates = [restock.get(s) for s in short]
+    if any(d is None for d in dates):
+        return None
+    return max(d for d in dates if d is not None)
+
+
+# --------------------------------------------------------------------------- channels
+
+
+def parse_shares(value: Any) -> dict[str, float]:
+    """``{"web": 70, ...}`` or ``"web=70,marketplace=20"`` -> channel -> share (not normalised)."""
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(f"channel shares {value!r}: write channel=share,channel=share")
+        value = {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"channel shares must map channel -> share, got {value!r}")
+    out: dict[str, float] = {}
+    for k, v in value.items():
+        try:
+            share = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"channel share of {k!r}: {v!r} is not a number") from None
+        if share < 0 or math.isnan(share) or math.isinf(share):
+            raise ValueError(f"channel share of {k!r}: {v!r} must be zero or more")
+        out[str(k)] = int(share) if share.is_integer() else share
+    if sum(out.values()) <= 0:
+        raise ValueError("channel shares add up to zero: give at least one channel a share")
+    return out
+
+
+def split_by_shares(total: int, shares: Mapping[str, float]) -> dict[str, int]:
+    """Largest remainder: whole units by share that always add up to ``total`` (ties: listed first)."""
+    weight = sum(shares.values())
+    if total <= 0 or weight <= 0:
+        return dict.fromkeys(shares, 0)
+    exact = {k: total * v / weight for k, v in shares.items()}
+    parts = {k: int(math.floor(x)) for k, x in exact.items()}
+    left = total - sum(parts.values())
+    order = sorted(shares, key=lambda k: (-(exact[k] - parts[k]), list(shares).index(k)))
+    for k in order[:left]:
+        parts[k] += 1
+    return parts
+
+
+def allocate_channels(
+    pool: int, shares: Mapping[str, float], demand: Mapping[str, int] | None = None,
+    *, keep_ratio: float = DEFAULT_KEEP_RATIO,
+) -> dict[str, int]:
+    """Split ``pool`` across channels by ``shares``; with ``demand`` (units each channel is expected
+    to sell, e.g. its sales in the last window), a channel selling below its share keeps
+    max(demand, keep_ratio x its share) and releases the rest to channels whose demand exceeds their
+    share (by share, capped at their shortfall); units nobody needs go back by share. The result
+    always adds up to ``pool``."""
+    base = split_by_shares(pool, shares)
+    if not demand or pool <= 0:
+        return base
+    alloc = dict(base)
+    released = 0
+    for ch, units in base.items():
+        want = max(0, int(demand.get(ch, 0)))
+        if want < units:
+            keep = max(want, int(math.floor(units * keep_ratio)))
+            released += units - keep
+            alloc[ch] = keep
+    shortfall = {ch: max(0, int(demand.get(ch, 0)) - alloc[ch]) for ch in alloc}
+    while released > 0 and any(shortfall.values()):
+        hungry = {ch: shares[ch] or 1e-9 for ch, s in shortfall.items() if s > 0}
+        give = split_by_shares(released, hungry)
+        moved = 0
+        for ch, n in give.items():
+            n = min(n, shortfall[ch])
+            alloc[ch] += n
+            shortfall[ch] -= n
+            moved += n
+        released -= moved
+        if moved == 0:
+            break
+    if released > 0:  # nobody needs them: back to the channels that gave them, by share
+        givers = {ch: shares[ch] for ch in alloc if alloc[ch] < base[ch]} or dict(shares)
+        for ch, n in split_by_shares(released, givers).items():
+            alloc[ch] += n
+    return alloc

@@ -1,0 +1,260 @@
+"""Stock endpoints of the sandbox at a million SKU-locations: bulk export, reads by item, checkout stock.
+
+Real systems have these: an ERP's stock export (a report or a DB view) and an item-filtered stock
+query; a store's bulk export (Shopify's bulk operations) and the stock decrement at checkout.
+
+* ERP ``GET /api/stock/export?after=&limit=`` (limit up to 50,000): ``{"fields", "rows", "next_after"}``
+  in key order, rows as arrays (a third of the JSON of objects). ``GET /api/stock/by-items?item_codes=A,B``
+  (up to 1,000 codes): every warehouse of those items, ``{"data": [...]}``. ``POST /_admin/stock``
+  sets fields of one record (``{"item_code", "warehouse", "on_hand": 500, ...}``).
+* Storefront ``GET /admin/api/inventory_levels/export?after=&limit=`` likewise, and
+  ``GET /admin/api/inventory_levels/by-skus?skus=A,B``. ``POST /_admin/inventory_policy
+  {"policy": "deny"|"continue"|null}``: with a policy, a checkout takes its units from the store's
+  levels (location order); ``deny`` refuses it (422 ``insufficient_stock``) when they do not suffice.
+* ``POST /_admin/warm`` (both): derive the seeded stock columns now, as a database would simply
+  have them (done lazily by the first export otherwise); about 15 s per million records.
+
+Seeded values are derived once into compact arrays; changed records come from the overlay, so an
+export always equals what the per-record API returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from typing import Any
+
+from erpsync.sandbox.data import LazyTable, Raw, index_of, iso, item_code, now, rng_for, seed_time, sku
+from erpsync.sandbox.server import HttpError, Request, Service
+
+EXPORT_MAX = 50_000
+BY_KEYS_MAX = 1_000
+ERP_FIELDS = ["item_code", "warehouse", "on_hand", "allocated", "reserved", "damaged", "quarantined",
+              "safety_stock", "restock_date", "modified_at"]
+SF_FIELDS = ["sku", "location_id", "available", "updated_at"]
+_RESTOCK_BASE = dt.date(2026, 12, 1)
+_DAYS: dict[int, str] = {}
+
+
+def fast_iso(ts: float) -> str:
+    """``iso(ts)`` without datetime per call (the export formats a million of them)."""
+    s = int(ts)
+    day, rem = divmod(s, 86400)
+    prefix = _DAYS.get(day)
+    if prefix is None:
+        prefix = _DAYS[day] = iso(day * 86400)[:10]
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{prefix}T{h:02d}:{m:02d}:{sec:02d}Z"
+
+
+def _state(svc: Service) -> dict[str, Any]:
+    """Per-seed state: lives on the Dataset, so a reseed forgets it."""
+    return svc.data.__dict__.setdefault("_inventory_state", {})
+
+
+def _erp_columns(svc: Service) -> dict[str, array]:
+    st = _state(svc)
+    cols = st.get("erp_cols")
+    if cols is None:
+        d = svc.data
+        names = ERP_FIELDS[2:8]
+        cols = {n: array("i") for n in names}
+        cols["restock"] = array("i")
+        for j in range(d.stock_count):
+            rec = d.stock(j)
+            for n in names:
+                cols[n].append(rec[n])
+            rd = rec["restock_date"]
+            cols["restock"].append((dt.date.fromisoformat(rd) - _RESTOCK_BASE).days if rd else -1)
+        st["erp_cols"] = cols
+    return cols
+
+
+def _sf_available(svc: Service) -> array:
+    st = _state(svc)
+    col = st.get("sf_available")
+    if col is None:
+        cols = _erp_columns(svc)
+        seed = svc.data.seed
+        on_hand, allocated = cols["on_hand"], cols["allocated"]
+        col = array("i")
+        for j in range(len(on_hand)):
+            r = rng_for(seed, "sf_inventory", j)
+            extra = r.randint(0, 3) if r.random() < 0.3 else 0
+            col.append(max(0, on_hand[j] - allocated[j] - extra))
+        st["sf_available"] = col
+    return col
+
+
+def _erp_row(rec: Raw) -> list[Any]:
+    return [rec.get(f) for f in ERP_FIELDS]
+
+
+def _export_window(req: Request) -> tuple[int, int]:
+    after = req.int_arg("after", -1, minimum=-1)
+    limit = req.int_arg("limit", 10_000, minimum=1, maximum=EXPORT_MAX)
+    return after + 1, limit
+
+
+def _keys(req: Request, name: str) -> list[str]:
+    keys = [k for k in (req.arg(name) or "").split(",") if k]
+    if not keys or len(keys) > BY_KEYS_MAX:
+        raise HttpError(422, "invalid_parameter", f"{name}: send 1 to {BY_KEYS_MAX} comma-separated keys")
+    return keys
+
+
+# --------------------------------------------------------------------------- ERP
+
+
+def install_erp(svc: Any) -> None:
+    svc.route("GET", "/api/stock/export", lambda req: erp_export(svc, req))
+    svc.route("GET", "/api/stock/by-items", lambda req: erp_by_items(svc, req))
+    svc.admin("POST", "/_admin/stock", lambda req: erp_set_stock(svc, req))
+    svc.admin("POST", "/_admin/warm", lambda req: erp_warm(svc, req))
+
+
+def erp_warm(svc: Any, req: Request) -> tuple[int, Any]:
+    with svc.lock:
+        _erp_columns(svc)
+    return 200, {"warm": True, "records": svc.data.stock_count}
+
+
+def erp_export(svc: Any, req: Request) -> tuple[int, Any]:
+    start, limit = _export_window(req)
+    table: LazyTable = svc.stock
+    cols = _erp_columns(svc)
+    d = svc.data
+    locs, whs, count = d.o.locations, d.warehouses, d.stock_count
+    oh, al, rs, dm, qu, ss, rk = (cols[n] for n in (*ERP_FIELDS[2:8], "restock"))
+    overlay = table.overlay
+    end = min(len(table), start + limit)
+    rows: list[list[Any]] = []
+    for j in range(start, end):
+        rec = overlay.get(j)
+        if rec is not None:
+            rows.append(_erp_row(rec))
+            continue
+        item, wh = divmod(j, locs)
+        restock = (_RESTOCK_BASE + dt.timedelta(days=rk[j])).isoformat() if rk[j] >= 0 else None
+        rows.append([item_code(item), whs[wh], oh[j], al[j], rs[j], dm[j], qu[j], ss[j], restock,
+                     fast_iso(seed_time(j, count))])
+    return 200, {"fields": ERP_FIELDS, "rows": rows, "next_after": end - 1 if end < len(table) else None}
+
+
+def erp_by_items(svc: Any, req: Request) -> tuple[int, Any]:
+    locs = svc.options.locations
+    data: list[Raw] = []
+    for code in _keys(req, "item_codes"):
+        item = index_of(code, "ITEM-")
+        if item is None or not 0 <= item < svc.options.skus:
+            continue
+        for j in range(item * locs, item * locs + locs):
+            rec = svc.stock.get(j)
+            if rec is not None:
+                data.append(svc._render_stock(j, rec))
+    return 200, {"data": data}
+
+
+def erp_set_stock(svc: Any, req: Request) -> tuple[int, Any]:
+    body = req.json_object()
+    item = index_of(str(body.get("item_code") or ""), "ITEM-")
+    with svc.lock:
+        if item is None or not 0 <= item < svc.options.skus or body.get("warehouse") not in svc.data.warehouses:
+            raise HttpError(404, "not_found", "send the item_code and warehouse of an existing stock record")
+        j = item * svc.options.locations + svc.data.warehouses.index(body["warehouse"])
+        at = now()
+        fields = {k: v for k, v in body.items() if k in ERP_FIELDS[2:9]}
+        rec = {**(svc.stock.get(j) or {}), **fields, "modified_at": iso(at)}
+        svc.stock.put(j, rec, at)
+        return 200, rec
+
+
+# --------------------------------------------------------------------------- storefront
+
+
+def install_storefront(svc: Any) -> None:
+    svc.route("GET", "/admin/api/inventory_levels/export", lambda req: sf_export(svc, req))
+    svc.route("GET", "/admin/api/inventory_levels/by-skus", lambda req: sf_by_skus(svc, req))
+    svc.admin("POST", "/_admin/inventory_policy", lambda req: sf_policy(svc, req))
+    svc.admin("POST", "/_admin/warm", lambda req: sf_warm(svc, req))
+
+
+def sf_warm(svc: Any, req: Request) -> tuple[int, Any]:
+    with svc.lock:
+        _sf_available(svc)
+    return 200, {"warm": True, "records": svc.data.stock_count}
+
+
+def sf_export(svc: Any, req: Request) -> tuple[int, Any]:
+    start, limit = _export_window(req)
+    table: LazyTable = svc.inventory
+    avail = _sf_available(svc)
+    d = svc.data
+    locs, whs, count = d.o.locations, d.warehouses, d.stock_count
+    overlay = table.overlay
+    end = min(len(table), start + limit)
+    rows: list[list[Any]] = []
+    for j in range(start, end):
+        rec = overlay.get(j)
+        if rec is not None:
+            rows.append([rec.get(f) for f in SF_FIELDS])
+            continue
+        item, wh = divmod(j, locs)
+        rows.append([sku(item), whs[wh], avail[j], fast_iso(seed_time(j, count) + 120)])
+    return 200, {"fields": SF_FIELDS, "rows": rows, "next_after": end - 1 if end < len(table) else None}
+
+
+def sf_by_skus(svc: Any, req: Request) -> tuple[int, Any]:
+    data: list[Raw] = []
+    for s in _keys(req, "skus"):
+        for loc in svc.data.warehouses:
+            idx = svc._inventory_idx(s, loc)
+            rec = svc.inventory.get(idx) if idx is not None else None
+            if rec is not None:
+                data.append(rec)
+    return 200, {"data": data}
+
+
+def sf_policy(svc: Any, req: Request) -> tuple[int, Any]:
+    policy = req.json_object().get("policy")
+    if policy not in ("deny", "continue", None):
+        raise HttpError(422, "invalid_policy", "policy must be deny, continue or null")
+    with svc.lock:
+        _state(svc)["policy"] = policy
+    return 200, {"policy": policy}
+
+
+def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> None:
+    """At checkout (under the service lock): take each line's units from the store's levels.
+
+    No policy set (the default): stock is not tracked, as before. ``deny``: all or nothing, 422
+    ``insufficient_stock`` when a line cannot be covered. ``continue``: levels may go negative.
+    """
+    policy = _state(svc).get("policy")
+    if policy is None:
+        return
+    at = now()
+    plan: list[tuple[int, Raw, int]] = []
+    for item, qty in lines:
+        code = sku(item) if isinstance(item, int) else item
+        need = qty
+        for loc in svc.data.warehouses:
+            idx = svc._inventory_idx(code, loc)
+            rec = svc.inventory.get(idx) if idx is not None else None
+            if rec is None or need <= 0:
+                continue
+            take = min(need, max(0, int(rec["available"])))
+            if take:
+                plan.append((idx, rec, take))
+                need -= take
+        if need > 0:
+            if policy == "deny":
+                raise HttpError(422, "insufficient_stock", f"{code}: {qty} ordered, {qty - need} available",
+                                sku=code, available=qty - need)
+            idx = svc._inventory_idx(code, svc.data.warehouses[0])
+            if idx is not None:
+                plan.append((idx, svc.inventory.get(idx) or {}, need))
+    for idx, rec, take in plan:
+        current = svc.inventory.get(idx) or rec
+        svc.inventory.put(idx, {**current, "available": int(current["available"]) - take, "updated_at": iso(at)}, at)

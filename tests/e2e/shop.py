@@ -1,0 +1,61 @@
+"""What people do in the real systems, for the end-to-end tests: a shopper orders in Vendure,
+a merchandiser adds products in Tryton. Written against the systems' own APIs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from erpsync.connectors.tryton import TrytonErpAdapter
+from erpsync.connectors.vendure import VendureStorefrontAdapter
+
+ADDRESS = {"fullName": "Ada Lovelace", "streetLine1": "12 Analytical Row", "city": "Springfield",
+           "postalCode": "62701", "countryCode": "US", "province": "IL"}
+
+
+def add_product(erp: TrytonErpAdapter, sku: str, name: str, price: str, stock: int | None = None) -> dict[str, Any]:
+    item = erp.create_item({"code": sku, "name": name, "list_price": price, "cost_price": "1.00"})
+    if stock is not None:
+        erp.set_stock({sku: stock})
+    return item
+
+
+def add_store_product(sf: VendureStorefrontAdapter, sku: str, name: str, price: str, stock: int = 100) -> None:
+    sf.upsert_product({"name": name, "slug": sku.lower(), "variants": [
+        {"sku": sku, "name": name, "price": int(Decimal(price) * 100), "stock_on_hand": stock}]},
+        idempotency_key=f"product:{sku}")
+
+
+def place_order(sf: VendureStorefrontAdapter, email: str, lines: dict[str, int], *, first: str = "Ada",
+                last: str = "Lovelace") -> dict[str, Any]:
+    """A paid order, as a shopper's checkout leaves it (draft order -> ArrangingPayment -> paid)."""
+    order_id = sf.gql("mutation{createDraftOrder{id}}", write=True)["createDraftOrder"]["id"]
+    for sku, qty in lines.items():
+        variant = sf.find_variant(sku)
+        assert variant, sku
+        res = sf.gql("mutation($o:ID!,$i:AddItemToDraftOrderInput!){addItemToDraftOrder(orderId:$o,input:$i){"
+                     "__typename ... on ErrorResult{message}}}", write=True, o=order_id,
+                     i={"productVariantId": variant["id"], "quantity": qty})["addItemToDraftOrder"]
+        assert res["__typename"] == "Order", res
+    res = sf.gql("mutation($o:ID!,$i:CreateCustomerInput!){setCustomerForDraftOrder(orderId:$o,input:$i){"
+                 "__typename ... on ErrorResult{message}}}", write=True, o=order_id,
+                 i={"emailAddress": email, "firstName": first, "lastName": last})["setCustomerForDraftOrder"]
+    assert res["__typename"] == "Order", res
+    for m in ("setDraftOrderShippingAddress", "setDraftOrderBillingAddress"):
+        sf.gql(f"mutation($o:ID!,$i:CreateAddressInput!){{{m}(orderId:$o,input:$i){{id}}}}", write=True,
+               o=order_id, i=ADDRESS)
+    methods = sf.gql("query($o:ID!){eligibleShippingMethodsForDraftOrder(orderId:$o){id}}",
+                     o=order_id)["eligibleShippingMethodsForDraftOrder"]
+    sf.gql("mutation($o:ID!,$m:ID!){setDraftOrderShippingMethod(orderId:$o,shippingMethodId:$m){"
+           "__typename ... on ErrorResult{message}}}", write=True, o=order_id, m=methods[0]["id"])
+    res = sf.gql("mutation($id:ID!){transitionOrderToState(id:$id,state:\"ArrangingPayment\"){"
+                 "__typename ... on Order{state} ... on OrderStateTransitionError{message transitionError}}}",
+                 write=True, id=order_id)["transitionOrderToState"]
+    assert res["__typename"] == "Order", res
+    order = sf.get_order(order_id)
+    res = sf.gql("mutation($i:ManualPaymentInput!){addManualPaymentToOrder(input:$i){__typename "
+                 "... on Order{state} ... on ErrorResult{message}}}", write=True,
+                 i={"orderId": order_id, "method": "card", "transactionId": f"tx-{order['code']}",
+                    "metadata": {}})["addManualPaymentToOrder"]
+    assert res["__typename"] == "Order" and res["state"] == "PaymentSettled", res
+    return sf.get_order(order_id)

@@ -1,0 +1,47 @@
+"""The chaos suite, reduced (a few hundred orders per scenario), in the default test command.
+
+Full size: ``python -m benchmarks chaos`` (10,000 orders with commit-then-timeout). Each scenario
+runs orders_sync against the real sandbox under its faults; the target is 0 duplicated and 0 lost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.chaos import run_scenario
+from tests.fixtures.sandbox import TEST_SEED
+
+pytestmark = pytest.mark.integration
+
+SIZES = {
+    "commit_then_timeout_keys_ignored": 300,
+    "erp_outage": 150,
+    "sigkill": 150,
+    "429_storm": 150,
+    "out_of_order": 150,
+}
+
+
+@pytest.fixture
+def chaos_sandbox(sandbox: Any) -> Any:
+    yield sandbox
+    sandbox.clear_faults()
+    sandbox.reset(**TEST_SEED)
+
+
+@pytest.mark.parametrize("scenario", list(SIZES))
+def test_no_order_is_duplicated_or_lost(scenario: str, chaos_sandbox: Any, tmp_path: Path) -> None:
+    result = run_scenario(scenario, chaos_sandbox, tmp_path, SIZES[scenario])
+    print(result.row())
+    assert result.orders > SIZES[scenario] // 2, result
+    assert result.duplicated == 0, result
+    assert result.lost == 0, result
+    assert result.delivered + result.dead_letters >= result.orders, result
+    assert not result.notes.startswith("FAILED"), result.notes
+    if scenario == "erp_outage":
+        assert "e-mails: 1 opened, 1 recovered" in result.notes and "drained in order" in result.notes
+    if scenario == "sigkill":
+        assert result.notes.startswith("3 SIGKILLs"), result.notes

@@ -1,0 +1,186 @@
+"""pricing_sync end to end against the sandbox ERP and storefront over HTTP.
+
+The seed's worst story (an ERP rule cut every price by 90 %) must publish no wrong price and hold
+every affected SKU; a sale starts and ends on its dates; a second run with no change writes
+nothing; an approval publishes the held price in the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from erpsync.flows import pricing
+from erpsync.flows.base import FlowContext, RunSummary
+from erpsync.state import StateStore
+from erpsync.state.price_book import PriceBook
+
+pytestmark = pytest.mark.integration
+
+SEED = {"seed": 7, "skus": 20, "customers": 40, "orders": 5}
+NOW = "2026-11-24T12:00:00Z"
+
+
+class Notes:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, subject: str, body: str) -> None:
+        self.sent.append((subject, body))
+
+
+def run(store: StateStore, erp: Any, sf: Any, run_id: str, notifier: Any = None, **params: Any) -> RunSummary:
+    ctx = FlowContext(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                      params={"now": NOW, **params}, log=logging.getLogger("test.pricing"))
+    ctx.notifier = notifier
+    return pricing.run(ctx)
+
+
+def variant_prices(sf: Any) -> dict[str, tuple[str, str | None]]:
+    return {v["sku"]: (v["price"], v.get("compare_at_price")) for p in sf.list_products() for v in p["variants"]}
+
+
+def writes(sandbox: Any) -> int:
+    return sandbox.stats("storefront")["writes_committed"]
+
+
+@pytest.fixture
+def world(sandbox: Any) -> Any:
+    sandbox.reset(**SEED)
+    sandbox.clear_faults()
+    yield sandbox
+    sandbox.clear_faults()
+    from tests.fixtures.sandbox import TEST_SEED
+
+    sandbox.reset(**TEST_SEED)
+
+
+def test_first_run_publishes_lists_and_a_second_run_writes_nothing(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    first = run(store, erp_adapter, storefront_adapter, "r1")
+    assert first.quarantined == 0 and first.failed == 0
+    lists = {pl["handle"]: pl for pl in storefront_adapter.list_price_lists()}
+    assert {"currency-eur", "currency-gbp", "group-wholesale-usd"} <= set(lists)
+    assert any(h.startswith("customer-cust-") for h in lists)
+    breaks = list(storefront_adapter.list_price_list_prices(lists["group-wholesale-usd"]["id"]))
+    assert {b["min_qty"] for b in breaks} == {1, 10, 50}
+    # the seeded store has drifted variant prices; the ERP list price wins unless the guard holds it
+    prices = variant_prices(storefront_adapter)
+    assert prices["SKU-000001"][0] == next(
+        r["price"] for r in erp_adapter.list_prices() if r["item_code"] == "ITEM-000001" and r["price_list"] == "LIST")
+
+    before = writes(world)
+    second = run(store, erp_adapter, storefront_adapter, "r2")
+    assert writes(world) == before, "a second run with no change must write nothing"
+    assert second.done == 0 and second.quarantined == 0
+
+
+def test_ninety_percent_cut_publishes_no_wrong_price_and_holds_every_sku(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    run(store, erp_adapter, storefront_adapter, "r1")
+    shown = variant_prices(storefront_adapter)
+    lists_before = {pl["handle"]: {(p["sku"], p["min_qty"]): p["price"]
+                                   for p in storefront_adapter.list_price_list_prices(pl["id"])}
+                    for pl in storefront_adapter.list_price_lists()}
+
+    cut = world.admin("erp", "POST", "prices", {"scale": {"factor": "0.1"}})
+    assert cut["changed"] > 0
+    notes = Notes()
+    summary = run(store, erp_adapter, storefront_adapter, "r2", notifier=notes)
+
+    assert variant_prices(storefront_adapter) == shown, "no wrong price reached the storefront"
+    lists_after = {pl["handle"]: {(p["sku"], p["min_qty"]): p["price"]
+                                  for p in storefront_adapter.list_price_list_prices(pl["id"])}
+                   for pl in storefront_adapter.list_price_lists()}
+    assert lists_after == lists_before
+    held = store.list_approvals(status="pending", flow="pricing_sync")
+    assert len(held) == cut["changed"] == summary.reasons["held"]
+    assert {a.proposed["sku"] for a in held} >= {f"SKU-{i:06d}" for i in range(1, SEED["skus"] + 1)}
+    assert all("change_over_threshold" in a.reason for a in held)
+    assert summary.done == 0
+    (subject, body), = notes.sent
+    assert f"held {len(held)} price changes" in subject and "erpsync approvals approve" in body
+
+    again = run(store, erp_adapter, storefront_adapter, "r3", notifier=notes, full_pass=True)
+    assert len(store.list_approvals(status="pending", flow="pricing_sync")) == len(held), "no duplicates"
+    assert len(notes.sent) == 1 and again.done == 0
+
+
+def test_an_approval_publishes_the_held_price_in_the_next_run(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    run(store, erp_adapter, storefront_adapter, "r1")
+    world.admin("erp", "POST", "prices", {"scale": {"factor": "0.5", "price_list": "LIST",
+                                                            "item_codes": ["ITEM-000003"]}})
+    run(store, erp_adapter, storefront_adapter, "r2")
+    (held,) = store.list_approvals(status="pending", flow="pricing_sync")
+    assert held.proposed["key"] == "variant|SKU-000003|1"
+    old = variant_prices(storefront_adapter)["SKU-000003"][0]
+    store.decide_approval(held.id, "approved", "pat")
+    run(store, erp_adapter, storefront_adapter, "r3")
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == str(
+        (Decimal(old) * Decimal("0.5")).quantize(Decimal("0.01")))
+    assert store.get_approval(held.id).status == "published"
+
+
+def test_a_rejected_change_is_not_proposed_again(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    run(store, erp_adapter, storefront_adapter, "r1")
+    world.admin("erp", "POST", "prices", {"scale": {"factor": "0", "price_list": "LIST-EUR",
+                                                            "item_codes": ["ITEM-000002"]}})
+    run(store, erp_adapter, storefront_adapter, "r2")
+    (held,) = store.list_approvals(status="pending", flow="pricing_sync")
+    assert held.reason.startswith("zero_price")
+    store.decide_approval(held.id, "rejected", "pat", note="typo in the ERP")
+    summary = run(store, erp_adapter, storefront_adapter, "r3", full_pass=True)
+    assert store.list_approvals(status="pending", flow="pricing_sync") == []
+    assert summary.reasons["rejected_before"] == 1
+
+
+def test_sale_price_starts_and_ends_on_its_dates(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    run(store, erp_adapter, storefront_adapter, "r1")
+    base = variant_prices(storefront_adapter)["SKU-000004"][0]
+    sale = str((Decimal(base) * Decimal("0.85")).quantize(Decimal("0.01")))  # 15 % off: within the guard
+    world.admin("erp", "POST", "prices", {"set": [{
+        "item_code": "ITEM-000004", "price_list": "SALE-WINTER", "currency": "USD", "price": sale,
+        "valid_from": "2026-11-25T00:00:00Z", "valid_to": "2026-11-28T00:00:00Z"}]})
+
+    def at(when: str, run_id: str) -> tuple[str, str | None]:
+        run(store, erp_adapter, storefront_adapter, run_id, now=when)
+        return variant_prices(storefront_adapter)["SKU-000004"]
+
+    assert at("2026-11-24T23:00:00Z", "h1") == (base, None)
+    assert at("2026-11-25T00:00:00Z", "h2") == (sale, base)  # starts on its date, with the "was" price
+    assert at("2026-11-27T23:00:00Z", "h3") == (sale, base)
+    assert at("2026-11-28T00:00:00Z", "h4") == (base, None)  # and ends on its date
+    book = PriceBook(store).load(["variant|SKU-000004|1"])["variant|SKU-000004|1"]
+    assert book.next_change_at is None and not book.dirty
+    assert dt.datetime.fromisoformat(book.published_at.isoformat()) is not None
+
+
+def test_guard_and_approvals_on_postgresql(
+    world: Any, pg_database: Any, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    """The bulk approval upsert and the price book on the production database."""
+    with StateStore.from_url(pg_database()) as pg:
+        pg.migrate()
+        run(pg, erp_adapter, storefront_adapter, "r1")
+        shown = variant_prices(storefront_adapter)
+        world.admin("erp", "POST", "prices", {"scale": {"factor": "0.1", "price_list": "LIST"}})
+        summary = run(pg, erp_adapter, storefront_adapter, "r2")
+        run(pg, erp_adapter, storefront_adapter, "r3", full_pass=True)
+        held = pg.list_approvals(status="pending", flow="pricing_sync")
+        assert len(held) == SEED["skus"] == summary.reasons["held"]
+        assert variant_prices(storefront_adapter) == shown
+        pg.decide_approval(held[0].id, "approved", "pat")
+        run(pg, erp_adapter, storefront_adapter, "r4")
+        assert pg.get_approval(held[0].id).status == "published"

@@ -1,0 +1,95 @@
+"""returns_sync against the sandbox: a partial return reaches the ERP, comes back credited and
+refunded, and the refund reconciles with the credit memo to the cent (or says why not)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from erpsync.flows import returns
+from erpsync.mappings.returns import returned_lines
+from erpsync.rules.refunds import credit_for
+from erpsync.state import StateStore
+from tests.integration.test_flows_sandbox import ctx_for, sync_all
+from tests.integration.test_shipments_sandbox import place_order
+
+pytestmark = pytest.mark.integration
+
+
+def _open_return(sb: Any, order_id: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
+    import requests
+
+    resp = requests.post(f"{sb.storefront_url}/admin/api/orders/{order_id}/returns",
+                         headers={"Authorization": f"Bearer {sb.token}"},
+                         json={"line_items": [{"sku": s, "quantity": q, "reason": "too small"} for s, q in lines]},
+                         timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def _on_hand(erp: Any, code: str) -> int:
+    return next(r for r in erp.list_stock() if r["item_code"] == code)["on_hand"]
+
+
+def test_partial_return_reconciles_to_the_cent_and_restocks(
+    fresh: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    order = place_order(fresh, [("SKU-000002", 3), ("SKU-000003", 2)], email="return.test@example.com")
+    sync_all(store, erp_adapter, storefront_adapter)
+    so = erp_adapter.find_sales_order(order["id"])
+    fresh.admin("erp", "POST", "ship", {"order_no": so["order_no"], "carrier": "UPS"})
+    ret = _open_return(fresh, order["id"], [("SKU-000002", 2)])  # 2 of 3: a partial return
+
+    s1 = returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "ret-1"))
+    assert s1.done == 1 and s1.reasons["opened"] == 1
+    rma = erp_adapter.find_return(ret["id"])
+    assert rma["order_no"] == so["order_no"] and rma["lines"][0]["qty"] == 2
+    assert storefront_adapter.get_return(ret["id"])["erp_reference"] == rma["rma_no"]
+
+    code = so["lines"][0]["item_code"]
+    stock_before = _on_hand(erp_adapter, code)
+    fresh.admin("erp", "POST", "returns/receive", {"rma_no": rma["rma_no"], "lines": [
+        {"item_code": code, "qty": 2, "disposition": "restock"}]})
+    assert _on_hand(erp_adapter, code) == stock_before + 2  # restocked units are on hand again
+
+    s2 = returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "ret-2"))
+    assert s2.reasons["credited_and_refunded"] == 1, s2.render()
+    back = storefront_adapter.get_return(ret["id"])
+    memo = erp_adapter.find_return(ret["id"])["credit_memo"]
+    assert back["status"] == "refunded" and back["line_items"][0]["disposition"] == "restock"
+    assert Decimal(back["refunds"][0]["amount"]) == Decimal(memo["amount"])
+    report = store.list_drift_reports(flow="returns_sync")[0]
+    assert report.summary["mismatches"] == 0 and report.summary["checked"] == 1
+    # reruns: nothing refunded twice
+    returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "ret-3"))
+    assert len(storefront_adapter.get_return(ret["id"])["refunds"]) == 1
+    assert storefront_adapter.get_order(order["id"])["financial_status"] == "partially_refunded"
+
+
+def test_store_computed_refund_that_differs_by_rounding_is_reported_with_its_cause(
+    fresh: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    skus = [f"SKU-{i:06d}" for i in range(1, 19)]
+    order = place_order(fresh, [(s, 3) for s in skus], email="rounding.test@example.com")
+    # a line where the store's convention (tax recomputed on the net) and the ERP's (tax prorated)
+    # differ when 2 of 3 come back
+    pick = None
+    for ln in order["line_items"]:
+        rl = returned_lines(order, [{"sku": ln["sku"], "quantity": 2}])
+        if credit_for(rl, method="prorate") != credit_for(rl, method="recompute_tax"):
+            pick = ln["sku"]
+            break
+    assert pick, "the seed should price one of these lines so that the conventions differ"
+    sync_all(store, erp_adapter, storefront_adapter)
+    so = erp_adapter.find_sales_order(order["id"])
+    fresh.admin("erp", "POST", "ship", {"order_no": so["order_no"], "carrier": "UPS"})
+    ret = _open_return(fresh, order["id"], [(pick, 2)])
+    ctx = ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "r-1", refund_amount="storefront")
+    returns.run(ctx)
+    fresh.admin("erp", "POST", "returns/receive", {"rma_no": erp_adapter.find_return(ret["id"])["rma_no"]})
+    s = returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "r-2", refund_amount="storefront"))
+    assert s.reasons["refund_mismatch:rounding"] == 1, s.render()
+    item = store.list_drift_reports(flow="returns_sync")[0]
+    assert item.summary == {"checked": 1, "mismatches": 1, "causes": {"rounding": 1}}

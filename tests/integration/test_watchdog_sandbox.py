@@ -1,0 +1,85 @@
+"""The watchdog against the real thing: orders_sync syncs the sandbox's orders through the task
+runtime (hooks, state store, run metrics), then the storefront stops producing orders; the
+``sync_watchdog`` DAG (run in Airflow) mails ``orders_stopped`` to a real SMTP server, once."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.dags import airflow_home
+
+airflow_home.isolate()
+
+from airflow.dag_processing.dagbag import DagBag  # noqa: E402  (after isolate(): AIRFLOW_HOME first)
+
+from tests.fixtures.sandbox import TEST_SEED  # noqa: E402
+from tests.integration.smtp_sink import smtp, smtp_connection  # noqa: E402,F401  (fixtures)
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.slow]
+
+SILENCE_S = 4  # the watchdog's window, shortened from 60 min so the test waits seconds
+
+
+@pytest.fixture
+def sandbox_connections(clean_sandbox, monkeypatch: pytest.MonkeyPatch) -> Any:
+    sb = clean_sandbox
+    monkeypatch.delenv("AIRFLOW_CONN_ERPSYNC_STATE", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_DEFAULT", json.dumps({
+        "conn_type": "erpsync_erp", "host": sb.erp_url, "login": sb.erp_user, "password": sb.erp_password,
+        "extra": {"adapter": "sandbox", "timeout": 5}}))
+    monkeypatch.setenv("AIRFLOW_CONN_STOREFRONT_DEFAULT", json.dumps({
+        "conn_type": "erpsync_storefront", "host": sb.storefront_url, "password": sb.token,
+        "extra": {"adapter": "sandbox", "timeout": 5}}))
+    monkeypatch.setenv("ERPSYNC_TRADING_HOURS", "Mon-Sun 00:00-24:00")  # the test may run at any hour
+    sb.reset(seed=5, customers=20, orders=12)  # a small shop: the first sync takes a second
+    yield sb
+    sb.reset(**TEST_SEED)
+
+
+def sync_orders(run_id: str) -> dict:
+    from erpsync.flows import orders
+    from erpsync_airflow.runtime import run_flow
+
+    return run_flow("orders_sync", orders.run, {"run_id": run_id, "params": {}})
+
+
+def test_watchdog_mails_when_the_sandbox_stops_producing_orders(sandbox_connections, smtp_connection) -> None:  # noqa: F811
+    airflow_home.migrate()
+    bag = DagBag(dag_folder=str(airflow_home.DAGS / "sync_watchdog.py"))
+    dag = bag.dags["sync_watchdog"]
+    dag.deadline = None  # dag.test() cannot run a deadline alert (apache/airflow#73428)
+    conf = {"orders_silence_minutes": SILENCE_S / 60}
+
+    # the shop trades: the seeded orders, then new ones, are synced
+    assert sync_orders("manual__seed")["done"] > 0
+    sandbox_connections.admin("storefront", "POST", "orders/generate", {"count": 5, "seed": 3})
+    assert sync_orders("manual__live")["done"] == 5
+    assert watchdog(conf)["findings"] == []  # orders arrive: nothing to say
+    assert smtp_connection.sink.mails == []
+
+    # the storefront stops producing orders; the flow keeps running and syncs nothing
+    time.sleep(SILENCE_S + 0.5)
+    assert sync_orders("manual__quiet")["done"] == 0
+    silent = dag.test(run_conf=conf)  # the DAG itself, in Airflow
+    assert str(silent.state) == "success"  # the mail is the alert, not a failed task
+    (mail,) = smtp_connection.sink.wait(1, timeout=10)
+    assert mail.subject == "[erpsync] watchdog: 1 problem(s): orders_stopped"
+    assert "- [orders_stopped] orders_sync: no order synced in the last" in mail.text
+    assert "during trading hours" in mail.text and "docs/runbooks/silent-stop.md" in mail.text
+
+    # the same finding again within repeat_minutes is not mailed twice
+    again = watchdog(conf)
+    assert [f["check"] for f in again["findings"]] == ["orders_stopped"] and again["mailed"] is False
+    time.sleep(0.3)
+    assert len(smtp_connection.sink.mails) == 1
+
+
+def watchdog(conf: dict) -> dict:
+    """The body of the watchdog task, called directly (the DAG run above shows the wiring)."""
+    from erpsync_airflow.runtime import run_watchdog
+
+    return run_watchdog({"params": conf})
