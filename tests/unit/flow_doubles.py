@@ -138,7 +138,9 @@ class FakeErp(ErpAdapter):
             raise UnknownOutcomeError("read timeout after commit", system="erp")
         return copy.deepcopy(rec)
 
-    def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+    def list_shipments(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
         return iter([])
 
 

@@ -63,7 +63,10 @@ class ErpAdapter(abc.ABC):
 
     # shipments
     @abc.abstractmethod
-    def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]: ...
+    def list_shipments(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        """Shipments changed in [``updated_since``, ``updated_before``) (a backfill reads one slice)."""
 
     # Sales order listing, returns and erasure (issue 5). Not abstract, so an adapter written
     # before them still loads: its reads refuse with a ConfigError naming the adapter (the task
@@ -81,8 +84,10 @@ class ErpAdapter(abc.ABC):
         """The RMA whose external reference is the storefront return id, if any."""
         raise _unsupported(self, "returns (RMAs)")
 
-    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        """RMAs changed since the time, each with its status, dispositions and credit memo."""
+    def list_returns(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        """RMAs changed in [since, before), each with its status, dispositions and credit memo."""
         raise _unsupported(self, "returns (RMAs)")
 
     def anonymize_customer(self, erp_id: str, *, idempotency_key: str) -> Raw:
@@ -145,7 +150,9 @@ class StorefrontAdapter(abc.ABC):
     def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw: ...
 
     # returns, refunds and erasure requests (issue 5); not abstract, see ErpAdapter.list_sales_orders
-    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+    def list_returns(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
         raise _unsupported(self, "returns")
 
     def get_return(self, return_id: str) -> Raw | None:

@@ -25,6 +25,10 @@ def iso_z(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _iso(value: dt.datetime | None) -> str | None:
+    return iso_z(value) if value is not None else None
+
+
 class SandboxErpAdapter(ErpAdapter):
     """Logs in lazily, logs in again once when the session expired, pages through lists."""
 
@@ -160,8 +164,10 @@ class SandboxErpAdapter(ErpAdapter):
     def list_sales_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return self._pages("/api/sales-orders", updated_since)
 
-    def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return self._pages("/api/shipments", updated_since)
+    def list_shipments(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        return self._pages("/api/shipments", updated_since, updated_before=_iso(updated_before))
 
     # ------------------------------------------------------------------ returns and personal data
     def create_return(self, payload: Raw, *, idempotency_key: str) -> Raw:
@@ -171,8 +177,10 @@ class SandboxErpAdapter(ErpAdapter):
         data = self._call("GET", "/api/returns", params={"external_ref": external_ref, "page_size": 10}).body["data"]
         return data[0] if data else None
 
-    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return self._pages("/api/returns", updated_since)
+    def list_returns(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        return self._pages("/api/returns", updated_since, updated_before=_iso(updated_before))
 
     def anonymize_customer(self, erp_id: str, *, idempotency_key: str) -> Raw:
         return self._call("POST", f"/api/customers/{erp_id}/anonymize", json={},

@@ -142,8 +142,11 @@ class SandboxStorefrontAdapter(StorefrontAdapter):
         return self.http.request("POST", f"/admin/api/orders/{order_id}/fulfillments", json=payload,
                                  idempotency_key=idempotency_key).body
 
-    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return self._cursor("/admin/api/returns", updated_since=self._since(updated_since))
+    def list_returns(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        return self._cursor("/admin/api/returns", updated_since=self._since(updated_since),
+                            updated_before=self._since(updated_before))
 
     def get_return(self, return_id: str) -> Raw | None:
         resp = self.http.request("GET", f"/admin/api/returns/{return_id}", allow_statuses=(404,))

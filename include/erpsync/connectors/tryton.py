@@ -109,6 +109,14 @@ def changed_since(since: dt.datetime | None) -> list[Any]:
     return ["OR", [("write_date", ">=", since)], [("write_date", "=", None), ("create_date", ">=", since)]]
 
 
+def changed_in(since: dt.datetime | None, before: dt.datetime | None) -> list[Any]:
+    """Records whose last change is in [since, before) (a backfill's slice), as AND-ed clauses."""
+    clauses: list[Any] = [changed_since(since)] if since is not None else []
+    if before is not None:
+        clauses.append(["OR", [("write_date", "<", before)], [("write_date", "=", None), ("create_date", "<", before)]])
+    return clauses
+
+
 class TrytonError(PermanentError):
     """Tryton refused the call (a UserError, AccessError, ...): not retried."""
 
@@ -506,9 +514,11 @@ class TrytonErpAdapter(ErpAdapter):
             s["sale_number"] = sorted(numbers)[0] if numbers else None
         return shipments
 
-    def list_shipments(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+    def list_shipments(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
         batch: list[Raw] = []
-        for shipment in self.pages("stock.shipment.out", changed_since(updated_since), SHIPMENT_FIELDS):
+        for shipment in self.pages("stock.shipment.out", changed_in(updated_since, updated_before), SHIPMENT_FIELDS):
             batch.append(shipment)
             if len(batch) >= self.page_size:
                 yield from self._complete_shipments(batch)
@@ -567,9 +577,11 @@ class TrytonErpAdapter(ErpAdapter):
         return self.create_sales_order({"reference": rma}, idempotency_key=rma) if existing["state"] in (
             "draft", "quotation") else existing
 
-    def list_returns(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+    def list_returns(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
         """Return sales (any negative line), with their return shipments' states."""
-        domain = [("lines.quantity", "<", 0), *([changed_since(updated_since)] if updated_since else [])]
+        domain = [("lines.quantity", "<", 0), *changed_in(updated_since, updated_before)]
         for sale in self._complete_sales(list(self.pages("sale.sale", domain, SALE_FIELDS))):
             sale["return_shipments"] = self.read("stock.shipment.out.return", sale.get("shipment_returns") or [],
                                                  ["number", "state", "effective_date"])

@@ -183,12 +183,43 @@ def lookback(ctx: FlowContext) -> dt.timedelta:
     return dt.timedelta(minutes=float(ctx.params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES)))
 
 
-def cursor_since(ctx: FlowContext) -> dt.datetime | None:
+def cursor_since(ctx: FlowContext, name: str = "default") -> dt.datetime | None:
     """Read-from time: the stored cursor minus the lookback, so records at the edge are not skipped."""
-    value = ctx.store.get_cursor(ctx.flow)
+    value = ctx.store.get_cursor(ctx.flow, name)
     if not value:
         return None
     return parse_cursor(value) - lookback(ctx)
+
+
+def read_window(
+    ctx: FlowContext, name: str = "default", *, from_start: bool = False
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The half-open slice ``[since, before)`` of source change times one run reads.
+
+    - backfill: exactly its data interval (``since`` minus the lookback overlap), so a backfill
+      refills a gap and a rerun re-reads the same slice; the cursor is neither read nor moved.
+    - scheduled: its interval, but starting at the cursor ``name`` when that is older, so runs
+      that never happened (scheduler down, catchup off) leave no gap; with no cursor yet,
+      ``from_start`` reads from the beginning instead of from the interval.
+    - manual (no interval): everything since the cursor.
+    A record changed exactly at ``before`` belongs to the next interval. The ledger makes the
+    overlap harmless: what was already written is skipped.
+    """
+    if ctx.interval_start is None:
+        return cursor_since(ctx, name), None
+    since: dt.datetime | None = ctx.interval_start - lookback(ctx)
+    if ctx.run_type != "backfill":
+        cursor = cursor_since(ctx, name)
+        if cursor is None and from_start:
+            since = None
+        elif cursor is not None and since is not None and cursor < since:
+            since = cursor
+    return since, ctx.interval_end
+
+
+def window_kwargs(since: dt.datetime | None, before: dt.datetime | None) -> dict[str, dt.datetime | None]:
+    """``updated_since`` (and ``updated_before`` when there is one) for an adapter's list call."""
+    return {"updated_since": since, **({"updated_before": before} if before is not None else {})}
 
 
 def parse_cursor(value: str) -> dt.datetime:
@@ -217,13 +248,15 @@ class CursorTracker:
         if self.high is None or seen > self.high:
             self.high = seen
 
-    def save(self, ctx: FlowContext) -> None:
-        if self.high is None:
+    def save(self, ctx: FlowContext, name: str = "default") -> None:
+        """Move the cursor ``name`` forward (never back). A backfill leaves it alone: it re-reads
+        an old slice, and the live runs own the cursor."""
+        if self.high is None or ctx.run_type == "backfill":
             return
-        current = ctx.store.get_cursor(ctx.flow)
+        current = ctx.store.get_cursor(ctx.flow, name)
         if current and parse_cursor(current) >= self.high:
             return
-        ctx.store.set_cursor(ctx.flow, format_cursor(self.high))
+        ctx.store.set_cursor(ctx.flow, format_cursor(self.high), name)
 
 
 def dead_letter(

@@ -9,7 +9,6 @@ that cannot go goes to dead letters with its reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,10 +20,9 @@ from erpsync.flows.base import (
     CursorTracker,
     FlowContext,
     RunSummary,
-    cursor_since,
     dead_letter,
     idempotent_write,
-    lookback,
+    read_window,
     sync_hash,
     sync_records,
 )
@@ -96,8 +94,7 @@ def run(ctx: FlowContext) -> RunSummary:
             "%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render()
         )
         raise
-    if ctx.run_type != "backfill":
-        tracker.save(ctx)
+    tracker.save(ctx)  # a backfill leaves the cursor alone
     return summary
 
 
@@ -124,24 +121,15 @@ def order_lane(raw: Any) -> str:
 
 
 def _read(ctx: FlowContext) -> Iterator[dict[str, Any]]:
-    """What one run reads.
-
-    - backfill: exactly its data interval (plus the lookback overlap), so a backfill refills a gap
-      and a rerun re-reads the same slice; the cursor is not moved.
-    - scheduled: its interval, but starting at the cursor when the cursor is older, so runs that
-      never happened (scheduler down, catchup off) leave no gap.
-    - manual (no interval): everything since the cursor.
-    The ledger makes re-reading harmless: an order already written is skipped.
-    """
-    cursor = cursor_since(ctx)
-    if ctx.interval_start is not None:
-        since: dt.datetime | None = ctx.interval_start - lookback(ctx)
-        if ctx.run_type != "backfill" and cursor is not None and cursor < since:
-            since = cursor
-        ctx.log.info("%s: orders updated in [%s, %s)", ctx.flow, since, ctx.interval_end)
-        return ctx.storefront.list_orders(updated_since=since, updated_before=ctx.interval_end)
-    ctx.log.info("%s: orders updated since %s", ctx.flow, cursor or "the beginning")
-    return ctx.storefront.list_orders(updated_since=cursor)
+    """What one run reads (``base.read_window``): a backfill exactly its data interval plus the
+    lookback overlap, leaving the cursor; a scheduled run its interval, back to the cursor after a
+    gap; a manual run everything since the cursor. The ledger makes re-reading harmless."""
+    since, before = read_window(ctx)
+    if before is not None:
+        ctx.log.info("%s: orders updated in [%s, %s)", ctx.flow, since, before)
+    else:
+        ctx.log.info("%s: orders updated since %s", ctx.flow, since or "the beginning")
+    return ctx.storefront.list_orders(updated_since=since, updated_before=before)
 
 
 class _RunState:

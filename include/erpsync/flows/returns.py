@@ -30,10 +30,9 @@ from erpsync.flows.base import (
     FlowContext,
     RunSummary,
     dead_letter,
-    format_cursor,
     idempotent_write,
-    lookback,
-    parse_cursor,
+    read_window,
+    window_kwargs,
 )
 from erpsync.mappings.returns import (
     credit_memo_amount,
@@ -64,30 +63,17 @@ def refund_source(ctx: FlowContext) -> str:
     return value
 
 
-def _since(ctx: FlowContext, name: str) -> Any:
-    value = ctx.store.get_cursor(ctx.flow, name)
-    return parse_cursor(value) - lookback(ctx) if value else None
-
-
-def _save(ctx: FlowContext, tracker: CursorTracker, name: str) -> None:
-    if tracker.high is None:
-        return
-    current = ctx.store.get_cursor(ctx.flow, name)
-    if current and parse_cursor(current) >= tracker.high:
-        return
-    ctx.store.set_cursor(ctx.flow, format_cursor(tracker.high), name)
-
-
 def run(ctx: FlowContext) -> RunSummary:
     source = refund_source(ctx)
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
     checks: list[dict[str, Any]] = []
     to_store, to_erp = CursorTracker(), CursorTracker()
     try:
-        for raw in ctx.storefront.list_returns(updated_since=_since(ctx, "store")):
+        # each direction reads its own slice (base.read_window): a backfill exactly its interval
+        for raw in ctx.storefront.list_returns(**window_kwargs(*read_window(ctx, "store", from_start=True))):
             to_store.see(raw)
             _one(ctx, summary, str(raw.get("id") or "?"), raw, lambda raw=raw: open_in_erp(ctx, raw))
-        for rma in ctx.erp.list_returns(updated_since=_since(ctx, "erp")):
+        for rma in ctx.erp.list_returns(**window_kwargs(*read_window(ctx, "erp", from_start=True))):
             to_erp.see({"updated_at": rma.get("modified_at")})
             rid = str(rma.get("external_ref") or rma.get("rma_no") or "?")
             _one(ctx, summary, rid, rma, lambda rma=rma: back_to_store(ctx, rma, source, checks))
@@ -95,8 +81,8 @@ def run(ctx: FlowContext) -> RunSummary:
         summary.failed += 1
         ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
         raise
-    _save(ctx, to_store, "store")
-    _save(ctx, to_erp, "erp")
+    to_store.save(ctx, "store")  # a backfill leaves both cursors alone
+    to_erp.save(ctx, "erp")
     bad = [c for c in checks if not c["ok"]]
     if checks:
         ctx.store.add_drift_report(

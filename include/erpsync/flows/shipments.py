@@ -17,9 +17,10 @@ from erpsync.flows.base import (
     CursorTracker,
     FlowContext,
     RunSummary,
-    cursor_since,
     dead_letter,
     idempotent_write,
+    read_window,
+    window_kwargs,
 )
 from erpsync.mappings.erp_shipments import fulfillment_to_storefront, shipment_from_erp, shipped_packages
 
@@ -34,17 +35,17 @@ def fulfillment_key(shipment_no: str, tracking: str) -> str:
 def run(ctx: FlowContext) -> RunSummary:
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
     tracker = CursorTracker()
-    since = cursor_since(ctx)
-    ctx.log.info("%s: ERP shipments changed since %s", ctx.flow, since or "the beginning")
+    since, before = read_window(ctx, from_start=True)  # a backfill: exactly its interval
+    ctx.log.info("%s: ERP shipments changed in [%s, %s)", ctx.flow, since or "the beginning", before or "now")
     try:
-        for raw in ctx.erp.list_shipments(updated_since=since):
+        for raw in ctx.erp.list_shipments(**window_kwargs(since, before)):
             tracker.see({"updated_at": raw.get("modified_at")})
             sync_one(ctx, raw, summary)
     except TransientError:
         summary.failed += 1
         ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
         raise
-    tracker.save(ctx)
+    tracker.save(ctx)  # a backfill leaves the cursor alone
     return summary
 
 
