@@ -449,3 +449,43 @@ record_versions = sa.Table(
     sa.Column("version", sa.String(64), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# -- historical migration (issue 8; migration 0008_migration) -----------------------------------
+
+MIGRATION_STATUSES = ("pending", "running", "stopped", "failed", "succeeded")
+
+# One row per historical migration job: what it migrates (entity, direction, [date_from, date_to),
+# batch size, dry run), where it stands (the checkpoint of the last committed batch and its
+# counts), who runs it (a lease, so two processes never run one job) and, at the end, its report.
+migration_jobs = sa.Table(
+    "migration_jobs",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("direction", sa.String(32), nullable=False),
+    sa.Column("date_from", UTCDateTime, nullable=False),
+    sa.Column("date_to", UTCDateTime, nullable=False),
+    sa.Column("batch_size", sa.Integer, nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("params", JSONValue),
+    sa.Column("status", sa.String(16), nullable=False),
+    # {"token": next page to read (None: from the start), "exhausted": bool}
+    sa.Column("checkpoint", JSONValue),
+    sa.Column("total", sa.Integer),
+    sa.Column("batches", sa.Integer, nullable=False),
+    sa.Column("processed", sa.Integer, nullable=False),
+    sa.Column("written", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("counts", JSONValue),  # reasons -> records (skipped, dead-lettered, would write ...)
+    sa.Column("owner", sa.String(255)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("report", JSONValue),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index(None, "status", "updated_at"),
+    _status_check(MIGRATION_STATUSES),
+)
