@@ -11,9 +11,26 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 Raw = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a resumable read (``read_page``): its records in the system's stable order, the
+    token of the next page (None after the last; hand it back to continue, in another process too)
+    and how many records the whole window holds when the system says (progress and ETA)."""
+
+    items: list[Raw]
+    next_token: str | None
+    total: int | None = None
+
+
+_READ_PAGE_DOC = """One page of ``resource`` changed in [``updated_since``, ``updated_before``), from
+        ``token`` (None: the first page), at most ``limit`` records. Not abstract: an adapter without
+        it still works for the historical migration, which then re-reads and skips on a resume."""
 
 
 class ErpAdapter(abc.ABC):
@@ -94,6 +111,14 @@ class ErpAdapter(abc.ABC):
         """Erase a customer's personal data as far as the ERP allows (its documents stay)."""
         raise _refused(self, "anonymising customers")
 
+    def read_page(
+        self, resource: str, *, updated_since: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
+    ) -> Page:
+        raise _unsupported(self, f"resumable reads of {resource}")
+
+    read_page.__doc__ = _READ_PAGE_DOC
+
     # bulk stock (not abstract: an adapter without a bulk API falls back on ``list_stock``)
     def export_stock(self) -> Iterator[Raw]:
         """Every stock record, for full comparisons; override with the system's bulk export."""
@@ -148,6 +173,14 @@ class StorefrontAdapter(abc.ABC):
 
     @abc.abstractmethod
     def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw: ...
+
+    def read_page(
+        self, resource: str, *, updated_since: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
+    ) -> Page:
+        raise _unsupported(self, f"resumable reads of {resource}")
+
+    read_page.__doc__ = _READ_PAGE_DOC
 
     # returns, refunds and erasure requests (issue 5); not abstract, see ErpAdapter.list_sales_orders
     def list_returns(

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from erpsync.connectors.base import ErpAdapter, Raw
+from erpsync.connectors.base import ErpAdapter, Page, Raw
 from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.errors import AuthError, ConfigError, TransientError
 
@@ -23,10 +23,6 @@ def iso_z(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return iso_z(value) if value is not None else None
 
 
 class SandboxErpAdapter(ErpAdapter):
@@ -89,19 +85,41 @@ class SandboxErpAdapter(ErpAdapter):
             raise ConfigError(f"ERP at {self.base_url} is unreachable ({_reason(exc)}): {fix_host}") from None
 
     # ------------------------------------------------------------------ lists
-    def _pages(
-        self, path: str, updated_since: dt.datetime | None = None, *, page_size: int | None = None, **params: Any
-    ) -> Iterator[Raw]:
+    #: what ``read_page`` reads (the historical migration's sources)
+    RESOURCES = {"customers": "/api/customers", "items": "/api/items", "shipments": "/api/shipments",
+                 "sales_orders": "/api/sales-orders", "returns": "/api/returns"}
+
+    def _page(
+        self, path: str, updated_since: dt.datetime | None, updated_before: dt.datetime | None, page: int,
+        page_size: int, **params: Any,
+    ) -> Page:
         query = {k: v for k, v in params.items() if v is not None}
-        if updated_since is not None:
-            query["updated_since"] = iso_z(updated_since)
+        query.update({k: iso_z(v) for k, v in (("updated_since", updated_since), ("updated_before", updated_before))
+                      if v is not None})
+        body = self._call("GET", path, params={**query, "page": page, "page_size": page_size}).body
+        return Page(list(body["data"]), str(page + 1) if body.get("has_more") else None, body.get("total"))
+
+    def _pages(
+        self, path: str, updated_since: dt.datetime | None = None, *, page_size: int | None = None,
+        updated_before: dt.datetime | None = None, **params: Any,
+    ) -> Iterator[Raw]:
         page = 1
         while True:
-            body = self._call("GET", path, params={**query, "page": page, "page_size": page_size or self.page_size}).body
-            yield from body["data"]
-            if not body.get("has_more"):
+            got = self._page(path, updated_since, updated_before, page, page_size or self.page_size, **params)
+            yield from got.items
+            if got.next_token is None:
                 return
             page += 1
+
+    def read_page(
+        self, resource: str, *, updated_since: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
+    ) -> Page:
+        """Page numbers as tokens; ``total`` from the API. Lists are in key order."""
+        if resource not in self.RESOURCES:
+            raise ConfigError(f"ERP adapter 'sandbox' cannot page {resource!r}; it pages {', '.join(self.RESOURCES)}")
+        return self._page(self.RESOURCES[resource], updated_since, updated_before, int(token or 1),
+                          max(1, min(limit, 1000)))
 
     def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return self._pages("/api/customers", updated_since)
@@ -167,7 +185,7 @@ class SandboxErpAdapter(ErpAdapter):
     def list_shipments(
         self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
     ) -> Iterator[Raw]:
-        return self._pages("/api/shipments", updated_since, updated_before=_iso(updated_before))
+        return self._pages("/api/shipments", updated_since, updated_before=updated_before)
 
     # ------------------------------------------------------------------ returns and personal data
     def create_return(self, payload: Raw, *, idempotency_key: str) -> Raw:
@@ -180,7 +198,7 @@ class SandboxErpAdapter(ErpAdapter):
     def list_returns(
         self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
     ) -> Iterator[Raw]:
-        return self._pages("/api/returns", updated_since, updated_before=_iso(updated_before))
+        return self._pages("/api/returns", updated_since, updated_before=updated_before)
 
     def anonymize_customer(self, erp_id: str, *, idempotency_key: str) -> Raw:
         return self._call("POST", f"/api/customers/{erp_id}/anonymize", json={},

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from erpsync.connectors.base import Raw, StorefrontAdapter
+from erpsync.connectors.base import Page, Raw, StorefrontAdapter
 from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.connectors.sandbox_erp import _reason, iso_z
 from erpsync.errors import AuthError, ConfigError, TransientError
@@ -38,15 +38,42 @@ class SandboxStorefrontAdapter(StorefrontAdapter):
                 f"storefront at {self.base_url} is unreachable ({_reason(exc)}): start the sandbox with "
                 f"`make sandbox` or fix the host of Connection {self.connection_id}") from None
 
+    #: what ``read_page`` reads (the historical migration's sources); each has ``<path>/count``
+    RESOURCES = {"customers": "/admin/api/customers", "orders": "/admin/api/orders",
+                 "returns": "/admin/api/returns", "products": "/admin/api/products"}
+
+    def _page(self, path: str, cursor: str | None, limit: int, **params: Any) -> Page:
+        query: dict[str, Any] = {"limit": limit, "cursor": cursor} if cursor else {
+            **{k: v for k, v in params.items() if v is not None}, "limit": limit}
+        body = self.http.request("GET", path, params=query).body
+        return Page(list(body["items"]), body.get("next_cursor") or None)
+
     def _cursor(self, path: str, **params: Any) -> Iterator[Raw]:
-        query: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
-        query["limit"] = self.page_size
+        cursor: str | None = None
         while True:
-            body = self.http.request("GET", path, params=query).body
-            yield from body["items"]
-            if not body.get("next_cursor"):
+            got = self._page(path, cursor, self.page_size, **params)
+            yield from got.items
+            if got.next_token is None:
                 return
-            query = {"limit": self.page_size, "cursor": body["next_cursor"]}
+            cursor = got.next_token
+
+    def read_page(
+        self, resource: str, *, updated_since: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
+    ) -> Page:
+        """The store's cursors as tokens (they carry the filters and the last id, so they stay valid
+        while records change); the first page also asks ``<path>/count`` for the window's size."""
+        if resource not in self.RESOURCES:
+            raise ConfigError(f"storefront adapter 'sandbox' cannot page {resource!r}; "
+                              f"it pages {', '.join(self.RESOURCES)}")
+        path = self.RESOURCES[resource]
+        window = {"updated_since": self._since(updated_since), "updated_before": self._since(updated_before)}
+        got = self._page(path, token, max(1, min(limit, 250)), **window)
+        if token is not None:
+            return got
+        resp = self.http.request("GET", f"{path}/count", params={k: v for k, v in window.items() if v},
+                                 allow_statuses=(404,))
+        return Page(got.items, got.next_token, None if resp.status == 404 else int(resp.body["count"]))
 
     @staticmethod
     def _since(value: dt.datetime | None) -> str | None:

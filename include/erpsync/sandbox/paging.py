@@ -87,6 +87,13 @@ def cursor_page(request: Request, table: LazyTable, render: Render, *, max_limit
     return 200, {"items": items, "next_cursor": next_cursor}
 
 
+def count_page(request: Request, table: LazyTable) -> tuple[int, Any]:
+    """``GET <list>/count?updated_since=&updated_before=`` -> ``{"count": n}`` (Shopify's
+    ``/orders/count``): the size of a window, for progress and ETA of long reads."""
+    since, before = time_filter(request, "updated_since"), time_filter(request, "updated_before")
+    return 200, {"count": table.count_matching(since, before)}
+
+
 def encode_cursor(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 

@@ -25,7 +25,7 @@ from erpsync.sandbox.data import (
     sf_product_id,
 )
 from erpsync.sandbox.inventory import install_storefront, take_stock
-from erpsync.sandbox.paging import cursor_page
+from erpsync.sandbox.paging import count_page, cursor_page
 from erpsync.sandbox.server import HttpError, Request, Service
 from erpsync.sandbox.transactions import install_storefront_transactions
 
@@ -43,6 +43,10 @@ class StorefrontService(Service):
         r("GET", "/admin/api/shop", self.shop)
         r("GET", "/admin/api/locations", self.locations)
         r("GET", "/admin/api/customers", self.list_customers)
+        # window sizes (before the "{id}" routes, which would take "count" for an id)
+        r("GET", "/admin/api/customers/count", lambda req: count_page(req, self.customers))
+        r("GET", "/admin/api/orders/count", lambda req: count_page(req, self.orders))
+        r("GET", "/admin/api/products/count", lambda req: count_page(req, self.products))
         r("GET", "/admin/api/customers/{id}", self.get_customer)
         r("PUT", "/admin/api/customers/{id}", self.update_customer)
         r("GET", "/admin/api/orders", self.list_orders)

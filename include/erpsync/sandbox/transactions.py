@@ -40,7 +40,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from erpsync.sandbox.data import LazyTable, Raw, index_of, iso, now
-from erpsync.sandbox.paging import cursor_page, erp_page
+from erpsync.sandbox.paging import count_page, cursor_page, erp_page
 from erpsync.sandbox.server import HttpError, Request, Service
 
 CENT = Decimal("0.01")
@@ -324,6 +324,7 @@ def install_storefront_transactions(svc: Any) -> None:
     r = svc.route
     r("POST", "/admin/api/orders/{id}/returns", lambda req: sf_open_return(svc, req))
     r("GET", "/admin/api/returns", lambda req: cursor_page(req, _state(svc)["returns"], lambda i, x: x))
+    r("GET", "/admin/api/returns/count", lambda req: count_page(req, _state(svc)["returns"]))
     r("GET", "/admin/api/returns/{id}", lambda req: (200, _state(svc)["returns"].get(_sf_return_idx(svc, req))))
     r("PUT", "/admin/api/returns/{id}", lambda req: sf_update_return(svc, req))
     r("POST", "/admin/api/returns/{id}/refunds", lambda req: sf_refund_return(svc, req))
