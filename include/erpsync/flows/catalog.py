@@ -18,7 +18,7 @@ Cross references written (the inventory flow reads them: stock only for products
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -52,16 +52,28 @@ def run(ctx: FlowContext) -> RunSummary:
     since = None if full else _since(ctx)
     ctx.log.info("%s: reading ERP items %s", ctx.flow, "(full pass)" if full else f"updated since {since or 'the beginning'}")
     tracker = CursorTracker()
-    state = _RunState(ctx)
     try:
-        for code, raws in _products(ctx.erp.list_items(updated_since=since), tracker, state):
-            sync_product(ctx, code, raws, summary, state)
+        sync_batch(ctx, ctx.erp.list_items(updated_since=since), summary, tracker=tracker)
     except TransientError:
         summary.failed += 1
         ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
         raise
     tracker.save(ctx)
     return summary
+
+
+def sync_batch(ctx: FlowContext, items: Iterable[dict[str, Any]], summary: RunSummary, *,
+               state: _RunState | None = None, tracker: CursorTracker | None = None) -> None:
+    """The product-writing path of the nightly run and the historical migration: the items as
+    products (variants of a template grouped), each through ``sync_product``."""
+    state = state or _RunState(ctx)
+    for code, raws in _products(iter(items), tracker or CursorTracker(), state):
+        sync_product(ctx, code, raws, summary, state)
+
+
+def run_state(ctx: FlowContext) -> _RunState:
+    """The per-run memo (item code -> SKU, the store's handles read once), for batches of one run."""
+    return _RunState(ctx)
 
 
 def _flag(value: Any) -> bool:

@@ -8,6 +8,7 @@ name + postcode), create or update through the idempotency ledger, bind the xref
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,13 +57,7 @@ def run(ctx: FlowContext) -> RunSummary:
     since = cursor_since(ctx)
     ctx.log.info("%s: reading storefront customers updated since %s", ctx.flow, since or "the beginning")
     try:
-        # outbox first, then the new records; what cannot reach the ERP now waits in the outbox
-        # the quality gate first: records failing the customer suite are quarantined, not loaded
-        batch = ctx.gate(ENTITY, ctx.storefront.list_customers(updated_since=since), summary,
-                         mapper=storefront_mapping(ctx.storefront).customer_from_storefront,
-                         on_record=tracker.see)
-        sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary), entity=ENTITY,
-                     on_record=tracker.see)
+        sync_batch(ctx, ctx.storefront.list_customers(updated_since=since), summary, on_record=tracker.see)
     except TransientError:
         summary.failed += 1
         ctx.log.error(
@@ -71,6 +66,15 @@ def run(ctx: FlowContext) -> RunSummary:
         raise
     tracker.save(ctx)
     return summary
+
+
+def sync_batch(ctx: FlowContext, records: Iterable[dict], summary: RunSummary, *,
+               on_record: Callable[[Any], None] | None = None) -> None:
+    """The customer-writing path of the live runs and the historical migration: outbox first, then
+    the records through the quality gate (failures quarantined, not loaded) and ``sync_one``."""
+    batch = ctx.gate(ENTITY, records, summary, mapper=storefront_mapping(ctx.storefront).customer_from_storefront,
+                     on_record=on_record)
+    sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary), entity=ENTITY, on_record=on_record)
 
 
 def sync_one(ctx: FlowContext, raw: dict, summary: RunSummary) -> None:

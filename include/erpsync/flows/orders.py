@@ -10,7 +10,7 @@ that cannot go goes to dead letters with its reason.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
@@ -66,28 +66,11 @@ def order_key(order_id: str) -> str:
 
 def run(ctx: FlowContext) -> RunSummary:
     """Sync the orders of the data interval (scheduled run) or changed since the cursor (manual run)."""
-    policy = guest_policy(ctx.params)  # a bad param fails before anything is read
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
     tracker = CursorTracker()
-    state = _RunState(policy=policy)
-    # the open dead letters, read once: a synced order resolves its own without a write per order
-    state.open_dead = {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)}
+    state = run_state(ctx)  # a bad param fails before anything is read
     try:
-        # outbox first, then the new records; what cannot reach the ERP now waits in the outbox
-        # the quality gate first: records failing the order suite are quarantined, not loaded
-        workers = write_concurrency(ctx)
-        # param quality_chunk: records validated together; smaller chunks let writes start sooner
-        chunk = int(ctx.params.get("quality_chunk") or QUALITY_CHUNK)
-        batch = ctx.gate(ENTITY, _read(ctx), summary, mapper=storefront_mapping(ctx.storefront).order_from_storefront,
-                         on_record=tracker.see, chunk=chunk)
-        if workers > 1:  # the next orders' writes run ahead on a pool; outcomes merge in order
-            with LookAhead(ctx, lambda wctx, raw, part: sync_one(wctx, raw, part, state), order_lane,
-                           workers=workers) as ahead:
-                sync_records(ctx, summary, ahead.feed(batch), ahead.handle(summary),
-                             entity=ENTITY, on_record=tracker.see)
-        else:
-            sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary, state),
-                         entity=ENTITY, on_record=tracker.see)
+        sync_batch(ctx, _read(ctx), summary, state, on_record=tracker.see)
     except TransientError:
         summary.failed += 1
         ctx.log.error(
@@ -96,6 +79,36 @@ def run(ctx: FlowContext) -> RunSummary:
         raise
     tracker.save(ctx)  # a backfill leaves the cursor alone
     return summary
+
+
+def run_state(ctx: FlowContext) -> _RunState:
+    """The per-run memo, with the open dead letters read once: a synced order resolves its own
+    without a write per order."""
+    state = _RunState(policy=guest_policy(ctx.params))
+    state.open_dead = {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)}
+    return state
+
+
+def sync_batch(
+    ctx: FlowContext, records: Iterable[dict[str, Any]], summary: RunSummary, state: _RunState, *,
+    on_record: Callable[[Any], None] | None = None,
+) -> None:
+    """The one order-writing path (live runs, backfills, replays aside, the historical migration):
+    outbox first, then the records through the quality gate and ``sync_one``, up to
+    ``write_concurrency`` at once. Raises TransientError when records wait in the outbox."""
+    workers = write_concurrency(ctx)
+    # param quality_chunk: records validated together; smaller chunks let writes start sooner
+    chunk = int(ctx.params.get("quality_chunk") or QUALITY_CHUNK)
+    # the quality gate first: records failing the order suite are quarantined, not loaded
+    batch = ctx.gate(ENTITY, records, summary, mapper=storefront_mapping(ctx.storefront).order_from_storefront,
+                     on_record=on_record, chunk=chunk)
+    if workers > 1:  # the next orders' writes run ahead on a pool; outcomes merge in order
+        with LookAhead(ctx, lambda wctx, raw, part: sync_one(wctx, raw, part, state), order_lane,
+                       workers=workers) as ahead:
+            sync_records(ctx, summary, ahead.feed(batch), ahead.handle(summary), entity=ENTITY, on_record=on_record)
+    else:
+        sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary, state),
+                     entity=ENTITY, on_record=on_record)
 
 
 def write_concurrency(ctx: FlowContext) -> int:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import ConfigError, MappingError
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.mappings.storefront_sandbox import order_from_storefront
-from erpsync.model import OrderStatus
+from erpsync.model import Order, OrderStatus
 
 FLOW = "orders_reconciliation"
 ZERO = Decimal("0")
@@ -58,9 +59,6 @@ def run(ctx: FlowContext) -> RunSummary:
     end = start + dt.timedelta(days=1)
     tolerance = Decimal(str(ctx.params.get("amount_tolerance", "0")))
     items: list[dict[str, Any]] = []
-    totals: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "store_orders": 0, "store_total": ZERO, "store_tax": ZERO, "erp_orders": 0, "erp_total": ZERO, "erp_tax": ZERO})
-
     store_orders: dict[str, Any] = {}
     for raw in ctx.storefront.list_orders(updated_since=start):
         placed = _t(raw.get("created_at"))
@@ -77,15 +75,41 @@ def run(ctx: FlowContext) -> RunSummary:
             erp_by_ref[str(so.get("external_ref"))].append(so)
 
     dead = {d.external_id: d.reason for d in ctx.store.list_dead_letters(flow="orders_sync")}
+    found, totals, summary.done = compare_orders(store_orders, erp_by_ref, dead, tolerance)
+    items += found
+    for it in items:
+        summary.reasons[it["kind"]] += 1
+    per_currency = money_table(totals)
+    report = {"day": day.isoformat(), "differences": len(items), "by_kind": dict(summary.reasons),
+              "per_currency": per_currency}
+    rows = [{"entity": "order", "external_id": str(it["order"]), **it} for it in items]
+    ctx.store.add_drift_report(ctx.flow, f"{day.isoformat()}", report, rows)
+    ctx.log.info("%s %s: %d difference(s) %s; per currency %s", ctx.flow, day, len(items), dict(summary.reasons),
+                 per_currency)
+    return summary
+
+
+def compare_orders(
+    store_orders: Mapping[str, Order], erp_by_ref: Mapping[str, list[dict[str, Any]]], dead: Mapping[str, str],
+    tolerance: Decimal,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
+    """Store orders (by id) against ERP sales orders (by external reference): the differences,
+    counts and totals per currency on both sides, and how many orders matched. The daily report
+    and the historical migration's reconciliation both use it; ``dead`` gives a missing order's
+    reason (its dead letter)."""
+    items: list[dict[str, Any]] = []
+    matched = 0
+    totals: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "store_orders": 0, "store_total": ZERO, "store_tax": ZERO, "erp_orders": 0, "erp_total": ZERO, "erp_tax": ZERO})
     for oid, order in sorted(store_orders.items()):
         expected = order.status is OrderStatus.PAID
         found = erp_by_ref.get(oid, [])
+        store_tax = sum((x.amount for x in order.taxes), ZERO) + sum((x.amount for ln in order.lines for x in ln.taxes), ZERO)
         if expected:
             t = totals[order.currency]
             t["store_orders"] += 1
             t["store_total"] += order.total
-            t["store_tax"] += sum((x.amount for x in order.taxes), ZERO) + sum(
-                (x.amount for ln in order.lines for x in ln.taxes), ZERO)
+            t["store_tax"] += store_tax
         if not found:
             if expected:
                 items.append({"kind": "missing_in_erp", "order": oid, "currency": order.currency,
@@ -101,14 +125,13 @@ def run(ctx: FlowContext) -> RunSummary:
             items.append({"kind": "currency_mismatch", "order": oid, "store": order.currency, "erp": so.get("currency")})
             continue
         erp_total, erp_tax = Decimal(str(so.get("total") or "0")), _erp_tax(so)
-        store_tax = sum((x.amount for x in order.taxes), ZERO) + sum((x.amount for ln in order.lines for x in ln.taxes), ZERO)
         if abs(erp_total - order.total) > tolerance:
             items.append({"kind": "total_mismatch", "order": oid, "currency": order.currency, "store": order.total,
                           "erp": erp_total, "difference": order.total - erp_total})
         if abs(erp_tax - store_tax) > tolerance:
             items.append({"kind": "tax_mismatch", "order": oid, "currency": order.currency, "store": store_tax,
                           "erp": erp_tax, "difference": store_tax - erp_tax})
-        summary.done += 1
+        matched += 1
     for ref, found in sorted(erp_by_ref.items()):
         for so in found:
             t = totals[str(so.get("currency"))]
@@ -118,14 +141,10 @@ def run(ctx: FlowContext) -> RunSummary:
         if ref not in store_orders:
             items.append({"kind": "unexpected_in_erp", "order": ref, "erp": [so.get("order_no") for so in found],
                           "detail": "no storefront order placed that day with this reference"})
-    for it in items:
-        summary.reasons[it["kind"]] += 1
-    per_currency = {c: {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in t.items()}
-                    for c, t in sorted(totals.items())}
-    report = {"day": day.isoformat(), "differences": len(items), "by_kind": dict(summary.reasons),
-              "per_currency": per_currency}
-    rows = [{"entity": "order", "external_id": str(it["order"]), **it} for it in items]
-    ctx.store.add_drift_report(ctx.flow, f"{day.isoformat()}", report, rows)
-    ctx.log.info("%s %s: %d difference(s) %s; per currency %s", ctx.flow, day, len(items), dict(summary.reasons),
-                 per_currency)
-    return summary
+    return items, totals, matched
+
+
+def money_table(totals: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-currency counts and totals with money as strings (JSON keeps them exact)."""
+    return {c: {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in t.items()}
+            for c, t in sorted(totals.items())}

@@ -21,6 +21,7 @@ changed stock records up by their ``modified_at`` like any other stock change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -70,9 +71,8 @@ def run(ctx: FlowContext) -> RunSummary:
     to_store, to_erp = CursorTracker(), CursorTracker()
     try:
         # each direction reads its own slice (base.read_window): a backfill exactly its interval
-        for raw in ctx.storefront.list_returns(**window_kwargs(*read_window(ctx, "store", from_start=True))):
-            to_store.see(raw)
-            _one(ctx, summary, str(raw.get("id") or "?"), raw, lambda raw=raw: open_in_erp(ctx, raw))
+        open_returns(ctx, ctx.storefront.list_returns(**window_kwargs(*read_window(ctx, "store", from_start=True))),
+                     summary, tracker=to_store)
         for rma in ctx.erp.list_returns(**window_kwargs(*read_window(ctx, "erp", from_start=True))):
             to_erp.see({"updated_at": rma.get("modified_at")})
             rid = str(rma.get("external_ref") or rma.get("rma_no") or "?")
@@ -92,6 +92,16 @@ def run(ctx: FlowContext) -> RunSummary:
             checks,
         )
     return summary
+
+
+def open_returns(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: RunSummary, *,
+                 tracker: CursorTracker | None = None) -> None:
+    """Store -> ERP, the path of the live runs and the historical migration: each requested return
+    becomes an RMA once; what cannot go is dead-lettered."""
+    for raw in records:
+        if tracker is not None:
+            tracker.see(raw)
+        _one(ctx, summary, str(raw.get("id") or "?"), raw, lambda raw=raw: open_in_erp(ctx, raw))
 
 
 def _one(ctx: FlowContext, summary: RunSummary, rid: str, raw: dict[str, Any], work: Any) -> None:

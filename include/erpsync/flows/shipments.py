@@ -23,6 +23,7 @@ from erpsync.flows.base import (
     window_kwargs,
 )
 from erpsync.mappings.erp_shipments import fulfillment_to_storefront, shipment_from_erp, shipped_packages
+from erpsync.model import Shipment
 
 FLOW = "shipments_sync"
 ENTITY = "shipment"
@@ -80,6 +81,13 @@ def _order_id(ctx: FlowContext, raw: dict[str, Any]) -> dict[str, Any]:
     """The storefront order: the sales order's xref wins over the shipment's free-text reference."""
     x = ctx.store.get_xref_by_internal("erp", "sales_order", str(raw.get("order_no") or ""))
     return {**raw, "external_ref": x.external_id} if x is not None else raw
+
+
+def package_keys(ctx: FlowContext, raw: dict[str, Any]) -> tuple[Shipment, list[str]]:
+    """The shipment as the store will see it and the ledger key of each shipped package (what a
+    dry run previews and a reconciliation checks)."""
+    shipment = shipment_from_erp(_order_id(ctx, raw), _sku_of(ctx, {}))
+    return shipment, [fulfillment_key(shipment.external_id, p.tracking_number) for p in shipment.packages]
 
 
 def _sync(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary) -> bool:
