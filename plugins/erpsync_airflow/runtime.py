@@ -270,3 +270,48 @@ def run_dead_letter_replay(context: Mapping[str, Any]) -> dict:
 
             raise TransientError(f"dead_letter_replay stopped: {report.stopped}")
         return report.to_dict()
+
+
+#: DAG Params of historical_migration that are the rate budget (kept on the job, so a resume keeps them)
+BUDGET_PARAMS = ("erp_rps", "erp_pool_slots", "storefront_rps", "storefront_pool_slots")
+
+
+def run_migration(context: Mapping[str, Any]) -> dict:
+    """Body of the ``historical_migration`` task: create the job of this run from its Params (or
+    take the ``job_id`` Param), then run it to its end. A retry or a rerun of the run finds the
+    same job (its id comes from the run id) and resumes after the last committed batch.
+
+    Bad Params fail at once with one line; a quality gate failure fails without retries; a
+    transient error (the target down) fails the try and Airflow's retries resume the job."""
+    from erpsync.flows.base import RunSummary
+    from erpsync.flows.migration import FLOW, MigrationSpec, job_id_for, run_job
+    from erpsync.quality import QualityGateFailed
+    from erpsync.state.migration_jobs import MigrationJobs
+
+    params = dict(context.get("params") or {})
+    flow_params = {**dict(params.get("flow_params") or {}),
+                   **{k: params[k] for k in BUDGET_PARAMS if params.get(k) not in (None, "")}}
+    started = dt.datetime.now(dt.UTC)
+    with flow_context(FLOW, {**context, "params": flow_params}) as base:
+        run_id = str(context.get("run_id") or "")
+        given = str(params.get("job_id") or "").strip()
+        job_id = given or job_id_for(run_id, str(params.get("entity") or "job"))
+        existing = MigrationJobs(base.store).get(job_id)
+        spec = None if existing is not None else MigrationSpec.from_params({**params, "flow_params": flow_params})
+        if existing is not None:
+            base.log.info("%s: resuming job %s (%s); its own range and settings apply", FLOW, job_id,
+                          MigrationSpec.of(existing).describe())
+        dag_id = getattr(context.get("dag"), "dag_id", None) or FLOW
+        try:
+            job = run_job(base, job_id, spec, owner=f"airflow:{dag_id}:{run_id}")
+        except QualityGateFailed as exc:
+            raise _fail(base.log, f"{FLOW} {job_id}: {exc}") from None
+        summary = RunSummary(flow=FLOW, run_id=run_id, done=job.written, quarantined=job.failed, skipped=job.skipped)
+        record_run(base, summary, started, dt.datetime.now(dt.UTC), context)
+        report = job.report or {}
+        if report.get("reconciled") is False:
+            base.log.warning("%s %s: source and target differ in %s record(s): see the report above "
+                             "(erpsync migration report %s)", FLOW, job.id, report.get("differences"), job.id)
+        return {"job_id": job.id, "status": job.status, "processed": job.processed, "written": job.written,
+                "skipped": job.skipped, "failed": job.failed, "reconciled": report.get("reconciled"),
+                "differences": report.get("differences")}

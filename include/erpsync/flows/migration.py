@@ -272,8 +272,9 @@ class MigrationSpec:
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction={direction!r} is unknown; use {' or '.join(DIRECTIONS)}")
         if ENTITIES[entity].direction != direction:
-            raise ConfigError(f"{entity} cannot be migrated {direction} (the {'ERP' if direction == 'store_to_erp' else 'store'}"
-                              f" is not their source); valid: {valid_combinations()}")
+            source = "store" if ENTITIES[entity].direction == "store_to_erp" else "ERP"
+            raise ConfigError(f"{entity} cannot be migrated {direction} (their source is the {source}); "
+                              f"valid: {valid_combinations()}")
         date_from = parse_time(params.get("date_from"), "date_from")
         to = params.get("date_to")
         date_to = parse_time(to, "date_to") if to not in (None, "") else (now or dt.datetime.now(dt.UTC)).replace(
@@ -403,12 +404,10 @@ class Source:
                     return
                 token = page.next_token
         # no resumable reads: the plain listing, filtered to the range; the token is an offset
-        offset = int(token or 0)
+        offset = start = int(token or 0)
         page_items: list[Raw] = []
-        skipped = 0
-        for raw in self.records():
-            if skipped < offset:
-                skipped += 1
+        for n, raw in enumerate(self.records()):
+            if n < start:  # read before the checkpoint: re-read and skipped
                 continue
             page_items.append(raw)
             if len(page_items) >= limit:
@@ -643,7 +642,12 @@ def _orders_report(ctx: FlowContext, source: Source, dead: Mapping[str, str]) ->
         if earliest is None or order.placed_at < earliest:
             earliest = order.placed_at
     erp_by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    if store_orders:
+    if store_orders and type(ctx.erp).list_sales_orders is ErpAdapter.list_sales_orders:
+        for ref in store_orders:  # an ERP that cannot list: one look-up by reference each
+            so = ctx.erp.find_sales_order(ref)
+            if so is not None:
+                erp_by_ref[ref].append(so)
+    elif store_orders:
         # a sales order is written after its store order exists: nothing older can belong here
         since = earliest - dt.timedelta(days=1) if earliest is not None else None
         for so in ctx.erp.list_sales_orders(updated_since=since):
