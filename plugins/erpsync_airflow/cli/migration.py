@@ -156,8 +156,9 @@ def _run(args: argparse.Namespace, job_id: str, spec: Any, flow_params: dict[str
     from erpsync.flows.migration import FLOW, render_report, run_job
 
     ctx = flow_context(FLOW, flow_params)
-    if not args.verbose:
-        ctx.log.setLevel(logging.WARNING)
+    if not args.verbose:  # the bar tells the story; each record's line is for the task log
+        for name in (ctx.log.name, "great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     view = ProgressBar(redraw=False if args.no_progress else None)
     print(f"{FLOW} {job_id}: {spec.describe() if spec else 'resuming'}; "
           f"stop with Ctrl-C, go on with: erpsync migration resume {job_id}", file=sys.stderr)
