@@ -57,16 +57,6 @@ def connections(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return sandbox
 
 
-@pytest.fixture
-def dense(sandbox: Any) -> Any:
-    from tests.fixtures.sandbox import TEST_SEED
-
-    sandbox.reset(**DENSE)
-    sandbox.clear_faults()
-    yield sandbox
-    sandbox.reset(**TEST_SEED)
-
-
 def airflow_context(run_type: str, start: dt.datetime, end: dt.datetime, **params: Any) -> dict[str, Any]:
     """What the task runtime gets from Airflow for a run of ``run_type`` over [start, end)."""
     return {
@@ -92,8 +82,9 @@ def erp_refs(erp: Any) -> Counter[str]:
 
 
 def test_backfill_of_three_days_over_a_synced_day_writes_nothing_twice(
-    dense: Any, connections: Any, erp_adapter: Any, storefront_adapter: Any
+    seeded: Any, connections: Any, erp_adapter: Any, storefront_adapter: Any
 ) -> None:
+    dense = seeded(**DENSE)
     store = StateStore.from_url()
     store.migrate()
     day2, day3, day4 = DAY1 + DAY, DAY1 + 2 * DAY, DAY1 + 3 * DAY

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +36,6 @@ from tests.fixtures.sandbox import TEST_SEED
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ERPSYNC = str(Path(sys.executable).with_name("erpsync"))
-
-
-@pytest.fixture
-def seeded(sandbox: Any) -> Iterator[Callable[..., Any]]:
-    """Reseed the session sandbox for one test; left as the other tests expect it."""
-
-    def reseed(**seed: int) -> Any:
-        sandbox.reset(**seed)
-        sandbox.clear_faults()
-        return sandbox
-
-    yield reseed
-    sandbox.clear_faults()
-    sandbox.reset(**TEST_SEED)
 
 
 def cli_env(sb: Any, state_url: str, home: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flow_doubles import FakeErp, FakeStorefront, make_ctx
 from test_flows_customers import sf_customer
-from test_flows_orders import sf_order
+from test_flows_orders import sf_order, store  # noqa: F401  (store: a fixture)
 
 from erpsync.connectors.base import Page
 from erpsync.errors import ConfigError
@@ -87,14 +87,6 @@ def test_owner_gone_only_for_a_dead_process_of_this_host() -> None:
     assert not migration.owner_is_gone("other-host:1") and not migration.owner_is_gone("airflow:dag:run")
 
 
-@pytest.fixture
-def store(tmp_path) -> StateStore:
-    s = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
-    s.migrate()
-    yield s
-    s.close()
-
-
 def _world() -> tuple[FakeErp, FakeStorefront]:
     erp = FakeErp()
     erp.add_item("SKU-000001", "ITEM-000001")
@@ -104,7 +96,7 @@ def _world() -> tuple[FakeErp, FakeStorefront]:
     return erp, sf
 
 
-def test_a_run_over_doubles_stops_and_resumes_without_writing_twice(store: StateStore) -> None:
+def test_a_run_over_doubles_stops_and_resumes_without_writing_twice(store: StateStore) -> None:  # noqa: F811
     """FakeStorefront has no resumable reads: the plain listing with an offset checkpoint."""
     erp, sf = _world()
     base = make_ctx(store, migration.FLOW, erp, sf)
@@ -123,7 +115,7 @@ def test_a_run_over_doubles_stops_and_resumes_without_writing_twice(store: State
         migration.run_job(base, "j", spec(date_from="2026-06-01"))
 
 
-def test_a_job_held_by_a_live_process_is_refused(store: StateStore) -> None:
+def test_a_job_held_by_a_live_process_is_refused(store: StateStore) -> None:  # noqa: F811
     erp, sf = _world()
     MigrationJobs(store).create("busy", entity="orders", direction="store_to_erp", date_from=spec().date_from,
                                 date_to=spec().date_to, batch_size=10, dry_run=False)

@@ -28,12 +28,20 @@ class Page:
     total: int | None = None
 
 
-_READ_PAGE_DOC = """One page of ``resource`` changed in [``updated_since``, ``updated_before``), from
-        ``token`` (None: the first page), at most ``limit`` records. Not abstract: an adapter without
-        it still works for the historical migration, which then re-reads and skips on a resume."""
+class PagedReads:
+    """Resumable reads, shared by both adapter interfaces; not abstract: an adapter without them
+    still works for the historical migration, which then re-reads and skips on a resume."""
+
+    def read_page(
+        self, resource: str, *, updated_since: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
+    ) -> Page:
+        """One page of ``resource`` changed in [``updated_since``, ``updated_before``), from
+        ``token`` (None: the first page), at most ``limit`` records."""
+        raise _unsupported(self, f"resumable reads of {resource}")
 
 
-class ErpAdapter(abc.ABC):
+class ErpAdapter(PagedReads, abc.ABC):
     """An ERP: master of customers (B2B), products, prices and stock; target of orders."""
 
     system: str = "erp"
@@ -111,14 +119,6 @@ class ErpAdapter(abc.ABC):
         """Erase a customer's personal data as far as the ERP allows (its documents stay)."""
         raise _refused(self, "anonymising customers")
 
-    def read_page(
-        self, resource: str, *, updated_since: dt.datetime | None = None,
-        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
-    ) -> Page:
-        raise _unsupported(self, f"resumable reads of {resource}")
-
-    read_page.__doc__ = _READ_PAGE_DOC
-
     # bulk stock (not abstract: an adapter without a bulk API falls back on ``list_stock``)
     def export_stock(self) -> Iterator[Raw]:
         """Every stock record, for full comparisons; override with the system's bulk export."""
@@ -130,7 +130,7 @@ class ErpAdapter(abc.ABC):
         return [r for r in self.list_stock() if r.get("item_code") in wanted]
 
 
-class StorefrontAdapter(abc.ABC):
+class StorefrontAdapter(PagedReads, abc.ABC):
     """An online store: master of orders and (B2C) customers; target of catalog and stock."""
 
     system: str = "storefront"
@@ -173,14 +173,6 @@ class StorefrontAdapter(abc.ABC):
 
     @abc.abstractmethod
     def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw: ...
-
-    def read_page(
-        self, resource: str, *, updated_since: dt.datetime | None = None,
-        updated_before: dt.datetime | None = None, token: str | None = None, limit: int = 100,
-    ) -> Page:
-        raise _unsupported(self, f"resumable reads of {resource}")
-
-    read_page.__doc__ = _READ_PAGE_DOC
 
     # returns, refunds and erasure requests (issue 5); not abstract, see ErpAdapter.list_sales_orders
     def list_returns(

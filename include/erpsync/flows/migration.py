@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from erpsync.connectors.base import ErpAdapter, Page, StorefrontAdapter
+from erpsync.connectors.base import ErpAdapter, Page, PagedReads, StorefrontAdapter
 from erpsync.connectors.registry import storefront_mapping
 from erpsync.errors import ConfigError, MappingError, TransientError
 from erpsync.flows import catalog, customers, orders, reconciliation, replay, returns, shipments
@@ -390,8 +390,7 @@ class Source:
     def __init__(self, ctx: FlowContext, entity: Entity, job: MigrationJob) -> None:
         self.ctx, self.entity, self.job = ctx, entity, job
         self.adapter: ErpAdapter | StorefrontAdapter = ctx.erp if entity.system == "erp" else ctx.storefront
-        base = ErpAdapter if entity.system == "erp" else StorefrontAdapter
-        self.native = type(self.adapter).read_page is not base.read_page
+        self.native = type(self.adapter).read_page is not PagedReads.read_page
 
     def pages(self, token: str | None) -> Iterator[Page]:
         limit = self.job.batch_size

@@ -167,11 +167,6 @@ class MigrationJobs:
         assert updated is not None
         return updated
 
-    def set_total(self, job_id: str, owner: str, total: int) -> None:
-        j = t.migration_jobs
-        with self.store._tx() as conn:
-            conn.execute(sa.update(j).where(j.c.id == job_id, j.c.owner == owner).values(total=total))
-
     def finish(self, job_id: str, owner: str, status: str, *, report: Mapping[str, Any] | None = None,
                error: str | None = None) -> MigrationJob:
         """End this process's run: ``succeeded`` (with the report), ``stopped`` or ``failed``; the
