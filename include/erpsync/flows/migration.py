@@ -521,13 +521,13 @@ def run_job(
         return job
     except LostLease:
         raise  # another process runs the job now: leave it alone
-    except (KeyboardInterrupt, SystemExit) as exc:
-        jobs.finish(job.id, owner, "stopped", error=f"interrupted ({type(exc).__name__})")
-        raise
     except Exception as exc:
         jobs.finish(job.id, owner, "failed", error=f"{type(exc).__name__}: {exc}")
         ctx.log.error("%s %s: failed after batch %d (%s); the checkpoint is kept: resume it", FLOW, job.id,
                       job.batches, exc)
+        raise
+    except BaseException as exc:  # Ctrl-C, SystemExit, the task being terminated: give the job back
+        jobs.finish(job.id, owner, "stopped", error=f"interrupted ({type(exc).__name__})")
         raise
 
 
