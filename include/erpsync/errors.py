@@ -40,8 +40,13 @@ class PermanentError(ConnectorError):
     """4xx other than 408/429: retrying the same request will fail again; dead-letter it."""
 
 
-class AuthError(PermanentError):
-    """Credentials refused (401/403 after a fresh login)."""
+class AuthError(ConnectorError):
+    """Credentials refused (401/403 after a fresh login).
+
+    Not a :class:`PermanentError`: no record is at fault, every later call fails the same way, so
+    the whole run stops (the task runtime says which connection to fix) instead of dead-lettering
+    each record of the batch. Nothing is lost: the cursor is not advanced, the rerun reads it all.
+    """
 
 
 class UnknownOutcomeError(TransientError):

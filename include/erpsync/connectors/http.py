@@ -3,7 +3,7 @@
 The retry rules are pure functions (:func:`decide`, :func:`backoff_delay`, :func:`parse_retry_after`)
 so they are unit-tested without a server. The rules:
 
-* 2xx/3xx: done. Other 4xx (not 408/429): :class:`PermanentError` at once (401/403: :class:`AuthError`).
+* 2xx/3xx: done. Other 4xx (not 408/429): :class:`PermanentError` at once (401/403: :class:`AuthError`, which stops the run).
 * 408, 429, 503 and "could not connect": the request was not processed, so any request may be
   retried, waiting ``Retry-After`` when the server sends one.
 * other 5xx, read timeouts, dropped connections: the request may have been processed. Reads and

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from erpsync.errors import TransientError
+from erpsync.errors import AuthError, TransientError
 from erpsync.reliability.breaker import BreakerConfig, BreakerGuard, CircuitBreaker, CircuitOpenError
 from erpsync.reliability.budget import throttle_for
 from erpsync.reliability.notify import LogNotifier, Notifier, render_breaker_email
@@ -218,7 +218,7 @@ class _Run:
             return
         try:
             self.handle(raw)
-        except TransientError:
+        except (TransientError, AuthError):  # not this record's fault: the run stops or retries
             raise
         except Exception as exc:  # one bad record must not stop the batch: keep it with the error
             self.ctx.log.exception("%s: unexpected error on %s %s", self.ctx.flow, entity, rid)
