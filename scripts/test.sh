@@ -9,4 +9,5 @@ export PATH="$ROOT/.venv/bin:$PATH"
 echo "== ruff"
 ruff check .
 echo "== pytest"
-exec pytest -q -p no:cacheprovider "$@"
+# the slowest tests are listed at the end, to keep the whole run well inside CI's budget
+exec pytest -q -p no:cacheprovider --durations=25 "$@"
