@@ -144,6 +144,9 @@ def migrate_killed_and_resumed(sb: Any, state_url: str, tmp_path: Path, *, paid:
     killed = MigrationJobs(store).get(job_id)
     assert killed is not None and killed.status == "running" and killed.owner  # left as the kill left it
     assert written < in_erp < paid  # a batch was half written past the checkpoint
+    follow = subprocess.run([ERPSYNC, "migration", "follow", job_id, "--timeout", "30"], env=env,
+                            capture_output=True, text=True)
+    assert follow.returncode == 1 and "nobody runs it any more" in follow.stderr  # the killed owner is seen gone
 
     rc = run_cli(env, "resume", job_id, "--no-progress", log=log)
     assert rc == 0, log.read_text()[-4000:]
@@ -201,6 +204,9 @@ def test_killed_migration_resumes_on_sqlite_and_dry_run_writes_nothing(
     report = subprocess.run([ERPSYNC, "migration", "report", "orders-history"], env=env, capture_output=True,
                             text=True, check=True).stdout
     assert "RECONCILED" in report
+    follow = subprocess.run([ERPSYNC, "migration", "follow", "orders-history"], env=env, capture_output=True,
+                            text=True)
+    assert follow.returncode == 0 and "RECONCILED" in follow.stdout
 
 
 def test_a_combination_that_makes_no_sense_is_refused_with_the_valid_ones(

@@ -10,6 +10,7 @@ the other way round.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -176,7 +177,7 @@ def _run(args: argparse.Namespace, job_id: str, spec: Any, flow_params: dict[str
 
 
 def _follow(args: argparse.Namespace) -> int:
-    from erpsync.flows.migration import Progress, render_report
+    from erpsync.flows.migration import Progress, owner_is_gone, render_report
     from erpsync.state.migration_jobs import MigrationJobs
 
     jobs = MigrationJobs(store(migrate=False))
@@ -196,8 +197,14 @@ def _follow(args: argparse.Namespace) -> int:
             if job.batches != seen_batches or view.redraw:
                 view.show(job, progress)
                 seen_batches = job.batches
-            if job.status in FINAL and not (job.status == "stopped" and job.owner):
+            if job.status in FINAL:
                 break
+            if job.status == "running" and (owner_is_gone(job.owner) or (
+                    job.lease_until is not None and job.lease_until < dt.datetime.now(dt.UTC))):
+                view.close()
+                print(f"{job.id}: nobody runs it any more ({job.owner} is gone or its lease ran out); "
+                      f"go on with: erpsync migration resume {job.id}", file=sys.stderr)
+                return 1
             if args.timeout is not None and time.monotonic() - started > args.timeout:
                 view.close()
                 print(f"erpsync: {args.job_id} still {job.status} after {args.timeout:g} s", file=sys.stderr)
