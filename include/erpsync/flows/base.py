@@ -97,7 +97,8 @@ class FlowContext:
 class RunSummary:
     """Counts of one run. ``done`` written or matched, ``failed`` transient failures (the run is
     failed), ``quarantined`` sent to dead letters, ``skipped`` left alone on purpose (unchanged,
-    unpaid, ...). ``reasons`` counts why records were skipped or quarantined."""
+    unpaid, ...). ``reasons`` counts why records were skipped or quarantined, and ``found_by_key``
+    for done records that an earlier, interrupted try had already written."""
 
     flow: str = ""
     run_id: str = ""

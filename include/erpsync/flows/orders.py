@@ -41,6 +41,8 @@ from erpsync.rules.orders import Disposition, check_totals, disposition
 FLOW = "orders_sync"
 SYSTEM = "erp"
 ENTITY = "order"
+#: reason counted (with done) when the ERP already had the order from an interrupted try
+FOUND_BY_KEY = "found_by_key"
 
 #: dispositions that are counted as skipped (the rest are synced or dead-lettered)
 _SKIPPED = {
@@ -164,7 +166,7 @@ class _RunState:
 def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: _RunState) -> None:
     oid = str(raw.get("id") or "?")
     try:
-        outcome = _sync(ctx, raw, state)
+        outcome, recovered = _sync(ctx, raw, state)
     except MappingError as exc:
         dead_letter(ctx, summary, ENTITY, oid, raw, f"mapping_error: {exc}", error_kind="mapping")
         state.note_dead(oid)
@@ -181,11 +183,14 @@ def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: 
         summary.skip(outcome.value)
         return
     summary.done += 1
+    if recovered:  # an earlier, interrupted try had written it: found by its key, not written twice
+        summary.reasons[FOUND_BY_KEY] += 1
     if state.open_dead is None or oid in state.open_dead:
         ctx.store.resolve_dead_letters(ctx.flow, ENTITY, oid)
 
 
-def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> Disposition:
+def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disposition, bool]:
+    """The order's disposition, and whether the ERP already had it from an earlier try (found by key)."""
     store = ctx.store
     order = storefront_mapping(ctx.storefront).order_from_storefront(raw)
     oid = order.external_id
@@ -201,7 +206,7 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> Dispositio
     if what is not Disposition.SYNC:
         if what is Disposition.ALREADY_SYNCED and xref is None and ledger is not None and ledger.result_ref:
             store.upsert_xref(SYSTEM, "sales_order", oid, ledger.result_ref, content_hash=sync_hash(order))
-        return what
+        return what, False
 
     totals = check_totals(order)
     if not totals.ok:
@@ -225,7 +230,7 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> Dispositio
     )
     store.upsert_xref(SYSTEM, "sales_order", oid, result.ref, content_hash=sync_hash(order))
     ctx.log.info("order %s -> ERP %s (%s)", oid, result.ref, "created" if result.created else "found by key")
-    return Disposition.SYNC
+    return Disposition.SYNC, not result.created
 
 
 def resolve_customer(ctx: FlowContext, order: Order, raw: dict[str, Any], state: _RunState) -> str:
