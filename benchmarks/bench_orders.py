@@ -2,7 +2,8 @@
 
 The sandbox ERP is limited to ``--limit`` concurrent requests of ``--service-ms`` each (default 15
 at 200 ms: at most 75 requests/s, so at most 75 orders/s when an order costs one ERP write).
-Customers are synced first, untimed (customers_sync runs every 15 minutes in production; the
+Customers and the catalog are synced first, untimed (customers_sync runs every 15 minutes and
+catalog_sync nightly in production, so an order's customer and SKUs are usually bound already; the
 generated orders are by known customers and guests on the shared web-guest account), then:
 
 * ``backlog``: ``--orders`` orders are placed at once and one manual run drains them; throughput is
@@ -25,6 +26,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 DESCRIPTION = "orders_sync: 10,000 orders to an ERP limited to 15 concurrent requests x 200 ms"
@@ -59,6 +61,16 @@ def _latencies(erp: Any, sf: Any, since: dt.datetime, placed_ids: set[str]) -> l
     return out
 
 
+def _calls_since(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> Counter[str]:
+    """ERP requests per endpoint sent between two stats readings (admin calls aside)."""
+    out: Counter[str] = Counter()
+    for endpoint, by_status in after.items():
+        n = sum(by_status.values()) - sum(before.get(endpoint, {}).values())
+        if n and "/_admin" not in endpoint:
+            out[endpoint] = n
+    return out
+
+
 def _generate(sb: Any, count: int, seed: int) -> list[str]:
     ids: list[str] = []
     while count > 0:
@@ -83,7 +95,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
     logging.basicConfig(level=logging.WARNING)
     from erpsync.connectors.sandbox_erp import SandboxErpAdapter
     from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
-    from erpsync.flows import customers, orders
+    from erpsync.flows import catalog, customers, orders
     from erpsync.sandbox.launcher import start_sandbox
     from erpsync.state import StateStore
 
@@ -98,12 +110,14 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
         erp = SandboxErpAdapter(sb.erp_url, sb.erp_user, sb.erp_password, timeout=30, page_size=1000)
         sf = SandboxStorefrontAdapter(sb.storefront_url, sb.token, timeout=30, page_size=250)
         customers.run(_ctx("customers_sync", store, erp, sf, "bench-customers"))
+        catalog.run(_ctx("catalog_sync", store, erp, sf, "bench-catalog"))  # binds SKUs to ERP items
         sb.set_faults("erp", concurrency={"limit": a.limit, "service_ms": a.service_ms}, paths=["/api/"])
         params = {"write_concurrency": a.workers, "lookback_minutes": 0.05, "guest_policy": "shared_account",
                   "quality_max_bad_share": 1.0, "quality_chunk": a.quality_chunk}
         for phase in [p.strip() for p in a.phases.split(",") if p.strip()]:
             start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
             before = sb.stats("erp")["sales_orders"]
+            calls_before = sb.stats("erp")["requests"]
             if phase == "backlog":
                 ids = _generate(sb, a.orders, seed=1)
                 t0 = time.perf_counter()
@@ -139,6 +153,9 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
                 summary = s
                 summary.done = done
             written = sb.stats("erp")["sales_orders"] - before
+            calls = _calls_since(calls_before, sb.stats("erp")["requests"])
+            if os.environ.get("BENCH_VERBOSE"):
+                print(phase, dict(calls.most_common()))
             lat = _latencies(erp, sf, start, set(ids))
             thr = written / seconds if seconds else 0.0
             rows.append({
@@ -146,6 +163,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
                 "orders/s": round(thr, 1), "share of max": f"{thr / max_rate:.0%}" if phase == "backlog"
                 else f"{thr / max_rate:.0%} (arrivals {rate:.0f}/s)",
                 "p50 s": _p(lat, 50), "p95 s": _p(lat, 95), "max s": max(lat) if lat else float("nan"),
+                "ERP calls": sum(calls.values()), "calls/order": round(sum(calls.values()) / max(written, 1), 2),
                 "dead letters": summary.quarantined, "duplicates": sb.stats("erp")["duplicate_external_refs"],
             })
         store.close()

@@ -425,3 +425,49 @@ def test_postgres_session_time_zone_does_not_leak(_pg_store_url: str) -> None:
         tokyo.record_run("orders", "tz", start, None, 0, 0, 0, 0)
         (run,) = tokyo.last_runs("orders")
         assert run.started_at == start and run.started_at.tzinfo == UTC
+
+
+def test_transaction_commits_together_or_not_at_all(store: StateStore) -> None:
+    store.ledger_begin("order:T1", "orders_sync", "erp")
+    with pytest.raises(RuntimeError, match="crash"), store.transaction():
+        store.ledger_complete("order:T1", "SO-1")
+        store.upsert_xref("erp", "sales_order", "T1", "SO-1")
+        assert store.get_xref("erp", "sales_order", "T1") is not None  # seen inside, on its thread
+        raise RuntimeError("crash between the ledger and the xref")
+    # neither landed: the ledger row is still pending, so a rerun looks the order up by its key
+    assert store.ledger_get("order:T1").status == "pending"
+    assert store.get_xref("erp", "sales_order", "T1") is None
+
+    with store.transaction():
+        store.ledger_complete("order:T1", "SO-1")
+        with store.transaction():  # a nested block joins the outer one
+            store.upsert_xref("erp", "sales_order", "T1", "SO-1")
+    assert store.ledger_get("order:T1").result_ref == "SO-1"
+    assert store.get_xref("erp", "sales_order", "T1").internal_id == "SO-1"
+
+
+def test_concurrent_writer_threads_all_commit(store: StateStore) -> None:
+    """24 threads writing at once (write_concurrency): every write lands, none meets 'locked'."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(25):
+                key = f"order:{n}-{i}"
+                store.ledger_begin(key, "orders_sync", "erp")
+                with store.transaction():
+                    store.ledger_complete(key, f"SO-{n}-{i}")
+                    store.upsert_xref("erp", "sales_order", f"{n}-{i}", f"SO-{n}-{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(24)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    bound = store.xref_map("erp", "sales_order", [f"{n}-{i}" for n in range(24) for i in range(25)])
+    assert len(bound) == 600 and all(store.ledger_get(f"order:{k}").status == "done" for k in ("0-0", "23-24"))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from erpsync.connectors.base import ErpAdapter, Page, Raw
-from erpsync.connectors.http import HttpClient, RetryPolicy
+from erpsync.connectors.base import ErpAdapter, Page, Raw, Rows
+from erpsync.connectors.http import HttpClient, RetryPolicy, fast_json
 from erpsync.errors import AuthError, ConfigError, TransientError
 
 SESSION_ERRORS = {"session_expired", "invalid_session", "missing_session"}
@@ -23,6 +23,18 @@ def iso_z(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def export_pages(fetch: Callable[[int], Any]) -> Iterator[Rows]:
+    """The sandbox's bulk exports (ERP stock, store levels): ``fetch(after)`` returns one page
+    ``{"fields", "rows", "next_after"}``; each page is one block, until ``next_after`` is null."""
+    after = -1
+    while True:
+        body = fetch(after)
+        yield Rows(tuple(body["fields"]), body["rows"])
+        if body.get("next_after") is None:
+            return
+        after = body["next_after"]
 
 
 class SandboxErpAdapter(ErpAdapter):
@@ -41,11 +53,14 @@ class SandboxErpAdapter(ErpAdapter):
         self._login_lock = threading.Lock()
 
     def fork(self) -> SandboxErpAdapter:
-        """The same ERP with its own HTTP session and login, for one worker thread."""
+        """The same ERP with its own HTTP session, for one worker thread. It starts with this
+        adapter's ERP session (one login for all the workers, not one each: a login costs a
+        request of the ERP's budget) and logs in on its own when that session expires."""
         other = SandboxErpAdapter(self.base_url, self.username, self._password, page_size=self.page_size,
                                   retry=self.http.retry, connection_id=self.connection_id)
         other.http.timeout = self.http.timeout
         other.http.throttle = self.http.throttle  # one rate budget per system, whatever the thread
+        other._session_id = self._session_id
         return other
 
     # ------------------------------------------------------------------ session
@@ -150,15 +165,13 @@ class SandboxErpAdapter(ErpAdapter):
 
     def export_stock(self) -> Iterator[Raw]:
         """Every stock record through the bulk export (50,000 array rows a call)."""
-        after = -1
-        while True:
-            body = self._call("GET", "/api/stock/export", params={"after": after, "limit": EXPORT_LIMIT}).body
-            fields = body["fields"]
-            for row in body["rows"]:
-                yield dict(zip(fields, row, strict=True))
-            if body.get("next_after") is None:
-                return
-            after = body["next_after"]
+        for block in self.export_stock_rows():
+            yield from block.records()
+
+    def export_stock_rows(self) -> Iterator[Rows]:
+        """The bulk export as it comes: one block of array rows per call (50,000), decoded by msgspec."""
+        return export_pages(lambda after: self._call("GET", "/api/stock/export", decode=fast_json,
+                                                     params={"after": after, "limit": EXPORT_LIMIT}).body)
 
     def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
         codes = list(dict.fromkeys(item_codes))

@@ -320,6 +320,7 @@ def idempotent_write(
     ref_of: Callable[[dict[str, Any]], str],
     lookup: Callable[[], dict[str, Any] | None] | None = None,
     system: str = "erp",
+    bind: Callable[[str], None] | None = None,
 ) -> WriteResult:
     """Write once per ``key``: ledger_begin -> (look up if an earlier try may have written) ->
     write -> ledger_complete, with an audit row per attempt.
@@ -330,11 +331,17 @@ def idempotent_write(
     * ``PermanentError``: the ledger row is marked failed and the error propagates (dead letter);
     * ``TransientError`` after the adapter's own retries: propagates, the row stays pending, so the
       next try looks up before writing.
+
+    ``bind(ref)``, when given, records the result (the cross-reference, typically) in the same
+    state-store transaction as the ledger's completion and its audit row: one commit, and never
+    a completed write without its cross-reference.
     """
     store = ctx.store
     earlier = store.ledger_get(key)
     entry = store.ledger_begin(key, ctx.flow, system, request_hash=payload_hash(payload))
     if entry.status == "done" and entry.result_ref:
+        if bind is not None:
+            bind(entry.result_ref)
         return WriteResult(entry.result_ref, created=False)
     maybe_written = earlier is not None
     attempts = int(ctx.params.get("write_attempts", DEFAULT_WRITE_ATTEMPTS))
@@ -343,8 +350,11 @@ def idempotent_write(
             found = lookup()
             if found is not None:
                 ref = ref_of(found)
-                store.ledger_complete(key, ref, response=found)
-                audit(ctx, system, f"{operation}.lookup", entity, external_id, payload, found, 0, "found")
+                with store.transaction():
+                    store.ledger_complete(key, ref, response=found)
+                    audit(ctx, system, f"{operation}.lookup", entity, external_id, payload, found, 0, "found")
+                    if bind is not None:
+                        bind(ref)
                 return WriteResult(ref, created=False)
         started = time.monotonic()
         try:
@@ -366,8 +376,12 @@ def idempotent_write(
             audit(ctx, system, operation, entity, external_id, payload, _err(exc), _ms(started), "error")
             raise
         ref = ref_of(response)
-        store.ledger_complete(key, ref, response=response)
-        audit(ctx, system, operation, entity, external_id, payload, response, _ms(started), "ok")
+        took = _ms(started)
+        with store.transaction():
+            store.ledger_complete(key, ref, response=response)
+            audit(ctx, system, operation, entity, external_id, payload, response, took, "ok")
+            if bind is not None:
+                bind(ref)
         return WriteResult(ref, created=True)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -227,8 +227,8 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
         write=lambda: ctx.erp.create_sales_order(payload, idempotency_key=key),
         ref_of=erp_map.order_no,
         lookup=lambda: ctx.erp.find_sales_order(oid),
+        bind=lambda ref: store.upsert_xref(SYSTEM, "sales_order", oid, ref, content_hash=sync_hash(order)),
     )
-    store.upsert_xref(SYSTEM, "sales_order", oid, result.ref, content_hash=sync_hash(order))
     ctx.log.info("order %s -> ERP %s (%s)", oid, result.ref, "created" if result.created else "found by key")
     return Disposition.SYNC, not result.created
 

@@ -7,6 +7,7 @@ as a single run. One `StateStore` per process; it is safe to share between threa
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +82,8 @@ def create_state_engine(url: str) -> sa.Engine:
         kwargs["poolclass"] = StaticPool
     else:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        # concurrent writers (write_concurrency up to 64) plus their reads: no waiting for the pool
+        kwargs.update(pool_size=8, max_overflow=64)
     engine = sa.create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -146,6 +149,13 @@ class StateStore:
         self.max_attempts = max_attempts
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(UTC))
         self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler (1 ms growing to 100 ms steps) instead of being woken. Threads
+        # of one process queue on this lock instead, so the write lock passes at once (about
+        # 4x the write transactions per second with 24 threads); other processes still meet
+        # the busy timeout.
+        self._write_lock = threading.RLock() if self._sqlite else None
+        self._local = threading.local()  # the connection of this thread's open transaction()
 
     @classmethod
     def from_url(cls, url: str | None = None, **kwargs: Any) -> StateStore:
@@ -171,12 +181,36 @@ class StateStore:
 
     @contextmanager
     def _tx(self, *, write: bool = True) -> Iterator[sa.Connection]:
-        """One transaction; on SQLite a writer takes the write lock at BEGIN (BEGIN IMMEDIATE)."""
-        with self.engine.connect() as conn:
-            if write and self._sqlite:
+        """One transaction; on SQLite a writer takes the write lock at BEGIN (BEGIN IMMEDIATE).
+        Inside ``transaction()`` on the same thread, the open transaction is used."""
+        joined = getattr(self._local, "conn", None)
+        if joined is not None:
+            yield joined
+            return
+        if write and self._write_lock is not None:
+            with self._write_lock, self.engine.connect() as conn:
                 conn.execution_options(**{_SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
-            with conn.begin():
-                yield conn
+                with conn.begin():
+                    yield conn
+            return
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The store calls made in this block, on this thread, commit together or not at all (one
+        write transaction instead of one each: the ledger's completion, its audit row and the
+        cross-reference of a write, say). Keep it short: no network call inside; on SQLite it
+        holds the write lock. Nested blocks join the outer one."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self._tx() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has `on_conflict_do_update` / `on_conflict_do_nothing`."""
