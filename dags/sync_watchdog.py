@@ -39,6 +39,8 @@ finds through the SMTP connection (once per change, again every `repeat_minutes`
 - **flow_overdue**: a flow without a successful run within twice its cadence.
 
 Every threshold is in `docs/configuration.md`; what to do: `docs/runbooks/silent-stop.md`.
+A second task applies the retention (`ERPSYNC_AUDIT_RETENTION_DAYS`, 90): audit rows, closed dead
+letters and drained outbox rows older than that are deleted (`include/erpsync/housekeeping.py`).
 Logic: `include/erpsync/watchdog.py` (pure checks), mail text: `include/erpsync/alerts.py`.
 """,
 )
@@ -50,7 +52,15 @@ def sync_watchdog() -> None:
 
         return run_watchdog(context)
 
+    @task
+    def purge_old_history(**context: Any) -> dict:
+        """Retention: audit rows, closed dead letters and drained outbox rows past ERPSYNC_AUDIT_RETENTION_DAYS."""
+        from erpsync_airflow.runtime import run_housekeeping
+
+        return run_housekeeping(context)
+
     check_sync_health()
+    purge_old_history()
 
 
 sync_watchdog()

@@ -17,9 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -330,3 +331,30 @@ def should_alert(store: StateStore, findings: list[Finding], config: WatchdogCon
             pass
     store.set_cursor(WATCHDOG, json.dumps({"fingerprint": fp, "at": now.isoformat()}), name="last_alert")
     return True
+
+
+def run(
+    store: StateStore,
+    config: WatchdogConfig,
+    send: Callable[[str, str], Any],
+    *,
+    now: dt.datetime | None = None,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """One watchdog round: collect, check, log every finding, and ``send(subject, body)`` the mail
+    when ``should_alert`` says so. Returns the findings and whether they were mailed."""
+    from dataclasses import asdict
+
+    from erpsync.alerts import watchdog_mail
+
+    now = now or dt.datetime.now(dt.UTC)
+    log = log or logging.getLogger("erpsync.watchdog")
+    findings = check(collect(store, config, now), config)
+    for f in findings:
+        log.warning("[%s] %s: %s", f.check, f.flow, f.message)
+    mailed = False
+    if should_alert(store, findings, config, now):
+        send(*watchdog_mail(findings, now=now))
+        mailed = True
+    log.info("sync_watchdog: %d finding(s)%s", len(findings), ", mailed" if mailed else "")
+    return {"findings": [asdict(f) for f in findings], "mailed": mailed}

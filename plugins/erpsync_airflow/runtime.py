@@ -215,39 +215,39 @@ def record_run(
 
 
 def run_watchdog(context: Mapping[str, Any]) -> dict:
-    """Body of ``sync_watchdog``: check the state store, log every finding, and mail them (once per
-    change of findings, again after ``repeat_minutes``). The task succeeds either way: the mail is
-    the alert, not a failed task."""
-    from erpsync.alerts import watchdog_mail
-    from erpsync.watchdog import WatchdogConfig, check, collect, should_alert
+    """Body of ``sync_watchdog``: ``erpsync.watchdog.run`` on the state store, mailing through the
+    SMTP connection. The task succeeds either way: the mail is the alert, not a failed task."""
+    from erpsync import watchdog
+    from erpsync.errors import ConfigError
     from erpsync_airflow.notifiers import AlertSender
 
     log = logging.getLogger("airflow.task.erpsync.sync_watchdog")
-    from erpsync.errors import ConfigError
-
     try:
-        config = WatchdogConfig.from_settings(dict(context.get("params") or {}))
+        config = watchdog.WatchdogConfig.from_settings(dict(context.get("params") or {}))
     except ConfigError as exc:
         raise _fail(log, f"sync_watchdog: configuration error: {exc}") from None
-    store = StateStoreHook().get_conn()
-    now = dt.datetime.now(dt.UTC)
-    findings = check(collect(store, config, now), config)
-    for f in findings:
-        log.warning("[%s] %s: %s", f.check, f.flow, f.message)
-    mailed = False
-    if should_alert(store, findings, config, now):
-        AlertSender().send(*watchdog_mail(findings, now=now))
-        mailed = True
-    log.info("sync_watchdog: %d finding(s)%s", len(findings), ", mailed" if mailed else "")
-    return {"findings": [dataclasses.asdict(f) for f in findings], "mailed": mailed}
+    return watchdog.run(StateStoreHook().get_conn(), config, AlertSender().send, log=log)
+
+
+def run_housekeeping(context: Mapping[str, Any]) -> dict:
+    """Body of ``sync_watchdog.purge_old_history``: ``erpsync.housekeeping.purge`` (the retention)."""
+    from erpsync import housekeeping
+    from erpsync.errors import ConfigError
+
+    log = logging.getLogger("airflow.task.erpsync.housekeeping")
+    try:
+        done = housekeeping.purge(StateStoreHook().get_conn())
+    except ConfigError as exc:
+        raise _fail(log, f"housekeeping: configuration error: {exc}") from None
+    log.info("housekeeping: kept %d days; purged %d audit row(s), %d closed dead letter(s), %d outbox row(s)",
+             done.retention_days, done.audit_rows, done.dead_letters, done.outbox_rows)
+    return done.to_dict()
 
 
 def run_dead_letter_replay(context: Mapping[str, Any]) -> dict:
     """Body of the ``dead_letter_replay`` task: replay (or preview) the dead letters its Params
     select, each through its own flow; the task log ends with one line per dead letter. A filter
     that matches nothing, an unknown id or an empty filter fail the task with one line."""
-    import dataclasses
-
     from erpsync.flows.replay import ReplayFilter, replay_many
 
     params = dict(context.get("params") or {})

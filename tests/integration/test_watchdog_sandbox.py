@@ -66,6 +66,8 @@ def test_watchdog_mails_when_the_sandbox_stops_producing_orders(sandbox_connecti
     assert sync_orders("manual__quiet")["done"] == 0
     silent = dag.test(run_conf=conf)  # the DAG itself, in Airflow
     assert str(silent.state) == "success"  # the mail is the alert, not a failed task
+    states = {ti.task_id: str(ti.state) for ti in silent.get_task_instances()}
+    assert states == {"check_sync_health": "success", "purge_old_history": "success"}  # retention ran too
     (mail,) = smtp_connection.sink.wait(1, timeout=10)
     assert mail.subject == "[erpsync] watchdog: 1 problem(s): orders_stopped"
     assert "- [orders_stopped] orders_sync: no order synced in the last" in mail.text

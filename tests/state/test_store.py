@@ -211,6 +211,32 @@ def test_purge_audit_retention(store: StateStore, clock: FakeClock, monkeypatch)
     assert len(store.list_audit()) == 1
 
 
+def test_housekeeping_purges_old_history_but_keeps_open_work(store: StateStore, clock: FakeClock) -> None:
+    from erpsync.housekeeping import purge
+
+    store.clock = clock
+    old_closed = store.add_dead_letter("orders_sync", "order", "O1", {"email": "a@example.com"}, "unknown_sku: X")
+    old_open = store.add_dead_letter("orders_sync", "order", "O2", {"email": "b@example.com"}, "unknown_sku: X")
+    store.set_dead_letter_status([old_closed], "resolved")
+    store.audit(flow="f", system="erp", operation="get", entity="order", external_id="O1", request={"x": 1},
+                response=None, duration_ms=1, result="ok")
+    clock.advance(days=100)
+    new_closed = store.add_dead_letter("orders_sync", "order", "O3", {"email": "c@example.com"}, "unknown_sku: X")
+    store.set_dead_letter_status([new_closed], "ignored")
+    store.audit(flow="f", system="erp", operation="get", entity="order", external_id="O3", request={"x": 1},
+                response=None, duration_ms=1, result="ok")
+
+    done = purge(store, 90)
+    assert (done.audit_rows, done.dead_letters, done.retention_days) == (1, 1, 90)
+    kept = {d.id for d in store.list_dead_letters(status=None, limit=100)}
+    assert store.get_dead_letter(old_closed) is None  # closed and past the retention: its payload is gone
+    assert store.get_dead_letter(old_open) is not None  # open work is never purged, whatever its age
+    assert store.get_dead_letter(new_closed) is not None
+    assert kept == {old_open, new_closed}
+    assert [a.external_id for a in store.list_audit()] == ["O3"]
+    assert purge(store, 90).to_dict() == {"retention_days": 90, "audit_rows": 0, "dead_letters": 0, "outbox_rows": 0}
+
+
 # -- approvals ----------------------------------------------------------------------------
 
 

@@ -568,6 +568,20 @@ class StateStore:
         with self._tx() as conn:
             return conn.execute(sa.delete(a).where(a.c.at < cutoff)).rowcount
 
+    def purge_closed_dead_letters(self, older_than_days: int | None = None) -> int:
+        """Delete dead letters that are closed (resolved, replayed, ignored) and were last seen
+        before the retention (default `ERPSYNC_AUDIT_RETENTION_DAYS`): their payloads hold personal
+        data. Open ones are kept whatever their age: they are work nobody has done yet."""
+        days = settings.audit_retention_days() if older_than_days is None else older_than_days
+        if days < 0:
+            raise ValueError(f"older_than_days must be >= 0, got {days}")
+        cutoff = self._now() - dt.timedelta(days=days)
+        dl = t.dead_letters
+        with self._tx() as conn:
+            return conn.execute(
+                sa.delete(dl).where(dl.c.status != "open", dl.c.last_seen < cutoff)
+            ).rowcount
+
     # -- approvals --------------------------------------------------------------------------
 
     def add_approval(
