@@ -67,9 +67,13 @@ def test_no_secret_in_logs_xcom_or_state(secret_sandbox: Any, monkeypatch: pytes
     log_file = tmp_path / "task.log"
     handler = logging.FileHandler(log_file)
     handler.setLevel(logging.DEBUG)
+    task_log_file = tmp_path / "task-info.log"  # what a task log shows (INFO and up, Airflow's default)
+    task_handler = logging.FileHandler(task_log_file)
+    task_handler.setLevel(logging.INFO)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
+    root.addHandler(task_handler)
     root.setLevel(logging.DEBUG)  # everything, urllib3 and the SQL layer included
     xcom: list[Any] = []
     try:
@@ -98,6 +102,8 @@ def test_no_secret_in_logs_xcom_or_state(secret_sandbox: Any, monkeypatch: pytes
     finally:
         root.removeHandler(handler)
         handler.close()
+        root.removeHandler(task_handler)
+        task_handler.close()
         root.setLevel(old_level)
 
     logs = log_file.read_text(errors="replace")
@@ -117,3 +123,19 @@ def test_no_secret_in_logs_xcom_or_state(secret_sandbox: Any, monkeypatch: pytes
     assert audits
     emails = {a.request.get("email") for a in audits if isinstance(a.request, dict) and "email" in a.request}
     assert emails <= {"***", None, ""}, emails
+    # ... nor the task logs and the dead letters' reasons (their payloads keep what a replay needs)
+    people = {str(c["email"]).lower() for c in StorefrontOf(secret_sandbox).list_customers() if c.get("email")}
+    people |= {str(o["email"]).lower() for o in StorefrontOf(secret_sandbox).list_orders() if o.get("email")}
+    assert len(people) > 30
+    task_logs = task_log_file.read_text(errors="replace").lower()
+    assert "dead letter" in task_logs  # the scan read the lines that name failed records
+    assert not [e for e in people if e in task_logs], "personal data (e-mail) in a task log"
+    with StateStore.from_url(url) as store:
+        reasons = " ".join(d.reason for d in store.list_dead_letters(status=None, limit=10_000)).lower()
+    assert not [e for e in people if e in reasons], "personal data (e-mail) in a dead letter's reason"
+
+
+def StorefrontOf(sb: Any) -> Any:  # noqa: N802 - reads like a constructor
+    from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
+
+    return SandboxStorefrontAdapter(sb.storefront_url, SF_TOKEN)

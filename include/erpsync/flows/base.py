@@ -89,8 +89,10 @@ class FlowContext:
     def __post_init__(self) -> None:
         # every HTTP-backed adapter gets its system's circuit breaker, shared through the store
         from erpsync.reliability import protect
+        from erpsync.state.redact import mask_personal_data_in
 
         protect(self)
+        mask_personal_data_in(self.log)  # no e-mail or phone number in a task log
 
 
 @dataclass(slots=True)
@@ -270,7 +272,12 @@ def dead_letter(
     *,
     error_kind: str = "permanent",
 ) -> int:
-    """Keep the record and why it failed, count it, and go on with the batch."""
+    """Keep the record and why it failed, count it, and go on with the batch. The payload keeps
+    the personal data it needs for a replay; the reason, which reaches task logs and mails, does
+    not (``mask_text``)."""
+    from erpsync.state.redact import mask_text
+
+    reason = mask_text(reason)
     dl_id = ctx.store.add_dead_letter(
         ctx.flow,
         entity,
