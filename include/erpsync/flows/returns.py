@@ -1,30 +1,36 @@
 """returns_sync: store returns -> ERP RMAs; status, dispositions, credit memo and refund back; checked.
 
-One run does both directions:
+One run does both directions, each batch through the quality gate first (suite ``return``: a
+record that cannot be mapped or fails an expectation is quarantined with the reason and the rest
+goes on; a batch over the flow's bad-share limit fails the run before anything of it is loaded):
 
 1. **Store -> ERP.** Returns the store opened (changed since the cursor ``store``) become ERP RMAs
    on the synced sales order, by item code, exactly once (ledger ``return:<id>``, look-up by the
-   RMA's ``external_ref``); the store's return shows ``open`` and the RMA number.
-2. **ERP -> store.** RMAs changed since the cursor ``erp``: a rejected one rejects the store's
-   return; a credited one sends its dispositions and credit memo to the store and refunds the
-   credited lines there, once (ledger ``refund:<id>:<memo>``). Param ``refund_amount``:
-   ``credit_memo`` (default) refunds exactly the memo's amount, ``storefront`` lets the store
-   compute its own refund for the lines.
+   RMA's reference to the store return); the store's return shows ``open`` and the RMA number.
+2. **ERP -> store.** RMAs changed since the cursor ``erp`` that came from the store: a rejected
+   one rejects the store's return; a credited one sends its dispositions and credit memo to the
+   store and refunds the credited lines there, once (ledger ``refund:<id>:<memo>``). Param
+   ``refund_amount``: ``credit_memo`` (default) refunds exactly the memo's amount, ``storefront``
+   lets the store compute its own refund for the lines.
 3. **The check.** Every return with both a refund and a credit memo is compared to the cent
    (``erpsync.rules.refunds.check_refund``); each difference is logged, counted
    (``refund_mismatch:<cause>``) and kept in a drift report with its cause: a rounding
    difference names the two rounding conventions that produce both amounts.
 
-Restocked units are put back on hand by the ERP when it receives them; inventory_sync picks the
-changed stock records up by their ``modified_at`` like any other stock change.
+Every record is read and written through the adapters' mappings
+(``erpsync.connectors.registry``), so the same code runs against the sandbox and Tryton/Vendure;
+how each real system models a return is written at the top of its mapping module. Restocked
+units are put back on hand by the ERP when it receives them; inventory_sync picks the changed
+stock up like any other stock change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
     CursorTracker,
@@ -35,15 +41,7 @@ from erpsync.flows.base import (
     read_window,
     window_kwargs,
 )
-from erpsync.mappings.returns import (
-    credit_memo_amount,
-    dispositions,
-    money_str,
-    refund_lines,
-    return_from_storefront,
-    return_to_erp,
-    returned_lines,
-)
+from erpsync.model import Return
 from erpsync.rules.refunds import RefundCheck, check_refund
 
 FLOW = "returns_sync"
@@ -73,10 +71,8 @@ def run(ctx: FlowContext) -> RunSummary:
         # each direction reads its own slice (base.read_window): a backfill exactly its interval
         open_returns(ctx, ctx.storefront.list_returns(**window_kwargs(*read_window(ctx, "store", from_start=True))),
                      summary, tracker=to_store)
-        for rma in ctx.erp.list_returns(**window_kwargs(*read_window(ctx, "erp", from_start=True))):
-            to_erp.see({"updated_at": rma.get("modified_at")})
-            rid = str(rma.get("external_ref") or rma.get("rma_no") or "?")
-            _one(ctx, summary, rid, rma, lambda rma=rma: back_to_store(ctx, rma, source, checks))
+        credit_back(ctx, ctx.erp.list_returns(**window_kwargs(*read_window(ctx, "erp", from_start=True))),
+                    summary, source, checks, tracker=to_erp)
     except TransientError:
         summary.failed += 1
         ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
@@ -96,12 +92,44 @@ def run(ctx: FlowContext) -> RunSummary:
 
 def open_returns(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: RunSummary, *,
                  tracker: CursorTracker | None = None) -> None:
-    """Store -> ERP, the path of the live runs and the historical migration: each requested return
-    becomes an RMA once; what cannot go is dead-lettered."""
-    for raw in records:
-        if tracker is not None:
-            tracker.see(raw)
-        _one(ctx, summary, str(raw.get("id") or "?"), raw, lambda raw=raw: open_in_erp(ctx, raw))
+    """Store -> ERP, the path of the live runs and the historical migration: the returns pass the
+    quality gate, then each requested return becomes an RMA once; what cannot go is dead-lettered."""
+    sf_map = storefront_mapping(ctx.storefront)
+
+    def seen(raw: Any) -> None:
+        if tracker is not None and isinstance(raw, dict):
+            tracker.see({"updated_at": sf_map.changed_at(raw)})
+
+    batch = ctx.gate(ENTITY, records, summary, mapper=sf_map.return_from_storefront, key=sf_map.return_id,
+                     on_record=seen)
+    for raw in batch:
+        _one(ctx, summary, sf_map.return_id(raw), raw, lambda raw=raw: open_in_erp(ctx, raw))
+
+
+def credit_back(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: RunSummary, source: str,
+                checks: list[dict[str, Any]], *, tracker: CursorTracker | None = None) -> None:
+    """ERP -> store: the RMAs that came from the store pass the quality gate, then each brings
+    its status, credit memo and refund back (``back_to_store``)."""
+    erp_map = erp_mapping(ctx.erp)
+    bound: dict[str, str] = {}  # RMA number -> store return id
+
+    def ours(raws: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for raw in raws:
+            if tracker is not None:
+                tracker.see({"updated_at": erp_map.changed_at(raw)})
+            no = erp_map.rma_no(raw)
+            x = ctx.store.get_xref_by_internal("erp", "return", no)
+            if x is None:
+                summary.skip("not_from_store")  # opened in the ERP, not by us: nothing in the store to update
+                continue
+            bound[no] = x.external_id
+            yield raw
+
+    batch = ctx.gate(ENTITY, ours(records), summary, mapper=lambda raw: erp_map.return_from_erp(raw, _sku_of(ctx)),
+                     key=lambda raw: bound.get(erp_map.rma_no(raw), erp_map.rma_no(raw)))
+    for rma in batch:
+        rid = bound[erp_map.rma_no(rma)]
+        _one(ctx, summary, rid, rma, lambda rma=rma: back_to_store(ctx, rma, source, checks))
 
 
 def _one(ctx: FlowContext, summary: RunSummary, rid: str, raw: dict[str, Any], work: Any) -> None:
@@ -124,11 +152,24 @@ def _one(ctx: FlowContext, summary: RunSummary, rid: str, raw: dict[str, Any], w
         summary.skip("unchanged")
 
 
+def _sku_of(ctx: FlowContext) -> Callable[[str], str | None]:
+    cache: dict[str, str | None] = {}
+
+    def sku_of(code: str) -> str | None:
+        if code not in cache:
+            ref = ctx.store.get_xref_by_internal("erp", "item", code)
+            cache[code] = ref.external_id if ref is not None else None
+        return cache[code]
+
+    return sku_of
+
+
 # --------------------------------------------------------------------------- store -> ERP
 
 
 def open_in_erp(ctx: FlowContext, raw: dict[str, Any]) -> str | None:
-    ret = return_from_storefront(raw)
+    erp_map, sf_map = erp_mapping(ctx.erp), storefront_mapping(ctx.storefront)
+    ret = sf_map.return_from_storefront(raw)
     if ret.status != "requested" or ctx.store.get_xref("erp", "return", ret.rma) is not None:
         return None
     so = ctx.store.get_xref("erp", "sales_order", ret.order_external_id)
@@ -140,17 +181,18 @@ def open_in_erp(ctx: FlowContext, raw: dict[str, Any]) -> str | None:
         if sku in items:
             return items[sku].internal_id
         found = ctx.erp.find_item_by_sku(sku)
-        return str(found["item_code"]) if found and found.get("item_code") else None
+        return erp_map.item_code(found) if found else None
 
-    payload = return_to_erp(ret, so.internal_id, item_code_of)
+    payload = erp_map.return_to_erp(ret, so.internal_id, item_code_of)
     key = f"return:{ret.rma}"
     result = idempotent_write(
         ctx, key=key, entity=ENTITY, external_id=ret.rma, operation="create_return", payload=payload,
         write=lambda: ctx.erp.create_return(payload, idempotency_key=key),
-        ref_of=lambda rec: str(rec["rma_no"]), lookup=lambda: ctx.erp.find_return(ret.rma),
+        ref_of=erp_map.rma_no, lookup=lambda: ctx.erp.find_return(ret.rma),
     )
     ctx.store.upsert_xref("erp", "return", ret.rma, result.ref)
-    _update_store(ctx, ret.rma, {"status": "open", "erp_reference": result.ref}, f"return:{ret.rma}:opened")
+    _update_store(ctx, ret.rma, sf_map.return_update_to_storefront("open", erp_reference=result.ref),
+                  f"return:{ret.rma}:opened")
     ctx.log.info("return %s -> ERP %s", ret.rma, result.ref)
     return "opened"
 
@@ -167,50 +209,37 @@ def _update_store(ctx: FlowContext, rid: str, payload: dict[str, Any], key: str)
 
 
 def back_to_store(ctx: FlowContext, rma: dict[str, Any], source: str, checks: list[dict[str, Any]]) -> str | None:
-    rma_no = str(rma.get("rma_no") or "")
+    erp_map, sf_map = erp_mapping(ctx.erp), storefront_mapping(ctx.storefront)
+    rma_no = erp_map.rma_no(rma)
     x = ctx.store.get_xref_by_internal("erp", "return", rma_no)
     if x is None:
         return None  # opened in the ERP, not by us: nothing in the store to update
     rid = x.external_id
-    status = rma.get("status")
-    if status == "rejected":
-        _update_store(ctx, rid, {"status": "rejected"}, f"return:{rid}:rejected")
+    credited = erp_map.return_from_erp(rma, _sku_of(ctx))
+    if credited.status == "rejected":
+        _update_store(ctx, rid, sf_map.return_update_to_storefront("rejected"), f"return:{rid}:rejected")
         return "rejected"
-    memo = rma.get("credit_memo") or {}
-    if status != "credited" or not memo.get("memo_no"):
+    if credited.status != "credited" or not credited.credit_memo_id:
         return None
-    cache: dict[str, str | None] = {}
-
-    def sku_of(code: str) -> str | None:
-        if code not in cache:
-            ref = ctx.store.get_xref_by_internal("erp", "item", code)
-            cache[code] = ref.external_id if ref is not None else None
-        return cache[code]
-
-    memo_no = str(memo["memo_no"])
-    _update_store(ctx, rid, {"status": "credited", "dispositions": dispositions(rma, sku_of),
-                             "credit_memo": {"memo_no": memo_no, "amount": memo.get("amount")}},
+    memo_no = credited.credit_memo_id
+    _update_store(ctx, rid, sf_map.return_update_to_storefront("credited", credited=credited),
                   f"return:{rid}:credited:{memo_no}")
-    lines = refund_lines(rma, sku_of)
-    payload: dict[str, Any] = {"line_items": lines, "currency": rma.get("currency"), "note": memo_no}
-    memo_amount = credit_memo_amount(rma)
-    if source == "credit_memo" and memo_amount is not None:
-        payload["amount"] = money_str(memo_amount)
+    amount = credited.credit_memo_amount if source == "credit_memo" else None
+    payload = sf_map.refund_to_storefront(credited, amount)
     key = f"refund:{rid}:{memo_no}"
 
     def lookup() -> dict[str, Any] | None:
-        current = ctx.storefront.get_return(rid) or {}
-        for r in current.get("refunds") or []:
+        for r in sf_map.refunds_of(ctx.storefront.get_return(rid) or {}):
             if r.get("note") == memo_no:
-                return {"refund": r}
+                return {"refund": {"id": r["id"], "amount": str(r["amount"]), "note": memo_no}}
         return None
 
     idempotent_write(
         ctx, key=key, entity="refund", external_id=rid, operation="refund_return", payload=payload,
         write=lambda: ctx.storefront.refund_return(rid, payload, idempotency_key=key),
-        ref_of=lambda rec: str((rec.get("refund") or {}).get("id") or ""), lookup=lookup, system="storefront",
+        ref_of=sf_map.refund_ref, lookup=lookup, system="storefront",
     )
-    check = reconcile(ctx, rid, rma)
+    check = reconcile(ctx, rid, credited)
     checks.append({"entity": "return", "external_id": rid, "kind": check.cause, "rma": rma_no, "memo": memo_no,
                    **check.to_dict()})
     if not check.ok:
@@ -219,22 +248,18 @@ def back_to_store(ctx: FlowContext, rma: dict[str, Any], source: str, checks: li
     return "credited_and_refunded" if check.ok else f"refund_mismatch:{check.cause}"
 
 
-def reconcile(ctx: FlowContext, rid: str, rma: dict[str, Any]) -> RefundCheck:
-    """The store's refunds of return ``rid`` against the ERP credit memo of ``rma``, to the cent."""
+def reconcile(ctx: FlowContext, rid: str, credited: Return) -> RefundCheck:
+    """The store's refunds of return ``rid`` against the ERP's credit memo (``credited``, the
+    RMA as canonical), to the cent."""
+    sf_map = storefront_mapping(ctx.storefront)
     current = ctx.storefront.get_return(rid) or {}
-    refunds = current.get("refunds") or []
-    refund = sum((Decimal(str(r["amount"])) for r in refunds), Decimal("0")) if refunds else None
+    refunds = sf_map.refunds_of(current) if current else []
+    refund = sum((Decimal(r["amount"]) for r in refunds), Decimal("0")) if refunds else None
     refund_currency = refunds[0].get("currency") if refunds else None
-    order = ctx.storefront.get_order(str(current.get("order_id") or "")) or {}
-    cache: dict[str, str | None] = {}
-
-    def sku_of(code: str) -> str | None:
-        if code not in cache:
-            ref = ctx.store.get_xref_by_internal("erp", "item", code)
-            cache[code] = ref.external_id if ref is not None else None
-        return cache[code]
-
-    lines = returned_lines(order, refund_lines(rma, sku_of)) if order else []
+    order_id = sf_map.return_from_storefront(current).order_external_id if current else ""
+    order = (ctx.storefront.get_order(order_id) if order_id else None) or {}
+    credited_lines = [{"sku": ln.sku, "quantity": ln.quantity} for ln in credited.lines]
+    lines = sf_map.returned_lines(order, credited_lines) if order else []
     tolerance = Decimal(str(ctx.params.get("refund_tolerance", "0")))
-    return check_refund(refund=refund, credit_memo=credit_memo_amount(rma), currency=str(rma.get("currency")),
+    return check_refund(refund=refund, credit_memo=credited.credit_memo_amount, currency=credited.currency,
                         refund_currency=refund_currency, lines=lines, tolerance=tolerance)

@@ -2,6 +2,11 @@
 
 Payloads carry money as plain decimal strings and the storefront id as ``external_ref``, the key
 by which an order or a customer is found again after a write whose answer was lost.
+
+The catalog, pricing, shipment and return specs of the sandbox ERP live in ``erp_catalog``,
+``erp_pricing``, ``erp_shipments`` and ``returns``; they are re-exported here, where the flows
+find them through the adapter
+(``erpsync.connectors.registry.erp_mapping``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,20 @@ from erpsync.mappings.engine import (
     text,
     timestamp,
 )
+from erpsync.mappings.erp_catalog import catalog_item as catalog_item
+from erpsync.mappings.erp_catalog import product_from_erp as product_from_erp
+from erpsync.mappings.erp_pricing import price_from_erp as price_from_erp
+from erpsync.mappings.erp_pricing import price_ref as price_ref
+from erpsync.mappings.erp_pricing import price_spec as price_spec
+from erpsync.mappings.erp_shipments import changed_at as changed_at
+from erpsync.mappings.erp_shipments import pending_packages as pending_packages
+from erpsync.mappings.erp_shipments import shipment_from_erp as shipment_from_erp
+from erpsync.mappings.erp_shipments import shipment_no as shipment_no
+from erpsync.mappings.erp_shipments import shipment_order_no as shipment_order_no
+from erpsync.mappings.erp_shipments import shipped_packages as shipped_packages
+from erpsync.mappings.returns import return_from_erp as return_from_erp
+from erpsync.mappings.returns import return_to_erp as return_to_erp
+from erpsync.mappings.returns import rma_no as rma_no
 from erpsync.model import Address, Customer, Order
 
 Raw = dict[str, Any]

@@ -1,9 +1,14 @@
-"""Sandbox ERP shipments -> canonical Shipment -> storefront fulfillments (one per shipped package).
+"""Sandbox ERP shipments -> canonical Shipment -> sandbox storefront fulfillments (one per shipped package).
 
 The ERP names items by item code; the store by SKU: ``sku_of`` resolves each code through the
 cross-reference orders_sync bound when the order went out. A code it cannot resolve is a
 MappingError (rule ``item_xref``), so the shipment waits in the dead letters instead of telling
 the customer about the wrong item.
+
+The ERP-side functions are re-exported by ``erp_sandbox`` and the storefront-side ones
+(``fulfillment_to_storefront``, ``find_fulfillment``, ``fulfillment_ref``) by
+``storefront_sandbox``: shipments_sync finds them through the adapters
+(``erpsync.connectors.registry``), like the Tryton and Vendure ones.
 """
 
 from __future__ import annotations
@@ -39,11 +44,34 @@ def shipped_packages(raw: Raw) -> list[Raw]:
     return [p for p in raw.get("packages") or [] if (p.get("status") or "shipped") == "shipped"]
 
 
-def shipment_from_erp(raw: Raw, sku_of: Callable[[str], str | None], *, only_shipped: bool = True) -> Shipment:
+def pending_packages(raw: Raw) -> int:
+    """Packages of the shipment not yet handed to their carrier (they come when the ERP ships them)."""
+    return len(raw.get("packages") or []) - len(shipped_packages(raw))
+
+
+def shipment_no(raw: Raw) -> str:
+    return str(raw.get("shipment_no") or "?")
+
+
+def shipment_order_no(raw: Raw) -> str | None:
+    """The ERP sales order the shipment belongs to (its cross-reference names the store order)."""
+    return str(raw["order_no"]) if raw.get("order_no") else None
+
+
+def changed_at(raw: Raw) -> str | None:
+    """When the ERP last changed the record (the flows' cursors follow it)."""
+    value = raw.get("modified_at")
+    return str(value) if value else None
+
+
+def shipment_from_erp(raw: Raw, sku_of: Callable[[str], str | None], *, only_shipped: bool = True,
+                      order_ref: str | None = None) -> Shipment:
+    """The shipment with its shipped packages; ``order_ref`` (the store order bound to the ERP
+    sales order) wins over the shipment's own free-text ``external_ref``."""
     record = f"erp shipment {raw.get('shipment_no', '?')}"
     if not raw.get("shipment_no"):
         raise MappingError(record, "shipment_no", "required", None)
-    order = raw.get("external_ref")
+    order = order_ref or raw.get("external_ref")
     if not order:
         raise MappingError(record, "external_ref", "required", None)
     packages = []
@@ -76,3 +104,16 @@ def fulfillment_to_storefront(p: Package, *, notify: bool = True) -> dict[str, A
         "line_items": [{"sku": ln.sku, "quantity": ln.quantity} for ln in p.lines],
         "notify_customer": notify,
     }
+
+
+def find_fulfillment(order_raw: Raw | None, tracking: str) -> Raw | None:
+    """The store order's fulfillment with this tracking number (a write whose answer was lost)."""
+    for f in (order_raw or {}).get("fulfillments") or []:
+        if f.get("tracking_number") == tracking:
+            return {"fulfillment": f}
+    return None
+
+
+def fulfillment_ref(rec: Raw) -> str:
+    """The store's id of a fulfillment in an ``add_fulfillment`` answer or a ``find_fulfillment`` hit."""
+    return str((rec.get("fulfillment") or {}).get("id") or "")

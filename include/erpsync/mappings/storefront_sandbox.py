@@ -8,6 +8,11 @@ totals check (``Order.computed_total``), so they are written down here:
   kept as they are and each tax is counted once;
 * a line's ``total_discount`` is the discount on that line; ``discount_codes`` are order-level
   discounts, not allocated to lines.
+
+The catalog and pricing payloads of the sandbox storefront live in ``storefront_catalog`` and
+``storefront_pricing``, its fulfillment and return mappings in ``erp_shipments`` and
+``returns``; they are re-exported here, where the flows find them through the
+adapter (``erpsync.connectors.registry.storefront_mapping``).
 """
 
 from __future__ import annotations
@@ -31,12 +36,35 @@ from erpsync.mappings.engine import (
     text,
     timestamp,
 )
+from erpsync.mappings.erp_shipments import find_fulfillment as find_fulfillment
+from erpsync.mappings.erp_shipments import fulfillment_ref as fulfillment_ref
+from erpsync.mappings.erp_shipments import fulfillment_to_storefront as fulfillment_to_storefront
+from erpsync.mappings.returns import refund_ref as refund_ref
+from erpsync.mappings.returns import refund_to_storefront as refund_to_storefront
+from erpsync.mappings.returns import refunds_of as refunds_of
+from erpsync.mappings.returns import return_from_storefront as return_from_storefront
+from erpsync.mappings.returns import return_id as return_id
+from erpsync.mappings.returns import return_update_to_storefront as return_update_to_storefront
+from erpsync.mappings.returns import returned_lines as returned_lines
+from erpsync.mappings.storefront_catalog import handle_of as handle_of
+from erpsync.mappings.storefront_catalog import product_handle as product_handle
+from erpsync.mappings.storefront_catalog import product_to_storefront as product_to_storefront
+from erpsync.mappings.storefront_pricing import list_price as list_price
+from erpsync.mappings.storefront_pricing import published_prices as published_prices
+from erpsync.mappings.storefront_pricing import target_of as target_of
+from erpsync.mappings.storefront_pricing import variant_price as variant_price
 from erpsync.model import Address, Customer, Discount, Order, OrderLine, OrderStatus, Payment, TaxLine
 
 Raw = Mapping[str, Any]
 
 #: storefront payment gateway -> ERP payment method code
 GATEWAY_TO_ERP_METHOD: dict[str, str] = {"card": "CC", "paypal": "PP", "gift_card": "GC"}
+
+
+def changed_at(raw: Raw) -> str | None:
+    """When the store last changed a record (``updated_at``; the flows' cursors follow it)."""
+    value = raw.get("updated_at")
+    return str(value) if value else None
 
 
 def erp_method(gateway: Any) -> str:
