@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from erpsync_airflow.assets import CUSTOMERS
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -17,7 +17,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("customers_sync"),
     deadline=deadline_for("customers_sync", "*/15 * * * *"),
     tags=[*TAGS, "customers"],
     doc_md="""

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from erpsync_airflow.defaults import START_DATE, TAGS, task_defaults
 
 
 @dag(
@@ -15,7 +15,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # one migration at a time: it takes the systems' whole rate budget
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("historical_migration"),
     tags=[*TAGS, "migration"],
     params={
         "entity": Param("orders", type="string", enum=["customers", "products", "orders", "shipments", "returns"],

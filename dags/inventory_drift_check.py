@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -15,7 +15,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("inventory_drift_check"),
     deadline=deadline_for("inventory_drift_check", "15 3 * * *"),
     tags=[*TAGS, "inventory", "reconciliation"],
     params={

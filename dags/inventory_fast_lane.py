@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -18,7 +18,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     deadline=deadline_for("inventory_fast_lane", "* * * * *"),
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retries": 1, "retry_delay": dt.timedelta(seconds=5)},
+    default_args=task_defaults("inventory_fast_lane", retries=1, retry_delay=dt.timedelta(seconds=5)),
     tags=[*TAGS, "inventory"],
     params={
         "fast_lane_skus": Param([], type="array", description="the hot SKUs (flash sales, launches)"),

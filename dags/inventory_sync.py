@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
 from erpsync_airflow.assets import CATALOG
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -21,7 +21,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     deadline=deadline_for("inventory_sync", "*/5 * * * *"),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("inventory_sync"),
     tags=[*TAGS, "inventory"],
     params={
         "location_map": Param(None, type=["object", "null"],

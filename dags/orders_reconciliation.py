@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -16,7 +16,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     deadline=deadline_for("orders_reconciliation", "30 2 * * *"),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("orders_reconciliation"),
     tags=[*TAGS, "orders"],
     doc_md="""
 ### orders_reconciliation

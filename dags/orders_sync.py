@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -18,7 +18,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     max_active_runs=1,
     # orders written at the same time (a bounded pool; one customer's orders stay in sequence)
     params={"write_concurrency": 8},
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("orders_sync"),
     deadline=deadline_for("orders_sync", "* * * * *"),
     tags=[*TAGS, "orders"],
     doc_md="""

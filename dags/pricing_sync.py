@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
 
 
 @dag(
@@ -16,7 +16,7 @@ from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_fo
     deadline=deadline_for("pricing_sync", "5 * * * *"),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("pricing_sync"),
     tags=[*TAGS, "pricing"],
     params={
         "full_pass": Param(False, type="boolean", description="read every ERP price and the store's prices"),

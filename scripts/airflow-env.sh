@@ -39,12 +39,14 @@ export AIRFLOW__API__PORT="$ERPSYNC_AIRFLOW_PORT"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:$ERPSYNC_AIRFLOW_PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$ERPSYNC_AIRFLOW_PORT/execution/"
 
-# Connections to the sandbox (JSON form); the hooks in plugins/erpsync_airflow read them
+# Connections to the sandbox (JSON form); the hooks in plugins/erpsync_airflow read them. The
+# extras carry each system's rate budget (requests per second shared by every task, and the
+# tasks at once = the slots of its Airflow pool; `erpsync pools sync` sizes the pools from them)
 if [ -z "${AIRFLOW_CONN_ERP_DEFAULT:-}" ]; then
-  export AIRFLOW_CONN_ERP_DEFAULT='{"conn_type":"erpsync_erp","host":"127.0.0.1","port":'"$ERPSYNC_ERP_PORT"',"login":"erpsync","password":"erpsync-sandbox","extra":{"adapter":"sandbox"}}'
+  export AIRFLOW_CONN_ERP_DEFAULT='{"conn_type":"erpsync_erp","host":"127.0.0.1","port":'"$ERPSYNC_ERP_PORT"',"login":"erpsync","password":"erpsync-sandbox","extra":{"adapter":"sandbox","rps":100,"concurrency":4}}'
 fi
 if [ -z "${AIRFLOW_CONN_STOREFRONT_DEFAULT:-}" ]; then
-  export AIRFLOW_CONN_STOREFRONT_DEFAULT='{"conn_type":"erpsync_storefront","host":"127.0.0.1","port":'"$ERPSYNC_STOREFRONT_PORT"',"password":"sandbox-token","extra":{"adapter":"sandbox"}}'
+  export AIRFLOW_CONN_STOREFRONT_DEFAULT='{"conn_type":"erpsync_storefront","host":"127.0.0.1","port":'"$ERPSYNC_STOREFRONT_PORT"',"password":"sandbox-token","extra":{"adapter":"sandbox","rps":100,"concurrency":4}}'
 fi
 
 # Alert e-mails (failures, missed deadlines, the watchdog, held prices, breaker): the SMTP

@@ -93,6 +93,11 @@ fi
 say "migrating the Airflow metadata DB (log: var/log/airflow-db-migrate.log)"
 airflow db migrate >>"$ERPSYNC_LOG_DIR/airflow-db-migrate.log" 2>&1 ||
   { tail -n 30 "$ERPSYNC_LOG_DIR/airflow-db-migrate.log" >&2; die "airflow db migrate failed"; }
+# one pool per external system, sized from its Connection's extra (rps, concurrency): the tasks
+# run in them, and a task whose pool is missing is never scheduled (`airflow pools set` each)
+say "sizing the rate-budget pools from the Connections (erpsync pools sync)"
+erpsync pools sync >>"$ERPSYNC_LOG_DIR/airflow-pools.log" 2>&1 ||
+  { tail -n 30 "$ERPSYNC_LOG_DIR/airflow-pools.log" >&2; die "erpsync pools sync failed"; }
 
 if ! running airflow-api-server && port_busy "$ERPSYNC_AIRFLOW_PORT"; then
   die "port $ERPSYNC_AIRFLOW_PORT is taken by another program: stop it, or export ERPSYNC_AIRFLOW_PORT"
@@ -145,6 +150,7 @@ erpsync is up.
   Airflow UI   http://127.0.0.1:$ERPSYNC_AIRFLOW_PORT   user admin   password $PASSWORD
   sandbox      ERP http://127.0.0.1:$ERPSYNC_ERP_PORT   storefront http://127.0.0.1:$ERPSYNC_STOREFRONT_PORT
   DAGs         ${#DAG_IDS[@]} unpaused: ${DAG_IDS[*]}
+  pools        erpsync_erp, erpsync_storefront (rate budget from the Connections: airflow pools list)
   alert mails  var/mail/new/ (SMTP sink on 127.0.0.1:$ERPSYNC_SMTP_PORT)
   logs         var/log/   state store   ${ERPSYNC_STATE_URL:-sqlite:///$ERPSYNC_HOME/state.db}
   CLI          source scripts/airflow-env.sh && airflow dags list

@@ -1,5 +1,6 @@
 """Defaults every erpsync DAG shares, set once here so the DAG files stay wiring only: owner,
-retries with exponential backoff and a cap, the failure e-mail, and the deadline of each DAG
+retries with exponential backoff and a cap, the failure e-mail, the pool of each DAG's tasks
+(``task_defaults``: the rate budget of the system they load) and the deadline of each DAG
 (``deadline_for``: Airflow 3's replacement for SLAs)."""
 
 from __future__ import annotations
@@ -28,6 +29,45 @@ DEFAULT_ARGS: dict = {
     # one mail per task that failed for good (after its last retry): see notifiers.FailureNotifier
     "on_failure_callback": [FailureNotifier()],
 }
+
+#: The external system whose Airflow pool each DAG's tasks run in: the one the DAG loads (writes
+#: to), or the one it works on most. A task runs in one pool only; the requests per second of both
+#: systems are shared through the state store whatever the pool (``erpsync.reliability.budget``).
+#: None: the DAG calls no external system (default_pool). A new DAG must be added here.
+POOL_SYSTEMS: dict[str, str | None] = {
+    "customers_sync": "erp",  # store customers -> ERP
+    "orders_sync": "erp",  # store orders -> ERP sales orders
+    "returns_sync": "erp",  # store returns -> ERP RMAs (then credit memos -> store refunds)
+    "customer_erasure": "erp",  # anonymise ERP customers
+    "orders_reconciliation": "erp",  # reads both; the ERP's sales orders are the heavy read
+    "historical_migration": "erp",  # takes the systems' whole budget; mostly store -> ERP
+    "dead_letter_replay": "erp",  # most dead letters are orders and customers for the ERP
+    "catalog_sync": "storefront",  # ERP items -> store products
+    "pricing_sync": "storefront",  # ERP prices -> store prices and price lists
+    "inventory_sync": "storefront",  # ERP stock -> store levels
+    "inventory_fast_lane": "storefront",
+    "inventory_drift_check": "storefront",  # reads every store level
+    "shipments_sync": "storefront",  # ERP shipments -> store fulfillments
+    "sync_watchdog": None,  # the state store only
+}
+
+
+def pool_of(dag_id: str) -> str | None:
+    """The Airflow pool of ``dag_id``'s tasks (``erpsync_<system>``; None: default_pool)."""
+    if dag_id not in POOL_SYSTEMS:
+        raise KeyError(f"{dag_id}: say in erpsync_airflow.defaults.POOL_SYSTEMS which system's pool its tasks use "
+                       "(None if they call no external system)")
+    system = POOL_SYSTEMS[dag_id]
+    return f"erpsync_{system}" if system else None  # = erpsync.reliability.budget.pool_name
+
+
+def task_defaults(dag_id: str, **overrides: object) -> dict:
+    """``DEFAULT_ARGS`` plus the pool of ``dag_id``'s tasks (one slot each): every task that calls
+    an external system takes a slot of that system's pool, so parallel DAGs, backfills and the
+    migration share its concurrency. ``overrides`` replace single defaults (``retries=1``)."""
+    pool = pool_of(dag_id)
+    return {**DEFAULT_ARGS, **({"pool": pool, "pool_slots": 1} if pool else {}), **overrides}
+
 
 #: Deadlines (from the moment a run is queued) that are not simply twice the cadence.
 DEADLINES: dict[str, dt.timedelta] = {

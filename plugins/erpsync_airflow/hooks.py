@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from erpsync.connectors.base import ErpAdapter, StorefrontAdapter
+    from erpsync.reliability.budget import Limits
     from erpsync.state import StateStore
 
 
@@ -94,6 +95,13 @@ class _ErpsyncHook(BaseHook):
         except AirflowNotFoundException:
             raise MissingConnectionError(missing_connection_message(self.conn_id)) from None
 
+    def get_limits(self) -> Limits:
+        """The rate budget of the system in the Connection's extra (``rps``, ``concurrency``; see
+        ``erpsync.reliability.budget``), read without building the adapter (no credentials needed)."""
+        from erpsync.reliability.budget import Limits
+
+        return Limits.from_extra(self._connection().extra_dejson, conn_id=self.conn_id)
+
     def test_connection(self) -> tuple[bool, str]:
         """Used by the UI's Test button: build the adapter and ping it."""
         try:
@@ -107,7 +115,7 @@ class ErpHook(_ErpsyncHook):
     """Connection -> :class:`erpsync.connectors.base.ErpAdapter`.
 
     host/port (or a full URL in host), login, password; extra ``{"adapter": "sandbox",
-    "timeout": 10, "page_size": 100}``.
+    "timeout": 10, "page_size": 100}``, rate budget ``{"rps": 40, "concurrency": 4}``.
     """
 
     conn_name_attr = "erp_conn_id"
@@ -123,7 +131,8 @@ class ErpHook(_ErpsyncHook):
         return {
             "hidden_fields": [],
             "relabeling": {"host": "Host or base URL"},
-            "placeholders": {"extra": json.dumps({"adapter": "sandbox", "timeout": 10, "page_size": 100})},
+            "placeholders": {"extra": json.dumps({"adapter": "sandbox", "timeout": 10, "page_size": 100, "rps": 40,
+                                                  "concurrency": 4})},
         }
 
     def get_conn(self) -> ErpAdapter:
@@ -143,7 +152,8 @@ class ErpHook(_ErpsyncHook):
 class StorefrontHook(_ErpsyncHook):
     """Connection -> :class:`erpsync.connectors.base.StorefrontAdapter`.
 
-    host/port (or a full URL in host), password = API token; extra ``{"adapter": "sandbox"}``.
+    host/port (or a full URL in host), password = API token; extra ``{"adapter": "sandbox"}``, rate
+    budget ``{"rps": 40, "concurrency": 4}``.
     """
 
     conn_name_attr = "storefront_conn_id"
@@ -159,7 +169,7 @@ class StorefrontHook(_ErpsyncHook):
         return {
             "hidden_fields": ["login"],
             "relabeling": {"host": "Host or base URL", "password": "API token"},
-            "placeholders": {"extra": json.dumps({"adapter": "sandbox"})},
+            "placeholders": {"extra": json.dumps({"adapter": "sandbox", "rps": 40, "concurrency": 4})},
         }
 
     def get_conn(self) -> StorefrontAdapter:

@@ -37,7 +37,7 @@ def test_token_bucket_spreads_requests_to_the_rate() -> None:
 def test_pools_share_one_budget_per_system() -> None:
     specs = pool_specs({"erp": {"rps": 20, "concurrency": 4}, "storefront": {"concurrency": 2}})
     assert [(s["name"], s["slots"]) for s in specs] == [("erpsync_erp", 4), ("erpsync_storefront", 2)]
-    assert "5 req/s per slot" in specs[0]["description"]
+    assert "20 req/s shared by all of them" in specs[0]["description"]  # one budget in the store, not per slot
     assert per_slot_rate(20, 4) == 5
     assert throttle_for({"erp_rps": 20, "erp_pool_slots": 4}, "erp").rate == 5
     assert throttle_for({}, "erp") is None

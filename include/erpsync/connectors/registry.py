@@ -116,7 +116,7 @@ def build_erp(
     if not login or not password:
         raise ConfigError(f"Connection {conn} has no {'login' if not login else 'password'}: set the ERP user "
                           "and password on the connection")
-    return factory(url, login, password, extra)
+    return _with_limits(factory(url, login, password, extra), extra, conn)
 
 
 def build_storefront(
@@ -128,4 +128,16 @@ def build_storefront(
     url = normalise_url(base_url, conn)
     if not token:
         raise ConfigError(f"Connection {conn} has no API token: set it as the connection password")
-    return factory(url, token, extra)
+    return _with_limits(factory(url, token, extra), extra, conn)
+
+
+def _with_limits(adapter: Any, extra: dict[str, Any], conn: str) -> Any:
+    """The Connection's extra rides on the adapter as ``limits``: its rate budget (``rps``,
+    ``concurrency``, checked here so a bad value fails at once) and breaker settings, read when a
+    flow context protects the adapter (``erpsync.reliability``)."""
+    from erpsync.reliability.budget import Limits
+
+    Limits.from_extra(extra, conn_id=conn)
+    if getattr(adapter, "limits", None) is None:
+        adapter.limits = extra
+    return adapter

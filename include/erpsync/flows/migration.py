@@ -45,7 +45,7 @@ from erpsync.mappings.erp_shipments import shipped_packages
 from erpsync.mappings.returns import return_from_storefront
 from erpsync.mappings.storefront_catalog import product_to_storefront
 from erpsync.model import ModelError
-from erpsync.reliability.budget import throttle_for
+from erpsync.reliability import budget
 from erpsync.rules.orders import Disposition, check_totals, disposition
 from erpsync.state.migration_jobs import LostLease, MigrationJob, MigrationJobs
 
@@ -578,12 +578,11 @@ def preview(ctx: FlowContext, entity: Entity, raw: Raw) -> Verdict:
 
 
 def apply_budget(ctx: FlowContext) -> None:
-    """Throttle each adapter to its system's rate budget (params ``<system>_rps``, ``_pool_slots``),
-    also when the context was built before the job's params were known (a resume)."""
+    """Throttle each adapter to its system's rate budget (the Connection's ``rps``, shared) and the
+    job's own cap (params ``<system>_rps``, ``_pool_slots``), also when the context was built
+    before the job's params were known (a resume)."""
     for system, adapter in (("erp", ctx.erp), ("storefront", ctx.storefront)):
-        http = getattr(adapter, "http", None)
-        if http is not None and hasattr(http, "throttle") and http.throttle is None:
-            http.throttle = throttle_for(ctx.params, system)
+        budget.install(adapter, system, ctx.params, ctx.store)
 
 
 # --------------------------------------------------------------------------- the report

@@ -1,22 +1,158 @@
-"""One rate budget per external system, shared by parallel flows and backfills.
+"""One rate budget per external system, shared by parallel flows, backfills and migrations.
 
-Two halves: concurrency is an Airflow pool per system (``pool_specs``: slots = the system's
-allowed concurrent clients), and requests per second are split evenly over those slots, so each
-running task throttles itself to ``rps / slots`` (``TokenBucket`` on ``HttpClient.throttle``)
-and all of them together stay within ``rps`` however many run. 429 with ``Retry-After`` is still
-honoured by the HTTP client when the system is stricter than its published limit.
+The limits of a system are in the extra of its Airflow Connection (``{"rps": 40, "concurrency":
+15}``; :class:`Limits`, defaults below). They are enforced in two halves:
+
+* **Concurrency** is an Airflow pool per system (``erpsync_erp``, ``erpsync_storefront``;
+  :func:`pool_specs`): ``concurrency`` slots, so at most that many erpsync tasks work on the system
+  at once, whatever DAG, backfill or migration they belong to. A task runs in the pool of the
+  system it loads (its writes); ``erpsync pools sync`` creates and resizes the pools from the
+  Connections (``scripts/up.sh`` and the compose ``airflow-init`` run it).
+* **Requests per second** are one budget per system in the state store (:class:`SharedRate`,
+  GCRA: the "virtual scheduling" form of a token bucket), which every process and thread calling
+  the system draws from before each request (``HttpClient.throttle``). Why the store and not
+  ``rps / pool slots`` per task: a task is in one pool only, but most flows call both systems
+  (orders_sync reads the store and writes the ERP), so a per-slot share cannot bound the calls to
+  the system whose pool the task is not in; and a per-slot share leaves a task that runs alone
+  with ``1 / slots`` of the budget (orders_sync would crawl at night while nothing else runs).
+  The shared budget is exact across processes and machines, lets one task use all of it and
+  costs one short write per ``LEASE_SECONDS`` worth of requests (at 40 req/s: one in 20 requests).
+  It takes its time from the database server (PostgreSQL), so clocks of workers need not agree.
+  If the store cannot be reached, the task falls back to ``rps / concurrency`` on its own, which
+  keeps all tasks together within ``rps`` as long as each runs in the system's pool.
+
+429 with ``Retry-After`` is still honoured by the HTTP client when the system is stricter than its
+Connection says. DAG Params ``<system>_rps`` (with ``<system>_pool_slots``) cap one run further
+(the historical migration's own share), on top of the system's budget.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from erpsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from erpsync.state import StateStore
+
+log = logging.getLogger(__name__)
+
+#: the external systems that have a budget (and an Airflow pool each)
+SYSTEMS = ("erp", "storefront")
+#: the Connection of each system
+CONNECTIONS = {"erp": "erp_default", "storefront": "storefront_default"}
+#: pool slots when the Connection names no ``concurrency``: erpsync tasks on the system at once
+DEFAULT_CONCURRENCY = 4
+#: requests per second when the Connection names no ``rps``: None, no limit of our own (only the
+#: system's 429 + Retry-After); set the figure the vendor publishes
+DEFAULT_RPS: float | None = None
+#: requests an idle system may get at once, in seconds' worth of its rate (at least 1 request)
+BURST_SECONDS = 0.5
+#: a process reserves this many seconds' worth of requests per round trip to the store
+LEASE_SECONDS = 0.05
+#: a reserved slot not used within this long after its time is dropped, never sent late in a bunch
+LATE_SECONDS = 0.1
+
+
+def pool_name(system: str) -> str:
+    return f"erpsync_{system}"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A system's published limits, from its Connection's extra."""
+
+    rps: float | None = DEFAULT_RPS
+    concurrency: int = DEFAULT_CONCURRENCY
+    burst: float | None = None  # requests at once on an idle system (default: BURST_SECONDS of rps)
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any] | None, *, conn_id: str = "") -> Limits:
+        """``{"rps": 40, "concurrency": 15, "burst": 10}`` (each optional) -> Limits; a bad value is
+        a one-line ConfigError naming the Connection."""
+        extra = extra or {}
+        conn = conn_id or str(extra.get("conn_id") or "the connection")
+        rps = _positive(extra.get("rps"), conn, "rps", "requests per second")
+        burst = _positive(extra.get("burst"), conn, "burst", "requests at once")
+        raw = extra.get("concurrency")
+        if raw in (None, ""):
+            concurrency = DEFAULT_CONCURRENCY
+        else:
+            try:
+                concurrency = int(raw)
+                ok = concurrency >= 1 and float(raw) == concurrency and not isinstance(raw, bool)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ConfigError(f"Connection {conn}: extra 'concurrency' must be a whole number >= 1 "
+                                  f"(erpsync tasks on the system at once: its pool's slots), got {raw!r}")
+        return cls(rps=rps, concurrency=concurrency, burst=burst)
+
+    @property
+    def burst_size(self) -> float:
+        if self.burst is not None:
+            return max(1.0, self.burst)
+        return max(1.0, (self.rps or 0) * BURST_SECONDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rps": self.rps, "concurrency": self.concurrency, "burst": self.burst}
+
+
+def _positive(value: Any, conn: str, key: str, meaning: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number > 0 or math.isinf(number):
+        raise ConfigError(f"Connection {conn}: extra {key!r} must be a positive number ({meaning}), got {value!r}")
+    return number
+
+
+def limits_of(adapter: Any) -> Limits:
+    """The limits of an adapter: its ``limits`` attribute (the Connection's extra, set by
+    ``connectors.registry``), else the defaults."""
+    extra = getattr(adapter, "limits", None)
+    if isinstance(extra, Limits):
+        return extra
+    return Limits.from_extra(extra if isinstance(extra, Mapping) else None,
+                             conn_id=str(getattr(adapter, "connection_id", "") or ""))
+
+
+def pool_specs(limits: Mapping[str, Limits | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Airflow pools from each system's limits (``{"erp": Limits(...)}`` or ``{"erp": {"rps": 20,
+    "concurrency": 4}}``): one pool per system with ``concurrency`` slots; the description says the
+    system's requests per second (shared by all slots through the state store)."""
+    specs = []
+    for system, lim in sorted(limits.items()):
+        lim = lim if isinstance(lim, Limits) else Limits.from_extra(lim, conn_id=CONNECTIONS.get(system, system))
+        rate = f", {lim.rps:g} req/s shared by all of them" if lim.rps else ", no req/s limit of ours"
+        specs.append({"name": pool_name(system), "slots": lim.concurrency, "system": system, "rps": lim.rps,
+                      "description": f"erpsync rate budget of the {system}: {lim.concurrency} task(s) at once"
+                                     f"{rate} (from Connection {CONNECTIONS.get(system, system)})"})
+    return specs
+
+
+def per_slot_rate(rps: float, slots: int) -> float:
+    return rps / max(1, slots)
+
+
+# --------------------------------------------------------------------------- throttles
 
 
 class TokenBucket:
-    """``acquire()`` blocks until a request may go: at most ``rate`` per second, bursts of ``burst``."""
+    """``acquire()`` blocks until a request may go: at most ``rate`` per second, bursts of ``burst``.
+    In-process only (one task's own cap, or the fallback when the store is unreachable)."""
+
+    from_budget = True
 
     def __init__(self, rate: float, burst: float | None = None, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -42,31 +178,131 @@ class TokenBucket:
             self._sleep(wait)
 
 
-def pool_name(system: str) -> str:
-    return f"erpsync_{system}"
+def reserve(store: StateStore, system: str, rate: float, burst: float, count: int) -> list[float]:
+    """Take ``count`` requests of ``system``'s shared budget; returns, for each, the seconds from now
+    at which it may be sent (0: at once). One short write transaction (GCRA on ``rate_budgets``:
+    a request may go at ``max(now, tat - tau)`` and moves ``tat`` on by ``1 / rate``)."""
+    import sqlalchemy as sa
+
+    from erpsync.state import schema as t
+
+    rb = t.rate_budgets
+    interval = 1.0 / rate
+    tau = (max(1.0, burst) - 1.0) * interval
+    with store._tx() as conn:
+        if store._sqlite:
+            now = time.time()  # one machine: the lock of BEGIN IMMEDIATE orders every process
+        else:
+            now = float(conn.execute(sa.select(sa.func.extract("epoch", sa.func.clock_timestamp()))).scalar_one())
+        query = sa.select(rb.c.tat).where(rb.c.system == system).with_for_update()
+        tat = conn.execute(query).scalar()
+        if tat is None:
+            conn.execute(store._insert(rb).values(system=system, tat=now, rps=rate, updated_at=store._now())
+                         .on_conflict_do_nothing(index_elements=["system"]))
+            tat = conn.execute(query).scalar_one()
+        delays = []
+        for _ in range(max(1, count)):
+            delays.append(max(0.0, tat - tau - now))
+            tat = max(tat, now) + interval
+        conn.execute(sa.update(rb).where(rb.c.system == system).values(tat=tat, rps=rate, updated_at=store._now()))
+    return delays
 
 
-def pool_specs(limits: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Airflow pools from each system's limits ``{"erp": {"rps": 20, "concurrency": 4}}``: one pool
-    per system with ``concurrency`` slots; each slot's share of the requests per second is in the
-    description (and is what ``per_slot_rate`` gives the tasks)."""
-    specs = []
-    for system, lim in sorted(limits.items()):
-        slots = max(1, int(lim.get("concurrency", 1)))
-        rps = lim.get("rps")
-        share = f", {per_slot_rate(float(rps), slots):g} req/s per slot" if rps else ""
-        specs.append({"name": pool_name(system), "slots": slots,
-                      "description": f"{system}: {slots} concurrent task(s){share} (erpsync rate budget)"})
-    return specs
+class SharedRate:
+    """``acquire()`` blocks until a request of ``system`` may go within the budget that every
+    process shares through the state store (see the module docstring).
+
+    Requests are reserved ``LEASE_SECONDS`` worth at a time; a reserved slot that was not used
+    in time is dropped (so a pause never turns into a burst). When the store cannot be reached
+    the process keeps going on ``rate / fallback_share`` of its own."""
+
+    from_budget = True
+
+    def __init__(self, store: StateStore, system: str, rate: float, burst: float | None = None, *,
+                 fallback_share: int = 1, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, lease_seconds: float = LEASE_SECONDS) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        self.store, self.system, self.rate = store, system, float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate * BURST_SECONDS))
+        self.lease = max(1, int(self.rate * lease_seconds))
+        self.fallback_share = max(1, int(fallback_share))
+        self._clock, self._sleep = clock, sleep
+        self._slots: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._fallback: TokenBucket | None = None
+        self.dropped = 0  # reserved slots not used in time
+
+    def acquire(self) -> None:
+        import sqlalchemy as sa
+
+        with self._lock:
+            while True:
+                if self._fallback is not None:
+                    self._fallback.acquire()
+                    return
+                now = self._clock()
+                while self._slots and self._slots[0] < now - LATE_SECONDS:
+                    self._slots.popleft()
+                    self.dropped += 1
+                if self._slots:
+                    at = self._slots.popleft()
+                    if at > now:
+                        self._sleep(at - now)
+                    return
+                try:
+                    delays = reserve(self.store, self.system, self.rate, self.burst, self.lease)
+                except sa.exc.SQLAlchemyError as exc:
+                    share = self.rate / self.fallback_share
+                    log.warning("%s: the shared rate budget is unavailable (%s); this task keeps to %.3g req/s "
+                                "(rps / pool slots) on its own", self.system, exc.__class__.__name__, share)
+                    self._fallback = TokenBucket(share, burst=1, clock=self._clock, sleep=self._sleep)
+                    continue
+                base = self._clock()
+                self._slots.extend(base + d for d in delays)
 
 
-def per_slot_rate(rps: float, slots: int) -> float:
-    return rps / max(1, slots)
+class AllOf:
+    """Several throttles in turn: a run's own cap first, then the system's shared budget (so a
+    shared slot is never taken, then wasted while the cap holds the request back)."""
+
+    from_budget = True
+
+    def __init__(self, *throttles: Any) -> None:
+        self.throttles = throttles
+
+    def acquire(self) -> None:
+        for throttle in self.throttles:
+            throttle.acquire()
 
 
-def throttle_for(params: Mapping[str, Any], system: str) -> TokenBucket | None:
-    """The bucket of one task: params ``<system>_rps`` and ``<system>_pool_slots`` (the pool size)."""
-    rps = params.get(f"{system}_rps")
-    if not rps:
+def throttle_for(params: Mapping[str, Any], system: str, *, limits: Limits | None = None,
+                 store: StateStore | None = None) -> Any:
+    """The throttle of one task's calls to ``system`` (None: no limit).
+
+    ``limits.rps`` (the Connection) is the system's budget, shared through ``store`` by every
+    process (``rps / concurrency`` of its own without a store); params ``<system>_rps`` and
+    ``<system>_pool_slots`` cap this run further to ``rps / pool_slots``."""
+    parts: list[Any] = []
+    own = params.get(f"{system}_rps")
+    if own:
+        parts.append(TokenBucket(per_slot_rate(float(own), int(params.get(f"{system}_pool_slots") or 1))))
+    if limits is not None and limits.rps:
+        if store is not None:
+            parts.append(SharedRate(store, system, limits.rps, limits.burst_size, fallback_share=limits.concurrency))
+        else:
+            parts.append(TokenBucket(per_slot_rate(limits.rps, limits.concurrency), burst=1))
+    if not parts:
         return None
-    return TokenBucket(per_slot_rate(float(rps), int(params.get(f"{system}_pool_slots") or 1)))
+    return parts[0] if len(parts) == 1 else AllOf(*parts)
+
+
+def install(adapter: Any, system: str, params: Mapping[str, Any], store: StateStore | None) -> None:
+    """Give ``adapter``'s HTTP client the throttle of ``system`` from its Connection's limits and
+    the run's params; a throttle set by someone else (a test, a benchmark) is left alone."""
+    http = getattr(adapter, "http", None)
+    if http is None or not hasattr(http, "throttle"):
+        return
+    if http.throttle is not None and not getattr(http.throttle, "from_budget", False):
+        return
+    http.throttle = throttle_for(params, system, limits=limits_of(adapter), store=store)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from erpsync.errors import AuthError, TransientError
+from erpsync.reliability import budget
 from erpsync.reliability.breaker import BreakerConfig, BreakerGuard, CircuitBreaker, CircuitOpenError
-from erpsync.reliability.budget import throttle_for
 from erpsync.reliability.notify import LogNotifier, Notifier, render_breaker_email
 from erpsync.reliability.outbox import Outbox, outbox_counts
 from erpsync.reliability.versions import Versions, version_of
@@ -89,7 +89,8 @@ def protect(ctx: FlowContext) -> None:
     Settings: DAG params or connection extras ``breaker_threshold`` (5),
     ``breaker_cooldown_seconds`` (60), ``breaker_probe_lease_seconds`` (120); param
     ``breaker_cache_seconds`` (1.0: how long a worker trusts a clean closed state it read); rate
-    budget: params ``<system>_rps`` and ``<system>_pool_slots`` (``erpsync.reliability.budget``).
+    budget: the Connection's ``rps`` (shared by every process through the store), capped further
+    by params ``<system>_rps`` and ``<system>_pool_slots`` (``erpsync.reliability.budget``).
     """
     for system, adapter in (("erp", ctx.erp), ("storefront", ctx.storefront)):
         http = getattr(adapter, "http", None)
@@ -102,8 +103,7 @@ def protect(ctx: FlowContext) -> None:
         notifier: Notifier = getattr(ctx, "notifier", None) or LogNotifier(ctx.log)
         breaker = CircuitBreaker(ctx.store, system, config, on_event=_emailer(ctx, notifier))
         http.guard = BreakerGuard(breaker, cache_seconds=float(ctx.params.get("breaker_cache_seconds", 1.0)))
-        if getattr(http, "throttle", None) is None:
-            http.throttle = throttle_for(ctx.params, system)
+        budget.install(adapter, system, ctx.params, ctx.store)
 
 
 def _emailer(ctx: FlowContext, notifier: Notifier) -> Callable[[str, Any], None]:

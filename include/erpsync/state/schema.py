@@ -489,3 +489,17 @@ migration_jobs = sa.Table(
     sa.Index(None, "status", "updated_at"),
     _status_check(MIGRATION_STATUSES),
 )
+
+# -- rate budget (issue 7; migration 0009_rate_budget) ------------------------------------------
+
+# One row per external system: the shared request budget of every process that calls it (GCRA,
+# the "virtual scheduling" token bucket: ``tat`` is the theoretical arrival time of the next
+# request, in seconds since the epoch on the clock of the database server where it has one).
+rate_budgets = sa.Table(
+    "rate_budgets",
+    metadata,
+    sa.Column("system", sa.String(64), primary_key=True),
+    sa.Column("tat", sa.Double, nullable=False),
+    sa.Column("rps", sa.Double, nullable=False),  # the rate its last caller used (for people reading it)
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-GROUPS: tuple[str, ...] = ("state", "dead_letters", "approvals", "reliability", "migration")
+GROUPS: tuple[str, ...] = ("state", "dead_letters", "approvals", "reliability", "migration", "pools")
 
 
 def build_parser() -> argparse.ArgumentParser:
