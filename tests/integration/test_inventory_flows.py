@@ -169,6 +169,35 @@ def test_fast_lane_pushes_hot_skus_and_the_cycle_leaves_them(sb, store, erp_adap
     assert again.done == 0
 
 
+def test_inventory_exports_equal_the_per_record_reads_page_by_page(sb, erp_adapter, storefront_adapter) -> None:
+    set_erp_stock(sb, "ITEM-000002", "EAST", on_hand=77)  # changed records come from the overlay
+    set_erp_stock(sb, "ITEM-000100", "WEST", on_hand=5)  # the very last record
+    storefront_adapter.set_inventory([{"sku": "SKU-000001", "location_id": "MAIN", "available": 9}],
+                                     idempotency_key="export-1")
+    codes = [f"ITEM-{i:06d}" for i in range(1, 101)]
+    skus = [f"SKU-{i:06d}" for i in range(1, 101)]
+    erp_blocks = list(erp_adapter.export_stock_rows())
+    sf_blocks = list(storefront_adapter.export_inventory_rows())
+    assert len(erp_blocks) == len(sf_blocks) == 1  # 300 rows: one page each
+    erp_rows = [r for b in erp_blocks for r in b.records()]
+    assert erp_rows == erp_adapter.stock_for_items(codes) and len(erp_rows) == 300
+    assert {(r["item_code"], r["warehouse"]): r["on_hand"] for r in erp_rows}[("ITEM-000002", "EAST")] == 77
+    fields = sf_blocks[0].fields
+    assert [list(r.values()) for r in sf_blocks[0].records()] == [
+        [r.get(f) for f in fields] for r in storefront_adapter.inventory_for(skus)]
+    for base, path, first_block in ((sb.erp_url, "/api/stock/export", erp_blocks[0]),
+                                    (sb.storefront_url, "/admin/api/inventory_levels/export", sf_blocks[0])):
+        headers = ({"X-Session-Id": erp_adapter._session_id} if base == sb.erp_url
+                   else {"Authorization": f"Bearer {sb.token}"})
+        rows, after = [], -1
+        while after is not None:  # pages of 7: overlay records at page edges, the last page short
+            body = requests.get(f"{base}{path}", params={"after": after, "limit": 7}, headers=headers, timeout=5).json()
+            assert body["fields"] == list(first_block.fields) and len(body["rows"]) <= 7
+            rows += body["rows"]
+            after = body["next_after"]
+        assert rows == [list(r) for r in first_block.rows]
+
+
 def test_drift_check_classifies_and_heals(sb, store, erp_adapter, storefront_adapter) -> None:
     inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1"))
     storefront_adapter.set_inventory([{"sku": "SKU-000001", "location_id": "MAIN", "available": 9999}],

@@ -10,11 +10,45 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 Raw = dict[str, Any]
+#: records per block when :func:`row_blocks` groups an adapter's records
+BLOCK_ROWS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A block of records of one shape from a bulk export: ``fields`` names the columns and each row
+    holds one record's values in that order (a bulk comparison reads a million records without
+    building a dict for each). A row whose length is not ``len(fields)`` is malformed."""
+
+    fields: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+
+    def records(self) -> Iterator[Raw]:
+        """The rows as records (raises ValueError on a row of the wrong length)."""
+        fields = self.fields
+        for row in self.rows:
+            yield dict(zip(fields, row, strict=True))
+
+
+def row_blocks(records: Iterable[Raw], size: int = BLOCK_ROWS) -> Iterator[Rows]:
+    """Records as :class:`Rows` blocks: consecutive records with the same keys share a block, so
+    an adapter without a columnar export still feeds the bulk paths (every key of every record kept)."""
+    fields: tuple[str, ...] | None = None
+    rows: list[list[Any]] = []
+    for raw in records:
+        keys = tuple(raw)
+        if keys != fields or len(rows) >= size:
+            if rows and fields is not None:
+                yield Rows(fields, rows)
+            fields, rows = keys, []
+        rows.append(list(raw.values()))
+    if rows and fields is not None:
+        yield Rows(fields, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +158,11 @@ class ErpAdapter(PagedReads, abc.ABC):
         """Every stock record, for full comparisons; override with the system's bulk export."""
         return self.list_stock()
 
+    def export_stock_rows(self) -> Iterator[Rows]:
+        """Every stock record as :class:`Rows` blocks (the drift check reads these); override when
+        the system's export is columnar already."""
+        return row_blocks(self.export_stock())
+
     def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
         """The stock records of every warehouse of these items; override with a filtered query."""
         wanted = set(item_codes)
@@ -200,6 +239,11 @@ class StorefrontAdapter(PagedReads, abc.ABC):
     def export_inventory(self) -> Iterator[Raw]:
         """Every inventory level, for full comparisons; override with the store's bulk export."""
         return self.list_inventory()
+
+    def export_inventory_rows(self) -> Iterator[Rows]:
+        """Every inventory level as :class:`Rows` blocks (the drift check reads these); override
+        when the store's export is columnar already."""
+        return row_blocks(self.export_inventory())
 
     def inventory_for(self, skus: Sequence[str]) -> list[Raw]:
         """The levels of these SKUs at every location; override with a filtered query."""

@@ -7,9 +7,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import msgspec
+
 from erpsync.connectors.base import ErpAdapter, Page, Raw, Rows
-from erpsync.connectors.http import HttpClient, RetryPolicy, fast_json
-from erpsync.errors import AuthError, ConfigError, TransientError
+from erpsync.connectors.http import HttpClient, RetryPolicy
+from erpsync.errors import AuthError, ConfigError, ConnectorError, TransientError
 
 SESSION_ERRORS = {"session_expired", "invalid_session", "missing_session"}
 #: stock lists page by the API's maximum (changed stock at 1M SKU-locations is thousands of rows)
@@ -25,16 +27,39 @@ def iso_z(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def export_pages(fetch: Callable[[int], Any]) -> Iterator[Rows]:
-    """The sandbox's bulk exports (ERP stock, store levels): ``fetch(after)`` returns one page
-    ``{"fields", "rows", "next_after"}``; each page is one block, until ``next_after`` is null."""
+class ExportPage(msgspec.Struct):
+    """One page of a sandbox bulk export (ERP stock, store levels)."""
+
+    fields: list[str]
+    rows: list[tuple[Any, ...]]  # tuples: the garbage collector stops tracking them (a million rows)
+    next_after: int | None = None
+
+
+_EXPORT_PAGE = msgspec.json.Decoder(ExportPage)
+
+
+def decode_export(content: bytes) -> Any:
+    """``decode`` of the export calls: msgspec straight into :class:`ExportPage` (twice the speed of
+    ``json.loads``); any other answer (an error body) decodes as plain JSON."""
+    try:
+        return _EXPORT_PAGE.decode(content)
+    except msgspec.ValidationError:
+        return msgspec.json.decode(content)
+
+
+def export_pages(system: str, path: str, fetch: Callable[[int], Any]) -> Iterator[Rows]:
+    """The sandbox's bulk exports: ``fetch(after)`` returns one page decoded by :data:`decode_export`;
+    each page is one block, until ``next_after`` is null. A page of another shape stops the read."""
     after = -1
     while True:
         body = fetch(after)
-        yield Rows(tuple(body["fields"]), body["rows"])
-        if body.get("next_after") is None:
+        if not isinstance(body, ExportPage):
+            raise ConnectorError(f"{system} GET {path}: the answer is not an export page: {str(body)[:200]}",
+                                 system=system, body=body)
+        yield Rows(tuple(body.fields), body.rows)
+        if body.next_after is None:
             return
-        after = body["next_after"]
+        after = body.next_after
 
 
 class SandboxErpAdapter(ErpAdapter):
@@ -170,8 +195,9 @@ class SandboxErpAdapter(ErpAdapter):
 
     def export_stock_rows(self) -> Iterator[Rows]:
         """The bulk export as it comes: one block of array rows per call (50,000), decoded by msgspec."""
-        return export_pages(lambda after: self._call("GET", "/api/stock/export", decode=fast_json,
-                                                     params={"after": after, "limit": EXPORT_LIMIT}).body)
+        path = "/api/stock/export"
+        return export_pages(self.system, path, lambda after: self._call(
+            "GET", path, decode=decode_export, params={"after": after, "limit": EXPORT_LIMIT}).body)
 
     def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
         codes = list(dict.fromkeys(item_codes))

@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from erpsync.connectors.base import Page, Raw, StorefrontAdapter
+from erpsync.connectors.base import Page, Raw, Rows, StorefrontAdapter
 from erpsync.connectors.http import HttpClient, RetryPolicy
-from erpsync.connectors.sandbox_erp import _reason, iso_z
+from erpsync.connectors.sandbox_erp import EXPORT_LIMIT, _reason, decode_export, export_pages, iso_z
 from erpsync.errors import AuthError, ConfigError, TransientError
 
 
@@ -143,16 +143,14 @@ class SandboxStorefrontAdapter(StorefrontAdapter):
 
     def export_inventory(self) -> Iterator[Raw]:
         """Every level through the bulk export (50,000 array rows a call)."""
-        after = -1
-        while True:
-            body = self.http.request("GET", "/admin/api/inventory_levels/export",
-                                     params={"after": after, "limit": 50_000}).body
-            fields = body["fields"]
-            for row in body["rows"]:
-                yield dict(zip(fields, row, strict=True))
-            if body.get("next_after") is None:
-                return
-            after = body["next_after"]
+        for block in self.export_inventory_rows():
+            yield from block.records()
+
+    def export_inventory_rows(self) -> Iterator[Rows]:
+        """The bulk export as it comes: one block of array rows per call (50,000), decoded by msgspec."""
+        path = "/admin/api/inventory_levels/export"
+        return export_pages(self.system, path, lambda after: self.http.request(
+            "GET", path, decode=decode_export, params={"after": after, "limit": EXPORT_LIMIT}).body)
 
     def inventory_for(self, skus: Sequence[str]) -> list[Raw]:
         wanted = list(dict.fromkeys(skus))

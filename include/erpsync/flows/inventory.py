@@ -27,7 +27,7 @@ import hashlib
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,12 +254,13 @@ class Engine:
         infos = self.state.items(codes | set(kit_codes))
         out: dict[tuple[str, str], StoreLevel] = {}
         components = set(self.kits_of)
+        locations = lmap.locations  # a property: built once, not once per item
         for code in codes:
             if code in self.kits:
                 continue
             info = infos.get(code)
             keep = code in components  # kits below still need it; the rest is freed as we go
-            for loc in lmap.locations:
+            for loc in locations:
                 lv = by_code.get((code, loc)) if keep else by_code.pop((code, loc), None)
                 if lv is None:
                     continue
@@ -276,7 +277,7 @@ class Engine:
         for code in kit_codes:
             info = self.kits[code]
             comps = info.kit or {}
-            for loc in lmap.locations:
+            for loc in locations:
                 avail = {c: by_code[(c, loc)].available for c in comps if (c, loc) in by_code}
                 restock = {c: by_code[(c, loc)].restock_date for c in comps
                            if (c, loc) in by_code and by_code[(c, loc)].restock_date}
@@ -286,6 +287,55 @@ class Engine:
                                                   kit_restock_date(comps, avail, restock),  # type: ignore[arg-type]
                                                   max((s for s in srcs if s), default=None))
         self.stats.computed += len(out)
+        return out
+
+    def aggregate_available(self, figures: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+        """Store location -> item code -> the sum of its warehouses' available to sell, from (item
+        code, warehouse, available to sell) figures; a warehouse the map does not know is reported
+        (``unmapped_location``), one mapped to None is left out on purpose. The first half of
+        :meth:`available_by_location`, without any item facts (the drift check reads them after)."""
+        mapping = self.settings.location_map.mapping
+        agg: dict[str, dict[str, int]] = {loc: {} for loc in self.settings.location_map.locations}
+        for code, wh, avail in figures:
+            loc = mapping.get(wh)
+            if loc is None:
+                if wh not in mapping:
+                    self.stats.report("unmapped_location", f"{code}@{wh}")
+                continue
+            by_code = agg[loc]
+            by_code[code] = by_code.get(code, 0) + avail
+        return agg
+
+    def available_by_location(
+        self, agg: dict[str, dict[str, int]], items: Mapping[str, tuple[str, bool]]
+    ) -> dict[str, dict[str, int]]:
+        """Store location -> SKU -> available, for every item: the ``available`` of what
+        :meth:`compute` gives for all items (same location map, kits, inactive items, reports of
+        unknown items), without a level object per SKU-location: the drift check's path through a
+        million of them. ``agg`` comes from :meth:`aggregate_available`, ``items`` maps every item
+        code to (SKU, active) (``InventoryState.item_skus``)."""
+        locations = self.settings.location_map.locations
+        kits = self.kits
+        out: dict[str, dict[str, int]] = {loc: {} for loc in locations}
+        unknown: set[str] = set()
+        for loc in locations:
+            by_sku = out[loc]
+            for code, avail in agg[loc].items():
+                if code in kits:
+                    continue
+                info = items.get(code)
+                if info is None:
+                    if code not in unknown:
+                        unknown.add(code)
+                        self.stats.report("unknown_item", code)
+                    continue
+                by_sku[info[0]] = avail if info[1] else 0
+        for kit in kits.values():
+            comps = kit.kit or {}
+            for loc in locations:
+                have = agg[loc]
+                out[loc][kit.sku] = kit_available(comps, {c: have[c] for c in comps if c in have}) if kit.active else 0
+        self.stats.computed += sum(len(v) for v in out.values())
         return out
 
     # -- store orders the ERP has not received yet

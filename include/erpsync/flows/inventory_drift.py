@@ -1,8 +1,10 @@
 """inventory_drift_check: a full comparison of ERP availability and store stock, every SKU-location.
 
 1. Refresh items and the store's SKUs (as inventory_sync does).
-2. Read the whole ERP stock (bulk export) and compute what every store SKU-location should show,
-   while the store's levels (bulk export) are read in a second thread.
+2. Read the whole ERP stock (bulk export, as blocks of array rows) and compute what every store
+   SKU-location should show (``Engine.aggregate_available`` and ``available_by_location``: the
+   figure only, one dict per location, no object per SKU-location), while the store's levels (bulk export) are read in a
+   second thread. A record of either export that cannot be read is dead-lettered, never skipped.
 3. Classify every difference: ``quantity_mismatch``, ``kit_mismatch`` (the SKU is a kit),
    ``missing_in_store`` (the store carries the SKU but has no level at that location),
    ``missing_in_erp`` (the store has a level for a SKU the ERP does not know), ``unmapped_location``
@@ -19,14 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from erpsync.errors import ConfigError, MappingError
-from erpsync.flows.base import FlowContext, RunSummary
+from erpsync.flows.base import FlowContext, RunSummary, dead_letter
 from erpsync.flows.inventory import Engine, Settings, finish, refresh_items, refresh_store_skus
-from erpsync.mappings.stock import level_to_storefront, store_level
-from erpsync.rules.availability import StoreLevel
+from erpsync.mappings.stock import level_to_storefront, stock_available_rows, store_level_rows
+from erpsync.rules.availability import allocate_channels
 
 FLOW = "inventory_drift_check"
 KINDS = ("quantity_mismatch", "kit_mismatch", "missing_in_store", "missing_in_erp", "unmapped_location")
@@ -39,13 +42,16 @@ class DriftResult:
     counts: Counter[str] = field(default_factory=Counter)
     items: list[dict[str, Any]] = field(default_factory=list)
     compared: int = 0
+    #: records of either export that could not be read: dead-lettered (flow, reason mapping_error)
+    unreadable: int = 0
     healed: int = 0
     heal_skipped_newer: int = 0
     report_id: int | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"compared": self.compared, "differences": sum(self.counts.values()),
-                "by_kind": {k: self.counts.get(k, 0) for k in KINDS}, "healed": self.healed,
+                "by_kind": {k: self.counts.get(k, 0) for k in KINDS}, "unreadable": self.unreadable,
+                "healed": self.healed,
                 "heal_skipped_newer": self.heal_skipped_newer, "stored_items": len(self.items)}
 
 
@@ -82,34 +88,49 @@ def check(engine: Engine) -> DriftResult:
     refresh_items(ctx, state, engine.summary)
     refresh_store_skus(ctx, state)
 
-    store_levels: dict[tuple[str, str], int] = {}
+    # location -> SKU -> available: one small dict per location, no key tuple per SKU-location
+    res = DriftResult()
+    store_levels: dict[str, dict[str, int]] = {}
+    unreadable: list[tuple[dict[str, Any], MappingError]] = []  # dead-lettered below, in this thread
     failure: list[BaseException] = []
 
     def read_store() -> None:
         try:
-            for raw in ctx.storefront.export_inventory():
-                try:
-                    sku, loc, avail = store_level(raw)
-                except MappingError:
-                    continue
-                store_levels[(sku, loc)] = avail
+            def bad(raw: dict[str, Any], exc: MappingError) -> None:
+                unreadable.append((raw, exc))
+
+            for block in ctx.storefront.export_inventory_rows():
+                for sku, loc, avail in store_level_rows(block.fields, block.rows, bad):
+                    by_sku = store_levels.get(loc)
+                    if by_sku is None:
+                        by_sku = store_levels[loc] = {}
+                    by_sku[sku] = avail
         except BaseException as exc:  # re-raised in the main thread
             failure.append(exc)
 
     reader = threading.Thread(target=read_store, name="drift-store-read", daemon=True)
     reader.start()
-    expected = engine.compute(engine.figures(ctx.erp.export_stock()))
+    agg = engine.aggregate_available(_erp_figures(engine, res))
     reader.join()
     if failure:
         raise failure[0]
+    # read after the join: a database read next to a busy thread waits for the GIL row by row
+    items = state.item_skus()
+    expected = engine.available_by_location(agg, items)
+    agg.clear()
+    res.unreadable += len(unreadable)
+    for raw, exc in unreadable:
+        dead_letter(ctx, engine.summary, "inventory_level", f"{raw.get('sku')}@{raw.get('location_id')}", raw,
+                    f"mapping_error: {exc}", error_kind="mapping")
 
     store_skus = state.all_store_skus()
     kit_skus = {k.sku for k in engine.kits.values()}
-    known_skus = {i.sku for i in state.all_items()}
+    known_skus = {sku for sku, _ in items.values()}
+    items.clear()
     locations = set(s.location_map.locations)
-    res = DriftResult()
     cap = int(ctx.params.get("max_items", DEFAULT_MAX_ITEMS))
     to_heal: list[tuple[str, str]] = []
+    channel = _channel(engine)
 
     def note(kind: str, sku: str, loc: str, **detail: Any) -> None:
         res.counts[kind] += 1
@@ -119,22 +140,25 @@ def check(engine: Engine) -> DriftResult:
         if kind in HEAL_KINDS:
             to_heal.append((sku, loc))
 
-    for key, lv in expected.items():
-        sku, loc = key
-        if sku not in store_skus:
-            continue  # reported by inventory_sync as not_in_store; the catalog publishes it
-        res.compared += 1
-        want = _channel(engine, lv)
-        have = store_levels.pop(key, None)
-        if have is None:
-            note("missing_in_store", sku, loc, erp=want)
-        elif have != want:
-            note("kit_mismatch" if sku in kit_skus else "quantity_mismatch", sku, loc, erp=want, store=have)
-    for (sku, loc), have in store_levels.items():
-        if loc not in locations:
-            note("unmapped_location", sku, loc, store=have, side="store")
-        elif sku not in known_skus:
-            note("missing_in_erp", sku, loc, store=have)
+    for loc, want_by_sku in expected.items():
+        have_by_sku = store_levels.get(loc) or {}
+        for sku, avail in want_by_sku.items():
+            if sku not in store_skus:
+                continue  # reported by inventory_sync as not_in_store; the catalog publishes it
+            res.compared += 1
+            want = channel(avail) if channel else avail
+            have = have_by_sku.pop(sku, None)
+            if have is None:
+                note("missing_in_store", sku, loc, erp=want)
+            elif have != want:
+                note("kit_mismatch" if sku in kit_skus else "quantity_mismatch", sku, loc, erp=want, store=have)
+    for loc, have_by_sku in store_levels.items():
+        mapped = loc in locations
+        for sku, have in have_by_sku.items():
+            if not mapped:
+                note("unmapped_location", sku, loc, store=have, side="store")
+            elif sku not in known_skus:
+                note("missing_in_erp", sku, loc, store=have)
     for reason, n in engine.stats.reports.items():
         if reason == "unmapped_location":
             res.counts["unmapped_location"] += n
@@ -152,13 +176,29 @@ def check(engine: Engine) -> DriftResult:
     return res
 
 
-def _channel(engine: Engine, lv: StoreLevel) -> int:
+def _erp_figures(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, int]]:
+    """(item code, warehouse, available to sell) of every ERP stock record, from the bulk export's
+    blocks; a malformed record is dead-lettered (as ``Engine.figures`` does) and the rest goes on."""
+    ctx, summary = engine.ctx, engine.summary
+
+    def bad(raw: dict[str, Any], exc: MappingError) -> None:
+        res.unreadable += 1
+        dead_letter(ctx, summary, "stock", f"{raw.get('item_code')}@{raw.get('warehouse')}", raw,
+                    f"mapping_error: {exc}", error_kind="mapping")
+
+    safety = engine.settings.include_safety_stock
+    for block in ctx.erp.export_stock_rows():
+        engine.stats.read += len(block.rows)
+        yield from stock_available_rows(block.fields, block.rows, bad, include_safety_stock=safety)
+
+
+def _channel(engine: Engine) -> Callable[[int], int] | None:
+    """The configured channel's part of a pool (None: the whole pool is the store's)."""
     s = engine.settings
     if s.shares and s.channel:
-        from erpsync.rules.availability import allocate_channels
-
-        return allocate_channels(lv.available, s.shares, s.demand)[s.channel]
-    return lv.available
+        shares, demand, channel = s.shares, s.demand, s.channel
+        return lambda pool: allocate_channels(pool, shares, demand)[channel]
+    return None
 
 
 def heal(engine: Engine, keys: list[tuple[str, str]], started: dt.datetime, res: DriftResult) -> None:
@@ -195,6 +235,8 @@ def render_email(flow: str, run_id: str, res: DriftResult, *, top: int = 10) -> 
     for kind in KINDS:
         lines.append(f"  {kind:<20} {res.counts.get(kind, 0):>10,}")
     lines.append(f"  {'total':<20} {total:>10,}")
+    if res.unreadable:
+        lines += ["", f"Unreadable records (dead letters, reason mapping_error): {res.unreadable:,}."]
     lines += ["", f"Healed: {res.healed:,} (skipped because a newer write got there first: {res.heal_skipped_newer:,})."]
     if res.items:
         lines += ["", f"First {min(top, len(res.items))} differences:"]

@@ -1,12 +1,17 @@
 """ERP stock and items, store inventory levels: raw <-> what the inventory rules work on.
 
 Written by hand rather than as an engine spec because it runs a million times per drift check
-(~1 µs a record); the errors still name the record, the field and the rule.
+(~1 µs a record); the errors still name the record, the field and the rule. The bulk readers
+(:func:`stock_available_rows`, :func:`store_level_rows`) take export blocks of array rows and
+check the common shape inline (~0.3 µs a row); any row off that shape goes through the per-record
+function, so a row is accepted, or fails with its error, exactly as the per-record path decides.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +70,72 @@ def stock_figures(raw: Raw, *, include_safety_stock: bool = True) -> StockFigure
                         modified if isinstance(modified, str) else None)
 
 
+#: a malformed row of a bulk block: its record (as far as it can be read) and the error
+OnBad = Callable[[Raw, MappingError], None]
+
+
+def row_record(fields: Sequence[str], row: Sequence[Any]) -> Raw:
+    """A bulk row as its record; a row of the wrong length keeps its values under ``_row``."""
+    if len(row) == len(fields):
+        return dict(zip(fields, row, strict=True))
+    return {**dict(zip(fields, row, strict=False)), "_row": list(row)}
+
+
+def _wrong_length(what: str, fields: Sequence[str], raw: Raw) -> MappingError:
+    return MappingError(what, "_row", f"{len(fields)} values ({', '.join(fields)})", raw.get("_row"))
+
+
+def stock_available_rows(
+    fields: Sequence[str], rows: Sequence[Sequence[Any]], bad: OnBad, *, include_safety_stock: bool = True
+) -> Iterator[tuple[str, str, int]]:
+    """(item_code, warehouse, available to sell) of each row of a bulk stock block.
+
+    Accepts and refuses exactly what :func:`stock_figures` does (a row it refuses goes to ``bad``
+    with its record and the error, the rest of the block goes on); the figure is
+    :func:`~erpsync.rules.availability.figures_to_sell` of the row.
+    """
+    pos = {f: i for i, f in enumerate(fields)}
+    cols = ("item_code", "warehouse", *FIGURES)
+    n = len(fields)
+    if any(c not in pos for c in cols):  # not the common shape: every row the per-record way
+        get = None
+    else:
+        get = operator.itemgetter(*(pos[c] for c in cols))
+    i_restock, i_back = pos.get("restock_date"), pos.get("backorderable")
+    dates: set[str] = set()  # restock dates seen valid (a few hundred distinct ones at most)
+    for row in rows:
+        if get is not None and len(row) == n:
+            code, wh, oh, al, rs, dm, qu, ss = get(row)
+            if (type(code) is str and code and type(wh) is str and wh and type(oh) is int and type(al) is int
+                    and type(rs) is int and type(dm) is int and type(qu) is int and type(ss) is int
+                    and (i_restock is None or row[i_restock] is None or row[i_restock] in dates
+                         or _valid_date(row[i_restock], dates))
+                    and (i_back is None or type(row[i_back]) is bool)):
+                yield code, wh, figures_to_sell(oh, al, rs, dm, qu, ss if include_safety_stock else 0)
+                continue
+        raw = row_record(fields, row)
+        try:
+            if "_row" in raw:
+                raise _wrong_length(_key(raw), fields, raw)
+            f = stock_figures(raw, include_safety_stock=include_safety_stock)
+        except MappingError as exc:
+            bad(raw, exc)
+            continue
+        yield f.item_code, f.warehouse, f.available
+
+
+def _valid_date(value: Any, seen: set[str]) -> bool:
+    """A restock date :func:`stock_figures` accepts as it is (text); remembered in ``seen``."""
+    if type(value) is not str:
+        return False
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    seen.add(value)
+    return True
+
+
 def stock_from_erp(raw: Raw, sku: str) -> InventoryLevel:
     """The canonical record of one ERP stock row (per-record paths and tests)."""
     f = stock_figures(raw)
@@ -103,6 +174,32 @@ def store_level(raw: Raw) -> tuple[str, str, int]:
     if type(avail) is not int:
         raise MappingError(f"level {s}@{loc}", "available", "whole quantity", avail)
     return s, loc, avail
+
+
+def store_level_rows(
+    fields: Sequence[str], rows: Sequence[Sequence[Any]], bad: OnBad
+) -> Iterator[tuple[str, str, int]]:
+    """(sku, location, available) of each row of a bulk block of store levels; accepts and refuses
+    exactly what :func:`store_level` does (a refused row goes to ``bad``)."""
+    pos = {f: i for i, f in enumerate(fields)}
+    n = len(fields)
+    get = (operator.itemgetter(pos["sku"], pos["location_id"], pos["available"])
+           if all(c in pos for c in ("sku", "location_id", "available")) else None)
+    for row in rows:
+        if get is not None and len(row) == n:
+            s, loc, avail = get(row)
+            if type(s) is str and type(loc) is str and type(avail) is int:
+                yield s, loc, avail
+                continue
+        raw = row_record(fields, row)
+        try:
+            if "_row" in raw:
+                raise _wrong_length(f"level {raw.get('sku')}@{raw.get('location_id')}", fields, raw)
+            level = store_level(raw)
+        except MappingError as exc:
+            bad(raw, exc)
+            continue
+        yield level
 
 
 def level_to_storefront(level: StoreLevel, restock_date: str | None = None) -> Raw:

@@ -87,6 +87,12 @@ def seed_time(index: int, count: int) -> float:
     return float(int(SEED_END - SEED_SPAN + SEED_SPAN * index / max(count, 1)))
 
 
+def seed_times(lo: int, hi: int, count: int) -> list[int]:
+    """``int(seed_time(i, count))`` for each i in [lo, hi), in one pass (the bulk exports)."""
+    base, n = SEED_END - SEED_SPAN, max(count, 1)
+    return [int(base + SEED_SPAN * i / n) for i in range(lo, hi)]
+
+
 class LazyTable:
     """Records derived from their index, plus an overlay of changed or added records.
 

@@ -15,17 +15,23 @@ query; a store's bulk export (Shopify's bulk operations) and the stock decrement
   have them (done lazily by the first export otherwise); about 15 s per million records.
 
 Seeded values are derived once into compact arrays; changed records come from the overlay, so an
-export always equals what the per-record API returns.
+export always equals what the per-record API returns. Both exports share one page builder
+(``_export``): runs of seeded rows are built from the arrays in bulk (one code string per item,
+cached time prefixes) and the page is encoded by msgspec, about 0.1 s of the service's CPU per
+million rows for the encoding instead of json's 0.7 s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from array import array
+from collections.abc import Callable
 from typing import Any
 
-from erpsync.sandbox.data import LazyTable, Raw, index_of, iso, item_code, now, rng_for, seed_time, sku
-from erpsync.sandbox.server import HttpError, Request, Service
+import msgspec
+
+from erpsync.sandbox.data import LazyTable, Raw, index_of, iso, item_code, now, rng_for, seed_times, sku
+from erpsync.sandbox.server import Encoded, HttpError, Request, Service
 
 EXPORT_MAX = 50_000
 BY_KEYS_MAX = 1_000
@@ -33,19 +39,29 @@ ERP_FIELDS = ["item_code", "warehouse", "on_hand", "allocated", "reserved", "dam
               "safety_stock", "restock_date", "modified_at"]
 SF_FIELDS = ["sku", "location_id", "available", "updated_at"]
 _RESTOCK_BASE = dt.date(2026, 12, 1)
-_DAYS: dict[int, str] = {}
+_HOURS: dict[int, str] = {}  # hour since the epoch -> "2026-11-23T10:" (8,760 a year)
+_MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
+_RESTOCK: dict[int, str] = {}  # days after _RESTOCK_BASE -> ISO date
 
 
-def fast_iso(ts: float) -> str:
-    """``iso(ts)`` without datetime per call (the export formats a million of them)."""
-    s = int(ts)
-    day, rem = divmod(s, 86400)
-    prefix = _DAYS.get(day)
-    if prefix is None:
-        prefix = _DAYS[day] = iso(day * 86400)[:10]
-    h, rem = divmod(rem, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{prefix}T{h:02d}:{m:02d}:{sec:02d}Z"
+def _isos(times: list[int], offset: int = 0) -> list[str]:
+    """``iso(t + offset)`` of each time, without a datetime per call (an export page formats 50,000)."""
+    hours, mmss = _HOURS, _MMSS
+    out: list[str] = []
+    for t in times:
+        hour, rem = divmod(t + offset, 3600)
+        prefix = hours.get(hour)
+        if prefix is None:
+            prefix = hours[hour] = iso(hour * 3600)[:14]
+        out.append(prefix + mmss[rem])
+    return out
+
+
+def _restock(days: int) -> str:
+    text = _RESTOCK.get(days)
+    if text is None:
+        text = _RESTOCK[days] = (_RESTOCK_BASE + dt.timedelta(days=days)).isoformat()
+    return text
 
 
 def _state(svc: Service) -> dict[str, Any]:
@@ -87,14 +103,37 @@ def _sf_available(svc: Service) -> array:
     return col
 
 
-def _erp_row(rec: Raw) -> list[Any]:
-    return [rec.get(f) for f in ERP_FIELDS]
+#: seeded rows [lo, hi) of an export, as arrays in the export's field order
+Seeded = Callable[[int, int], list[list[Any]]]
 
 
-def _export_window(req: Request) -> tuple[int, int]:
+def _export(req: Request, table: LazyTable, fields: list[str], seeded: Seeded) -> tuple[int, Any]:
+    """One page of a bulk export (the ERP's and the store's): ``after`` (the last index read, -1 at
+    first) and ``limit`` (1 to EXPORT_MAX); rows in key order as arrays of ``fields``, a changed or
+    added record from the overlay, each run of seeded ones from ``seeded``; ``next_after`` is null
+    after the last page. Encoded by msgspec here (same JSON as the other answers, faster)."""
     after = req.int_arg("after", -1, minimum=-1)
     limit = req.int_arg("limit", 10_000, minimum=1, maximum=EXPORT_MAX)
-    return after + 1, limit
+    start = after + 1
+    end = min(len(table), start + limit)
+    # the seeded rows of the whole window in one pass (cheaper than a pass per run between changed
+    # records: after a first sync a third of the store's levels are changed), then the overlay's
+    # records in their places; indices past the seeded count are all in the overlay (added records)
+    rows = seeded(start, min(end, table.count)) if start < min(end, table.count) else []
+    overlay = table.overlay
+    if len(overlay) < end - start:
+        changed = sorted(j for j in overlay if start <= j < end)
+    else:
+        changed = [j for j in range(start, end) if j in overlay]
+    for j in changed:
+        rec = overlay[j]
+        row = [rec.get(f) for f in fields]
+        if j - start < len(rows):
+            rows[j - start] = row
+        else:
+            rows.append(row)
+    body = {"fields": fields, "rows": rows, "next_after": end - 1 if end < len(table) else None}
+    return 200, Encoded(msgspec.json.encode(body))
 
 
 def _keys(req: Request, name: str) -> list[str]:
@@ -121,25 +160,20 @@ def erp_warm(svc: Any, req: Request) -> tuple[int, Any]:
 
 
 def erp_export(svc: Any, req: Request) -> tuple[int, Any]:
-    start, limit = _export_window(req)
-    table: LazyTable = svc.stock
     cols = _erp_columns(svc)
     d = svc.data
     locs, whs, count = d.o.locations, d.warehouses, d.stock_count
     oh, al, rs, dm, qu, ss, rk = (cols[n] for n in (*ERP_FIELDS[2:8], "restock"))
-    overlay = table.overlay
-    end = min(len(table), start + limit)
-    rows: list[list[Any]] = []
-    for j in range(start, end):
-        rec = overlay.get(j)
-        if rec is not None:
-            rows.append(_erp_row(rec))
-            continue
-        item, wh = divmod(j, locs)
-        restock = (_RESTOCK_BASE + dt.timedelta(days=rk[j])).isoformat() if rk[j] >= 0 else None
-        rows.append([item_code(item), whs[wh], oh[j], al[j], rs[j], dm[j], qu[j], ss[j], restock,
-                     fast_iso(seed_time(j, count))])
-    return 200, {"fields": ERP_FIELDS, "rows": rows, "next_after": end - 1 if end < len(table) else None}
+
+    def seeded(lo: int, hi: int) -> list[list[Any]]:
+        first = lo // locs
+        codes = [item_code(i) for i in range(first, (hi - 1) // locs + 1)]
+        return [[codes[j // locs - first], whs[j % locs], a, b, c, e, f, g, _restock(r) if r >= 0 else None, at]
+                for j, a, b, c, e, f, g, r, at in zip(range(lo, hi), oh[lo:hi], al[lo:hi], rs[lo:hi], dm[lo:hi],
+                                                      qu[lo:hi], ss[lo:hi], rk[lo:hi],
+                                                      _isos(seed_times(lo, hi, count)), strict=True)]
+
+    return _export(req, svc.stock, ERP_FIELDS, seeded)
 
 
 def erp_by_items(svc: Any, req: Request) -> tuple[int, Any]:
@@ -187,22 +221,17 @@ def sf_warm(svc: Any, req: Request) -> tuple[int, Any]:
 
 
 def sf_export(svc: Any, req: Request) -> tuple[int, Any]:
-    start, limit = _export_window(req)
-    table: LazyTable = svc.inventory
     avail = _sf_available(svc)
     d = svc.data
     locs, whs, count = d.o.locations, d.warehouses, d.stock_count
-    overlay = table.overlay
-    end = min(len(table), start + limit)
-    rows: list[list[Any]] = []
-    for j in range(start, end):
-        rec = overlay.get(j)
-        if rec is not None:
-            rows.append([rec.get(f) for f in SF_FIELDS])
-            continue
-        item, wh = divmod(j, locs)
-        rows.append([sku(item), whs[wh], avail[j], fast_iso(seed_time(j, count) + 120)])
-    return 200, {"fields": SF_FIELDS, "rows": rows, "next_after": end - 1 if end < len(table) else None}
+
+    def seeded(lo: int, hi: int) -> list[list[Any]]:
+        first = lo // locs
+        codes = [sku(i) for i in range(first, (hi - 1) // locs + 1)]
+        return [[codes[j // locs - first], whs[j % locs], a, at]
+                for j, a, at in zip(range(lo, hi), avail[lo:hi], _isos(seed_times(lo, hi, count), 120), strict=True)]
+
+    return _export(req, svc.inventory, SF_FIELDS, seeded)
 
 
 def sf_by_skus(svc: Any, req: Request) -> tuple[int, Any]:

@@ -30,6 +30,11 @@ from erpsync.sandbox.faults import FaultConfigError, Faults
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+class Encoded(bytes):
+    """An answer body its handler encoded as JSON already (the bulk exports, with msgspec): sent as
+    it is."""
+
+
 class HttpError(Exception):
     """Raised by a handler to answer with an error body ``{"error": code, "message": ...}``."""
 
@@ -301,7 +306,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def send_json(self, status: int, body: Any, headers: dict[str, str]) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = body if isinstance(body, Encoded) else json.dumps(body, separators=(",", ":")).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
