@@ -56,6 +56,18 @@ class UnknownOutcomeError(TransientError):
     """
 
 
+class UnsupportedError(ErpsyncError):
+    """The target system has no place for this record (Vendure has no customer-specific price
+    lists): not a fault of the record, and no retry helps. ``target`` names where it would go
+    (``customer-cust-000021-usd``); the flow keeps one dead letter per target with ``reason`` and
+    goes on with the rest of the batch."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"{target}: {reason}")
+        self.target = target
+        self.reason = reason
+
+
 class MappingError(ErpsyncError):
     """A record could not be mapped; names the record, the field and the rule."""
 

@@ -10,6 +10,16 @@ pricing_sync's (through the price guard), except the first price of a new produc
 A product the ERP retires (``active: false``) is unpublished (``status: archived``), never
 deleted; a retired item the store never had is not created.
 
+Before anything is written, the products of the batch pass the quality gate (``ctx.gate``, suite
+``product``): a product that cannot be mapped or fails an expectation is a dead letter with the
+check and the value, the rest goes on; a batch whose bad share is above the flow's limit
+(``erpsync.quality.settings``) fails the run before anything of it is written.
+
+The mappings come from the adapters (``erpsync.connectors.registry``): the same flow runs
+against the sandbox or Tryton -> Vendure. The ERP mapping reads an item (``catalog_item``) and
+maps the items of a product (``product_from_erp``); the storefront mapping names the product
+(``handle_of``, ``product_handle``) and builds its payload (``product_to_storefront``).
+
 Cross references written (the inventory flow reads them: stock only for products the store has):
 ``("storefront", "product", <product code>) -> storefront product id`` with the content hash, and
 ``("storefront", "variant", <sku>) -> storefront product id``.
@@ -22,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
     CursorTracker,
@@ -32,9 +43,8 @@ from erpsync.flows.base import (
     parse_cursor,
     sync_hash,
 )
-from erpsync.mappings.engine import amount, dec_str
-from erpsync.mappings.erp_catalog import product_from_erp
-from erpsync.mappings.storefront_catalog import handle_of, product_to_storefront
+from erpsync.mappings.engine import amount
+from erpsync.mappings.refs import CatalogItem
 from erpsync.model import Product
 from erpsync.rules.price_guard import check_price, guard_policy
 
@@ -65,10 +75,14 @@ def run(ctx: FlowContext) -> RunSummary:
 def sync_batch(ctx: FlowContext, items: Iterable[dict[str, Any]], summary: RunSummary, *,
                state: _RunState | None = None, tracker: CursorTracker | None = None) -> None:
     """The product-writing path of the nightly run and the historical migration: the items as
-    products (variants of a template grouped), each through ``sync_product``."""
+    products (variants of a template grouped), through the quality gate (suite ``product``: what
+    fails is quarantined, not written), each through ``sync_product``."""
     state = state or _RunState(ctx)
-    for code, raws in _products(iter(items), tracker or CursorTracker(), state):
-        sync_product(ctx, code, raws, summary, state)
+    products = _products(iter(items), tracker or CursorTracker(), state)
+    passed = ctx.gate(ENTITY, products, summary, mapper=lambda g: state.erp_map.product_from_erp(g, state.sku_of),
+                      key=lambda g: g.code)
+    for group in passed:
+        sync_product(ctx, group.code, list(group), summary, state)
 
 
 def run_state(ctx: FlowContext) -> _RunState:
@@ -96,12 +110,14 @@ class _RunState:
         self.ctx = ctx
         self.skus: dict[str, str] = {}
         self.guard = guard_policy(ctx.params)
+        self.erp_map = erp_mapping(ctx.erp)
+        self.sf_map = storefront_mapping(ctx.storefront)
         self._store_handles: set[str] | None = None
 
     def store_has(self, handle: str) -> bool:
         """Whether the storefront has a product with ``handle`` (its product list read once per run)."""
         if self._store_handles is None:
-            self._store_handles = {str(p.get("handle")) for p in self.ctx.storefront.list_products()}
+            self._store_handles = {str(self.sf_map.product_handle(p)) for p in self.ctx.storefront.list_products()}
         return handle in self._store_handles
 
     def sku_of(self, item_code: str) -> str | None:
@@ -114,21 +130,29 @@ class _RunState:
         return None  # not read in this run and never bound: the product waits (mapping error)
 
 
-def _products(
-    items: Iterator[dict[str, Any]], tracker: CursorTracker, state: _RunState
-) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+class _Group(list):  # type: ignore[type-arg]
+    """The raw items of one product (a list: its dead letter's payload), with the product's code."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: str, raws: Iterable[dict[str, Any]] = ()) -> None:
+        super().__init__(raws)
+        self.code = code
+
+
+def _products(items: Iterator[dict[str, Any]], tracker: CursorTracker, state: _RunState) -> Iterator[_Group]:
     """Plain items one by one as they stream; variants of a template grouped and sent at the end."""
-    templates: dict[str, list[dict[str, Any]]] = {}
+    templates: dict[str, _Group] = {}
     for raw in items:
-        tracker.see({"updated_at": raw.get("modified_at")})
-        if raw.get("item_code") and isinstance(raw.get("sku"), str):
-            state.skus[str(raw["item_code"])] = raw["sku"].strip().upper()
-        parent = raw.get("variant_of")
-        if parent:
-            templates.setdefault(str(parent), []).append(raw)
+        ref = state.erp_map.catalog_item(raw)
+        tracker.see({"updated_at": ref.updated_at})
+        if ref.code and ref.sku:
+            state.skus[ref.code] = ref.sku
+        if ref.template:
+            templates.setdefault(ref.template, _Group(ref.template)).append(raw)
         else:
-            yield str(raw.get("item_code") or "?"), [raw]
-    yield from templates.items()
+            yield _Group(ref.code or "?", [raw])
+    yield from templates.values()
 
 
 def sync_product(
@@ -153,21 +177,24 @@ def sync_product(
 
 def _sync(ctx: FlowContext, code: str, raws: list[dict[str, Any]], state: _RunState) -> str:
     store = ctx.store
-    product = product_from_erp(raws, state.sku_of)
+    sf_map = state.sf_map
+    product = state.erp_map.product_from_erp(raws, state.sku_of)
+    refs = [state.erp_map.catalog_item(r) for r in raws]
     digest = sync_hash(product)
     xref = store.get_xref(SYSTEM, ENTITY, product.code)
     if xref is not None and xref.content_hash == digest:
         return "unchanged"
-    if xref is None and not product.active and not state.store_has(handle_of(product)):
+    if xref is None and not product.active and not state.store_has(sf_map.handle_of(product)):
         return "retired_not_in_store"
-    payload = product_to_storefront(product)
     action = "updated" if xref is not None else "created"
     if xref is None:
-        held = _initial_prices(product, raws, payload, state)
+        prices, held = _initial_prices(product, refs, state)
+        payload = sf_map.product_to_storefront(product, prices=prices, draft=bool(held))
         if held:
-            payload["status"] = "draft"
             action = "created_draft"
             ctx.log.warning("product %s created as draft, no valid first price: %s", product.code, held)
+    else:
+        payload = sf_map.product_to_storefront(product)
     if not product.active:
         action = "unpublished"
     key = f"product:{product.code}:{digest[:16]}"
@@ -185,32 +212,35 @@ def _sync(ctx: FlowContext, code: str, raws: list[dict[str, Any]], state: _RunSt
     store.upsert_xref(SYSTEM, ENTITY, product.code, result.ref, content_hash=digest)
     for v in product.variants:
         store.upsert_xref(SYSTEM, VARIANT_ENTITY, v.sku, result.ref)
-    for raw in raws:
-        if raw.get("item_code") and raw.get("sku"):
-            store.upsert_xref("erp", "item", str(raw["sku"]).strip().upper(), str(raw["item_code"]))
-    ctx.log.info("product %s (%s) %s as %s", product.code, handle_of(product), action, result.ref)
+    for ref in refs:
+        if ref.code and ref.sku:
+            store.upsert_xref("erp", "item", ref.sku, ref.code)
+    ctx.log.info("product %s (%s) %s as %s", product.code, sf_map.handle_of(product), action, result.ref)
     return action
 
 
 def _initial_prices(
-    product: Product, raws: list[dict[str, Any]], payload: dict[str, Any], state: _RunState
-) -> list[str]:
+    product: Product, refs: list[CatalogItem], state: _RunState
+) -> tuple[dict[str, Decimal], list[str]]:
     """A new product gets its ERP list price as first price when the price guard's absolute checks
-    pass (no zero price, not below cost); otherwise it is created as a draft (never on sale at 0)."""
-    by_sku = {str(r.get("sku") or "").strip().upper(): r for r in raws}
+    pass (no zero price, not below cost); otherwise it is created as a draft (never on sale at 0).
+    Returns the prices by SKU and what was wrong."""
+    by_sku = {r.sku: r for r in refs if r.sku}
+    prices: dict[str, Decimal] = {}
     problems: list[str] = []
-    for v in payload["variants"]:
-        raw = by_sku.get(v["sku"], {})
+    for v in product.variants:
+        ref = by_sku.get(v.sku)
+        list_price = ref.list_price if ref else None
         try:
-            price = amount(raw.get("list_price"))
-            cost: Decimal | None = amount(raw["cost"]) if raw.get("cost") not in (None, "") else None
+            price = amount(list_price)
+            cost: Decimal | None = amount(ref.cost) if ref and ref.cost not in (None, "") else None
         except Exception:
-            problems.append(f"{v['sku']}: list_price {raw.get('list_price')!r}")
+            problems.append(f"{v.sku}: list_price {list_price!r}")
             continue
         verdict = check_price(price, current=None, cost=cost, policy=state.guard)
         if verdict.hold:
-            problems.append(f"{v['sku']}: {verdict.reason}")
+            problems.append(f"{v.sku}: {verdict.reason}")
         else:
-            v["price"] = dec_str(price)
-    return problems
+            prices[v.sku] = price
+    return prices, problems
 

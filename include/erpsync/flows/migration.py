@@ -36,14 +36,12 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.connectors.base import ErpAdapter, Page, PagedReads, StorefrontAdapter
-from erpsync.connectors.registry import storefront_mapping
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError, TransientError
 from erpsync.flows import catalog, customers, orders, reconciliation, replay, returns, shipments
 from erpsync.flows.base import FlowContext, RunSummary, parse_cursor, sync_hash
-from erpsync.mappings.erp_catalog import product_from_erp
 from erpsync.mappings.erp_shipments import shipped_packages
 from erpsync.mappings.returns import return_from_storefront
-from erpsync.mappings.storefront_catalog import product_to_storefront
 from erpsync.model import ModelError
 from erpsync.reliability import budget
 from erpsync.rules.orders import Disposition, check_totals, disposition
@@ -147,7 +145,7 @@ def _product(ctx: FlowContext, raw: Raw) -> Any:
         x = ctx.store.get_xref_by_internal("erp", "item", code)
         return x.external_id if x is not None else None
 
-    return product_from_erp([raw], sku_of)
+    return erp_mapping(ctx.erp).product_from_erp([raw], sku_of)
 
 
 def _products_target(ctx: FlowContext, raw: Raw) -> str | None:
@@ -160,7 +158,8 @@ def _products_preview(ctx: FlowContext, raw: Raw) -> Verdict:
     if xref is not None and xref.content_hash == sync_hash(product):
         return "would_skip", "unchanged"
     verb = "update product" if xref is not None else "create product"
-    return "would_write", f"{verb} " + json.dumps(product_to_storefront(product), default=str, sort_keys=True)
+    payload = storefront_mapping(ctx.storefront).product_to_storefront(product)
+    return "would_write", f"{verb} " + json.dumps(payload, default=str, sort_keys=True)
 
 
 def _shipments_process(ctx: FlowContext, records: list[Raw], summary: RunSummary, state: Any) -> None:

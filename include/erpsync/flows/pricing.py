@@ -21,6 +21,19 @@ Each run:
 On the first run (empty price book) or a full pass, the storefront's current prices are read
 once: they are the reference of the guard for keys the book does not know yet, and what counts
 as already published (so a price the store already shows is not written again).
+
+Quality gate: each chunk of price rows passes ``ctx.gate`` (suite ``price``) before intake: a row
+that cannot be mapped or fails an expectation (negative price, unknown currency, ...) is a dead
+letter with the check and the value and the rest goes on; a chunk whose bad share is above the
+flow's limit fails the run before anything of it is taken.
+
+The mappings come from the adapters (``erpsync.connectors.registry``), so the same flow runs
+against the sandbox or Tryton -> Vendure: the ERP mapping reads items (``catalog_item``) and
+price rows (``price_ref``, ``price_spec``, ``price_from_erp``); the storefront mapping says where
+a price goes (``target_of``) and how it is written (``variant_price``, ``list_price``) and read
+back (``published_prices``). A price the storefront has no place for (Vendure: customer and group
+price lists, quantity breaks) raises ``UnsupportedError`` there: its rows are not published and
+each such target is kept as one dead letter (entity ``price_target``) with the reason.
 """
 
 from __future__ import annotations
@@ -35,7 +48,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import MappingError, PermanentError, TransientError
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
+from erpsync.errors import MappingError, PermanentError, TransientError, UnsupportedError
 from erpsync.flows.base import (
     FlowContext,
     RunSummary,
@@ -44,16 +58,7 @@ from erpsync.flows.base import (
     idempotent_write,
     parse_cursor,
 )
-from erpsync.mappings.erp_pricing import price_from_erp, price_spec
-from erpsync.mappings.storefront_pricing import (
-    VARIANT,
-    Target,
-    list_price,
-    price_key,
-    rule_id,
-    target_of,
-    variant_price,
-)
+from erpsync.mappings.storefront_pricing import VARIANT, Target, price_key, rule_id
 from erpsync.model import PriceEntry, PriceKind
 from erpsync.rules.price_guard import GuardPolicy, check_price, guard_policy
 from erpsync.rules.pricing import PriceRule, effective_price
@@ -135,6 +140,10 @@ class _Run:
     list_ids: dict[str, str] = field(default_factory=dict)  # price list handle -> storefront id
     to_hold: list[tuple[dict[str, Any], Held | None]] = field(default_factory=list)
     held_count: int = 0
+    erp_map: Any = None  # the ERP adapter's mapping module (erpsync.connectors.registry)
+    sf_map: Any = None  # the storefront adapter's mapping module
+    #: targets the storefront has no place for: handle -> [reason, rows, an example row]
+    unsupported: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def _flag(value: Any) -> bool:
@@ -158,6 +167,8 @@ def run(ctx: FlowContext) -> RunSummary:
         rounding=rounding_policy(ctx.params.get("rounding")),
         shop_currency=str(ctx.params.get("shop_currency", "USD")),
         book=book,
+        erp_map=erp_mapping(ctx.erp),
+        sf_map=storefront_mapping(ctx.storefront),
     )
     full = _flag(ctx.params.get("full_pass"))
     try:
@@ -193,8 +204,8 @@ class _High:
     def __init__(self) -> None:
         self.value: str | None = None
 
-    def see(self, raw: dict[str, Any]) -> None:
-        v = raw.get("modified_at")
+    def see(self, v: str | None) -> None:
+        """An ERP change time (``catalog_item(raw).updated_at``, ``price_ref(raw).updated_at``)."""
         if isinstance(v, str):
             try:
                 v = format_cursor(parse_cursor(v))
@@ -215,16 +226,18 @@ def sync_items(ctx: FlowContext, state: _Run, *, full: bool) -> None:
     high = _High()
     batch: list[PricingItem] = []
     for raw in ctx.erp.list_items(updated_since=since):
-        high.see(raw)
+        ref = state.erp_map.catalog_item(raw)
+        high.see(ref.updated_at)
         try:
-            sku = str(raw["sku"]).strip().upper()
-            cost = Decimal(str(raw["cost"])) if raw.get("cost") not in (None, "") else None
+            if not ref.code or not ref.sku:
+                raise KeyError("sku")
+            cost = Decimal(str(ref.cost)) if ref.cost not in (None, "") else None
             if cost is not None and not cost.is_finite():
-                raise ValueError(raw["cost"])
+                raise ValueError(ref.cost)
         except (KeyError, ArithmeticError, ValueError, AttributeError):
-            ctx.log.warning("item %s: no usable sku/cost, prices of it are checked without cost", raw.get("item_code"))
+            ctx.log.warning("item %s: no usable sku/cost, prices of it are checked without cost", ref.code)
             continue
-        batch.append(PricingItem(str(raw["item_code"]), sku, cost, raw.get("currency"), bool(raw.get("active", True))))
+        batch.append(PricingItem(ref.code, ref.sku, cost, ref.currency, ref.active))
         if len(batch) >= CHUNK:
             state.book.save_items(batch)
             batch = []
@@ -239,10 +252,8 @@ def load_baseline(state: _Run) -> None:
     """What the storefront shows now: variant prices and price list rows, by price key."""
     sf = state.ctx.storefront
     for product in sf.list_products():
-        for v in product.get("variants") or []:
-            if v.get("sku") and v.get("price") not in (None, ""):
-                state.baseline[price_key(VARIANT, v["sku"], 1)] = {
-                    "price": str(v["price"]), "compare_at": v.get("compare_at_price") or None}
+        for sku, price, compare_at in state.sf_map.published_prices(product):
+            state.baseline[price_key(VARIANT, sku, 1)] = {"price": price, "compare_at": compare_at}
     try:
         lists = list(sf.list_price_lists())
     except NotImplementedError:
@@ -294,23 +305,24 @@ def apply_approved(state: _Run) -> None:
 # --------------------------------------------------------------------------- 3. intake
 
 
-def _price_rows(ctx: FlowContext, full: bool, high: _High) -> Iterator[dict[str, Any]]:
+def _price_rows(ctx: FlowContext, state: _Run, full: bool, high: _High) -> Iterator[dict[str, Any]]:
     since = None if full else _since(ctx, "default")
     ctx.log.info("%s: reading ERP prices %s", ctx.flow, "(full pass)" if full else f"updated since {since or 'the beginning'}")
     for raw in ctx.erp.list_prices(updated_since=since):
-        high.see(raw)
+        high.see(state.erp_map.price_ref(raw).updated_at)
         yield raw
 
 
 def intake(ctx: FlowContext, state: _Run, summary: RunSummary, *, full: bool) -> None:
     high = _High()
     chunk: list[dict[str, Any]] = []
-    for raw in _price_rows(ctx, full, high):
+    for raw in _price_rows(ctx, state, full, high):
         chunk.append(raw)
         if len(chunk) >= CHUNK:
             _intake_chunk(state, chunk, summary)
             chunk = []
     _intake_chunk(state, chunk, summary)
+    _file_unsupported(state, summary)
     high.save(ctx, "default")
 
 
@@ -318,22 +330,38 @@ def _intake_chunk(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) 
     if not raws:
         return
     ctx = state.ctx
-    items = state.book.items({str(r.get("item_code")) for r in raws if r.get("item_code")})
+    erp_map = state.erp_map
+    items = state.book.items({ref.item_code for ref in map(erp_map.price_ref, raws) if ref.item_code})
     by_sku = {it.sku: it for it in items.values()}
 
     def sku_of(code: str) -> str | None:
         it = items.get(code)
         return it.sku if it else None
 
-    spec = price_spec(sku_of)
+    spec = erp_map.price_spec(sku_of)
+
+    def mapped(raw: dict[str, Any]) -> PriceEntry:
+        entry = erp_map.price_from_erp(raw, sku_of, spec=spec)
+        item = by_sku.get(entry.sku)
+        cost = _cost_of(item, entry.currency)
+        return dataclasses.replace(entry, cost=cost) if cost is not None else entry  # the suite checks cost >= 0
+
+    # the quality gate first: rows failing the price suite (or unmappable) are quarantined, not taken
+    passed = list(ctx.gate(ENTITY, raws, summary, mapper=mapped, key=lambda raw: erp_map.price_ref(raw).row_id,
+                           chunk=max(CHUNK, len(raws))))
     entries: list[tuple[PriceEntry, Target, str]] = []
-    for raw in raws:
+    for raw in passed:
         try:
-            entry = price_from_erp(raw, sku_of, spec=spec)
-            target = target_of(entry, state.shop_currency)
+            entry = erp_map.price_from_erp(raw, sku_of, spec=spec)
+            target = state.sf_map.target_of(entry, state.shop_currency)
             entry.price = state.rounding.round(entry.price, entry.currency)  # the one place prices are rounded
+        except UnsupportedError as exc:
+            seen = state.unsupported.setdefault(exc.target, [exc.reason, 0, raw])
+            seen[1] += 1
+            summary.skip("unsupported_by_storefront")
+            continue
         except MappingError as exc:
-            ext = f"{raw.get('item_code')}/{raw.get('price_list')}/{raw.get('currency')}/{raw.get('min_qty')}"
+            ext = erp_map.price_ref(raw).row_id
             dead_letter(ctx, summary, ENTITY, ext, raw, f"mapping_error: {exc}", error_kind="mapping")
             continue
         entries.append((entry, target, price_key(target.handle, entry.sku, entry.min_quantity)))
@@ -349,6 +377,15 @@ def _intake_chunk(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) 
             changed[key] = row
     state.book.save(list(changed.values()))
     _hold(state)
+
+
+def _file_unsupported(state: _Run, summary: RunSummary) -> None:
+    """One dead letter per target the storefront has no place for: never dropped in silence."""
+    for handle, (reason, rows, example) in sorted(state.unsupported.items()):
+        dead_letter(state.ctx, summary, "price_target", handle, {"rows": rows, "example": example},
+                    f"unsupported_by_storefront: {reason}; {rows} price row(s) for {handle} not published",
+                    error_kind="unsupported")
+    state.unsupported.clear()
 
 
 def _hold(state: _Run) -> None:
@@ -554,12 +591,15 @@ def _flush(
     def dec(v: Any) -> Decimal | None:
         return Decimal(str(v)) if v not in (None, "") else None
 
+    sf_map = state.sf_map
     if handle == VARIANT:
-        payload: dict[str, Any] = {"items": [variant_price(r.sku, Decimal(d["price"]), dec(d["compare_at"]))
-                                             for r, d in batch if d is not None]}
+        payload: dict[str, Any] = {"items": [
+            sf_map.variant_price(r.sku, Decimal(d["price"]), dec(d["compare_at"]), currency=r.currency)
+            for r, d in batch if d is not None]}
     else:
         payload = {
-            "set": [list_price(r.sku, r.min_qty, Decimal(d["price"]), dec(d["compare_at"])) for r, d in batch if d],
+            "set": [sf_map.list_price(r.sku, r.min_qty, Decimal(d["price"]), dec(d["compare_at"]))
+                    for r, d in batch if d],
             "delete": [{"sku": r.sku, "min_qty": r.min_qty} for r, d in batch if d is None],
         }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]

@@ -13,11 +13,25 @@ from typing import Any
 
 from erpsync.errors import MappingError
 from erpsync.mappings.engine import F, RuleViolation, apply_spec, boolean, build, quantity, text, timestamp
+from erpsync.mappings.refs import CatalogItem
 from erpsync.mappings.transforms import WEIGHT_GRAMS, chain, check, lookup, unit, uom, upper
 from erpsync.model import Product, Variant
 
 Raw = Mapping[str, Any]
 SkuOf = Callable[[str], str | None]
+
+
+def catalog_item(raw: Raw) -> CatalogItem:
+    """What the flows read of a sandbox item (``item_code``, ``sku``, ``variant_of``, ``modified_at``)."""
+    sku = raw.get("sku")
+    return CatalogItem(
+        code=str(raw["item_code"]) if raw.get("item_code") else None,
+        sku=str(sku).strip().upper() if sku not in (None, "") else None,
+        template=str(raw["variant_of"]) if raw.get("variant_of") else None,
+        updated_at=raw.get("modified_at") if isinstance(raw.get("modified_at"), str) else None,
+        list_price=raw.get("list_price"), cost=raw.get("cost"), currency=raw.get("currency"),
+        active=raw.get("active", True) is not False,
+    )
 
 
 def _weight(raw: Raw) -> Any:

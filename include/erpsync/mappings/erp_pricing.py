@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.mappings.engine import F, RuleViolation, amount, apply_spec, build, currency, quantity, text
+from erpsync.mappings.refs import PriceRef
 from erpsync.mappings.transforms import chain, check, date_in, lookup, upper
 from erpsync.model import PriceEntry, PriceKind
 
@@ -53,6 +54,16 @@ def price_spec(sku_of: SkuOf) -> list[F]:
     ]
 
 
+def price_ref(raw: Raw) -> PriceRef:
+    """What the flow reads of a sandbox price row before mapping it."""
+    code = raw.get("item_code")
+    return PriceRef(
+        item_code=str(code) if code else None,
+        row_id=f"{code}/{raw.get('price_list')}/{raw.get('currency')}/{raw.get('min_qty')}",
+        updated_at=raw.get("modified_at") if isinstance(raw.get("modified_at"), str) else None,
+    )
+
+
 def price_from_erp(raw: Raw, sku_of: SkuOf, *, spec: list[F] | None = None) -> PriceEntry:
     """One ERP price row as a PriceEntry; pass a prebuilt ``spec`` in loops (built once per run)."""
     record = f"erp price {raw.get('item_code', '?')}/{raw.get('price_list', '?')}/{raw.get('currency', '?')}"
@@ -63,4 +74,4 @@ def price_from_erp(raw: Raw, sku_of: SkuOf, *, spec: list[F] | None = None) -> P
     return build(PriceEntry, kw, record)
 
 
-__all__ = ["RuleViolation", "price_from_erp", "price_kind", "price_spec"]
+__all__ = ["RuleViolation", "price_from_erp", "price_kind", "price_ref", "price_spec"]

@@ -7,8 +7,11 @@ through the price guard. A retired product is sent with ``status: archived`` (un
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
+from erpsync.mappings.engine import dec_str
 from erpsync.model import Product
 from erpsync.ownership import ERP, writable
 
@@ -22,7 +25,18 @@ def handle_of(product: Product) -> str:
     return key.lower()
 
 
-def product_to_storefront(product: Product, *, flow: str = FLOW) -> Raw:
+def product_handle(raw: Raw) -> str | None:
+    """The handle of a product as the storefront lists it."""
+    handle = raw.get("handle")
+    return str(handle) if handle else None
+
+
+def product_to_storefront(
+    product: Product, *, prices: Mapping[str, Decimal] | None = None, draft: bool = False, flow: str = FLOW
+) -> Raw:
+    """The upsert payload. ``prices`` (SKU -> price) are the first prices of a new product (the
+    store keeps an existing variant's price: pricing_sync owns it); ``draft`` creates it
+    unpublished (no valid first price: never on sale at 0)."""
     payload: Raw = {
         "handle": handle_of(product),
         "title": product.name,
@@ -43,4 +57,10 @@ def product_to_storefront(product: Product, *, flow: str = FLOW) -> Raw:
         # never sent: description, tags, images (storefront-owned), variant prices (pricing_sync)
         "description": None,
     }
-    return writable("product", payload, ERP, flow=flow)
+    out = writable("product", payload, ERP, flow=flow)
+    for v in out["variants"]:
+        if prices and v["sku"] in prices:
+            v["price"] = dec_str(prices[v["sku"]])
+    if draft:
+        out["status"] = "draft"
+    return out

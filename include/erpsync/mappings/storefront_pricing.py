@@ -9,6 +9,7 @@ Quantity breaks are rows of the same list with their ``min_qty``. A price key na
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -71,8 +72,16 @@ def rule_id(entry: PriceEntry) -> str:
     return entry.price_list if entry.kind is not PriceKind.SALE else f"{entry.price_list}@sale"
 
 
-def variant_price(sku: str, price: Decimal, compare_at: Decimal | None) -> Raw:
+def variant_price(sku: str, price: Decimal, compare_at: Decimal | None, *, currency: str | None = None) -> Raw:
+    """One row of ``set_variant_prices`` (the sandbox's variants hold the shop currency only)."""
     return {"sku": sku, "price": dec_str(price), "compare_at_price": dec_str(compare_at) if compare_at else None}
+
+
+def published_prices(product: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """What a storefront product shows: ``(sku, price, compare_at_price)`` of each priced variant."""
+    for v in product.get("variants") or []:
+        if v.get("sku") and v.get("price") not in (None, ""):
+            yield str(v["sku"]), str(v["price"]), v.get("compare_at_price") or None
 
 
 def list_price(sku: str, min_qty: int, price: Decimal, compare_at: Decimal | None) -> Raw:

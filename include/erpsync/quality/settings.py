@@ -33,6 +33,13 @@ DEFAULT_MAX_BAD_SHARE = 0.10
 FLOW_MAX_BAD_SHARE: dict[str, float] = {
     "orders_sync": 0.10,
     "customers_sync": 0.10,
+    # shipments and returns: a tenth of a batch broken is a systemic problem of the source
+    "shipments_sync": 0.10,
+    "returns_sync": 0.10,
+    # a nightly catalog with a tenth of its products broken is an ERP-side problem, not a few typos
+    "catalog_sync": 0.10,
+    # prices: a wrong price costs more than a late one; a twentieth bad stops the hourly run
+    "pricing_sync": 0.05,
 }
 #: a batch smaller than this never fails the run on its share (its bad records are still
 #: quarantined; the watchdog's dead-letter check catches a steady trickle)
