@@ -88,3 +88,70 @@ def test_mapping_error_dead_letters_one_product_and_the_batch_goes_on(
     assert summary.quarantined == 1 and summary.done > 10
     (dl,) = store.list_dead_letters(flow="catalog_sync")
     assert dl.external_id == "ITEM-000003" and "unit_of_measure" in dl.reason
+
+
+# --------------------------------------------------------------------------- the quality gate (issue 6)
+
+GATE_SEED = {"seed": 7, "skus": 40, "customers": 10, "orders": 5}
+LONG_NAME = "Steel lamp " * 30  # 330 characters: more than a storefront title holds
+
+
+def _break(world: Any, item_code: str, **fields: Any) -> None:
+    world.admin("erp", "POST", "items", {"item_code": item_code, **fields})
+
+
+def test_bad_products_are_quarantined_with_their_check_and_value_and_the_rest_is_loaded(
+    sandbox: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    sandbox.reset(**GATE_SEED)
+    sandbox.clear_faults()
+    try:
+        # three of the products the store does not have yet (items 5, 10, 15, ... are not published)
+        _break(sandbox, "ITEM-000005", description=LONG_NAME)  # fails an expectation
+        _break(sandbox, "ITEM-000010", uom="BARREL")  # cannot be mapped
+        _break(sandbox, "ITEM-000015", sku="SKU 000015")
+        summary = run(store, erp_adapter, storefront_adapter, "r1")
+        assert (summary.quarantined, summary.failed) == (3, 0), summary.render()
+        reasons = {d.external_id: d.reason for d in store.list_dead_letters(flow="catalog_sync")}
+        assert set(reasons) == {"ITEM-000005", "ITEM-000010", "ITEM-000015"}
+        assert reasons["ITEM-000005"].startswith(
+            f"name_too_long: name={LONG_NAME.strip()!r} (expect_column_value_lengths_to_be_between(name): name must be")
+        assert reasons["ITEM-000010"].startswith("mapping_error:") and "unit_of_measure" in reasons["ITEM-000010"]
+        assert "'BARREL'" in reasons["ITEM-000010"]
+        assert "sku_no_spaces" in reasons["ITEM-000015"] and "'SKU 000015'" in reasons["ITEM-000015"]
+        # none of them was written; the rest was (37 products less the retired ones the store never had)
+        after = products(storefront_adapter)
+        assert not {"sku-000005", "sku-000010", "sku-000015"} & set(after)
+        assert {"sku-000025", "sku-000030", "sku-000035"} <= set(after)
+        assert summary.done == GATE_SEED["skus"] - 3 - summary.reasons["retired_not_in_store"]
+        # fixed in the ERP, the product goes out with the next run and its dead letter is resolved
+        _break(sandbox, "ITEM-000010", uom="EA")
+        again = run(store, erp_adapter, storefront_adapter, "r2")
+        assert "sku-000010" in products(storefront_adapter) and again.quarantined == 2
+        assert {d.external_id for d in store.list_dead_letters(flow="catalog_sync")} == {"ITEM-000005", "ITEM-000015"}
+    finally:
+        from tests.fixtures.sandbox import TEST_SEED
+
+        sandbox.reset(**TEST_SEED)
+
+
+def test_a_batch_over_the_catalog_limit_fails_the_run_and_writes_nothing(
+    sandbox: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    from erpsync.quality import QualityGateFailed
+
+    sandbox.reset(**GATE_SEED)
+    sandbox.clear_faults()
+    try:
+        for n in (5, 10, 15, 25, 30, 35):  # 6 of 40 products: 15 %, above catalog_sync's 10 %
+            _break(sandbox, f"ITEM-{n:06d}", uom="BARREL")
+        writes = sandbox.stats("storefront")["writes_committed"]
+        with pytest.raises(QualityGateFailed, match=r"catalog_sync/product: 6 of 40 bad \(15.0%, limit 10%\)"):
+            run(store, erp_adapter, storefront_adapter, "r1")
+        assert sandbox.stats("storefront")["writes_committed"] == writes, "nothing of the batch was loaded"
+        assert store.get_cursor("catalog_sync") is None, "the cursor stays: the rerun reads it all again"
+        assert len(store.list_dead_letters(flow="catalog_sync")) == 6
+    finally:
+        from tests.fixtures.sandbox import TEST_SEED
+
+        sandbox.reset(**TEST_SEED)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from erpsync.config import erpsync_home
 from erpsync.flows import pricing
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.state import StateStore
@@ -184,3 +185,57 @@ def test_guard_and_approvals_on_postgresql(
         pg.decide_approval(held[0].id, "approved", "pat")
         run(pg, erp_adapter, storefront_adapter, "r4")
         assert pg.get_approval(held[0].id).status == "published"
+
+
+# --------------------------------------------------------------------------- the quality gate (issue 6)
+
+BAD_PRICES = [
+    {"item_code": "ITEM-000001", "price_list": "LIST-CHF", "currency": "CHF", "price": "18.00"},
+    {"item_code": "ITEM-000002", "price_list": "LIST-JPY", "currency": "JPY", "price": "2900"},
+    {"item_code": "ITEM-000003", "price_list": "LIST", "currency": "USD", "price": "-1.00"},
+]
+
+
+def test_bad_price_rows_are_quarantined_with_their_check_and_value_and_the_rest_is_published(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    world.admin("erp", "POST", "prices", {"set": BAD_PRICES})
+    rows = len(list(erp_adapter.list_prices()))
+    summary = run(store, erp_adapter, storefront_adapter, "r1")
+    assert summary.quarantined == 3 and summary.failed == 0, summary.render()
+    reasons = {d.external_id: d.reason for d in store.list_dead_letters(flow="pricing_sync")}
+    assert set(reasons) == {"ITEM-000001/LIST-CHF/CHF/1", "ITEM-000002/LIST-JPY/JPY/1", "ITEM-000003/LIST/USD/1"}
+    assert reasons["ITEM-000001/LIST-CHF/CHF/1"].startswith(
+        "bad_currency: currency='CHF' (expect_column_values_to_be_in_set(currency): currency must be one of")
+    assert "currency='JPY'" in reasons["ITEM-000002/LIST-JPY/JPY/1"]
+    assert reasons["ITEM-000003/LIST/USD/1"].startswith("mapping_error:")
+    assert "price_not_negative" in reasons["ITEM-000003/LIST/USD/1"] and "-1.00" in reasons["ITEM-000003/LIST/USD/1"]
+    # the rest went on: price lists and variant prices as the ERP has them, none of the bad rows
+    lists = {pl["handle"] for pl in storefront_adapter.list_price_lists()}
+    assert {"currency-eur", "currency-gbp", "group-wholesale-usd"} <= lists
+    assert not {"currency-chf", "currency-jpy"} & lists
+    assert variant_prices(storefront_adapter)["SKU-000002"][0] == next(
+        r["price"] for r in erp_adapter.list_prices() if r["item_code"] == "ITEM-000002" and r["price_list"] == "LIST")
+    assert rows - 3 > 100  # what the 3 were measured against
+    # the GX result of the run is kept: its rendered page names the failed rows
+    assert list((erpsync_home() / "quality" / "pricing_sync" / "r1").glob("price-*.html"))
+
+
+def test_a_chunk_over_the_pricing_limit_fails_the_run_and_takes_nothing(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    from erpsync.quality import QualityGateFailed
+
+    run(store, erp_adapter, storefront_adapter, "r1")
+    before = writes(world)
+    cursor = store.get_cursor("pricing_sync")
+    # a broken ERP export: a tenth of the rows in a currency the business does not trade in
+    bad = [{"item_code": f"ITEM-{i:06d}", "price_list": "LIST-CHF", "currency": "CHF", "price": "18.00"}
+           for i in range(1, SEED["skus"] + 1)]
+    world.admin("erp", "POST", "prices", {"set": bad})
+    world.admin("erp", "POST", "prices", {"scale": {"factor": "1.05", "price_list": "LIST"}})  # good changes too
+    with pytest.raises(QualityGateFailed, match=r"pricing_sync/price: 20 of \d+ bad .*limit 5%"):
+        run(store, erp_adapter, storefront_adapter, "r2", full_pass=True)
+    assert writes(world) == before, "nothing of a failed chunk is published"
+    assert store.get_cursor("pricing_sync") == cursor, "the cursor stays: the rerun reads it all again"
+    assert len(store.list_dead_letters(flow="pricing_sync")) == 20

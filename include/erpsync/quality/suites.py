@@ -94,6 +94,9 @@ def suite(entity: str) -> list[Check]:
             not_null("code"), unique("code"), not_null("name"), at_least("variant_count", 1),
             Check("duplicate_key", "ExpectColumnValuesToBeInSet", "duplicate_skus", {"value_set": [0]},
                   "a product lists each variant sku once"),
+            # the storefront's title column: Shopify and Vendure (varchar 255) refuse a longer one
+            Check("name_too_long", "ExpectColumnValueLengthsToBeBetween", "name", {"min_value": 1, "max_value": 255},
+                  "name must be 1 to 255 characters (the storefront's title limit)"),
         ]
     if entity == "price":
         return [
