@@ -3,6 +3,7 @@ a merchandiser adds products in Tryton. Written against the systems' own APIs.""
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 from typing import Any
 
@@ -59,3 +60,44 @@ def place_order(sf: VendureStorefrontAdapter, email: str, lines: dict[str, int],
                     "metadata": {}})["addManualPaymentToOrder"]
     assert res["__typename"] == "Order" and res["state"] == "PaymentSettled", res
     return sf.get_order(order_id)
+
+
+def add_template(erp: TrytonErpAdapter, code: str, name: str, price: str, suffixes: list[str]) -> list[str]:
+    """A Tryton template with a code and one product per suffix (a T-shirt in sizes): product codes
+    are the template's code plus the suffix (``TEE`` + ``-M``)."""
+    unit = erp.id_of("product.uom", "symbol", "u")
+    erp.model("product.template", "create", [{
+        "name": name, "code": code, "type": "goods", "default_uom": unit, "list_price": Decimal(price),
+        "salable": True, "sale_uom": unit,
+        "products": [["create", [{"suffix_code": s, "cost_price": Decimal("1.00")} for s in suffixes]]]}], write=True)
+    return [f"{code}{s}" for s in suffixes]
+
+
+def _template_of(erp: TrytonErpAdapter, sku: str) -> int:
+    rows = erp.search_read("product.product", [("code", "=", sku), ("active", "in", [True, False])], ["template"])
+    assert rows, sku
+    return int(rows[0]["template"])
+
+
+def write_template(erp: TrytonErpAdapter, sku: str, values: dict[str, Any]) -> None:
+    """What a merchandiser edits on a product's template (name, list price, active), confirming
+    Tryton's warnings as the client's "yes" does (deactivating a product with stock warns)."""
+    template = _template_of(erp, sku)
+    try:
+        erp.model("product.template", "write", [template], values, write=True)
+    except Exception as exc:  # a UserWarning: record the user's answer, then write again
+        body = getattr(exc, "body", None)
+        if not (isinstance(body, list) and body and body[0] == "UserWarning"):
+            raise
+        uid = int(base64.b64decode(str(erp._auth).split()[1]).decode().split(":")[1])
+        erp.model("res.user.warning", "create", [{"user": uid, "name": body[1][0], "always": False}], write=True)
+        erp.model("product.template", "write", [template], values, write=True)
+
+
+def set_list_price(erp: TrytonErpAdapter, sku: str, price: str) -> None:
+    write_template(erp, sku, {"list_price": Decimal(price)})
+
+
+def retire_product(erp: TrytonErpAdapter, sku: str) -> None:
+    """Retire a product in Tryton: its template is deactivated."""
+    write_template(erp, sku, {"active": False})

@@ -36,7 +36,11 @@ PARTY_FIELDS = ["code", "name", "active", "lang", "identifiers", "addresses", "c
 ADDRESS_FIELDS = ["party", "party_name", "street", "postal_code", "city", "country.code", "subdivision.code",
                   "invoice", "delivery", "active"]
 PRODUCT_FIELDS = ["code", "name", "active", "type", "list_price", "list_price_used", "cost_price", "default_uom.symbol", "template",
-                  "description", "create_date", "write_date"]
+                  "description", "create_date", "write_date",
+                  # the catalog groups a template's variants and follows its changes (list price, retirement)
+                  "suffix_code", "template.code", "template.name", "template.active", "template.write_date",
+                  "template.create_date"]
+
 SALE_FIELDS = ["number", "reference", "state", "party", "party.code", "sale_date", "currency.code",
                "untaxed_amount", "tax_amount", "total_amount", "shipment_state", "invoice_state", "lines",
                "shipments", "shipment_returns", "description", "comment", "create_date", "write_date"]
@@ -44,6 +48,8 @@ SALE_LINE_FIELDS = ["type", "product", "product.code", "quantity", "unit_price",
 SHIPMENT_FIELDS = ["number", "reference", "state", "customer", "customer.code", "shipping_reference",
                    "carrier", "carrier.party.name", "effective_date", "planned_date", "outgoing_moves",
                    "create_date", "write_date"]
+#: a domain clause that lifts Tryton's default filter on active records
+ALL = ("active", "in", [True, False])
 MOVE_FIELDS = ["product", "product.code", "quantity", "state", "origin", "sale", "sale.reference",
                "sale.number"]
 
@@ -351,8 +357,30 @@ class TrytonErpAdapter(ErpAdapter):
 
     # ------------------------------------------------------------------ catalog, stock, prices
     def list_items(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        domain = [("type", "=", "goods"), *([changed_since(updated_since)] if updated_since else [])]
-        return self.pages("product.product", domain, PRODUCT_FIELDS)
+        """Goods products, retired ones too (the catalog unpublishes what the ERP deactivates),
+        changed since the time, or whose template changed (the list price and the name live on
+        the template: writing them does not touch the product's ``write_date``)."""
+        domain: list[Any] = [("type", "=", "goods"), ALL]
+        if updated_since is None:
+            return self.pages("product.product", domain, PRODUCT_FIELDS)
+        return self._read_ids("product.product", sorted(self._changed_products(domain, updated_since)),
+                              PRODUCT_FIELDS)
+
+    def _changed_products(self, domain: list[Any], since: dt.datetime) -> set[int]:
+        # one search per condition: Tryton 8.2 drops the products of an inactive template from a
+        # product search with an OR in it, even with ("active", "in", [True, False])
+        ids: set[int] = set()
+        for changed in ([("write_date", ">=", since)], [("write_date", "=", None), ("create_date", ">=", since)]):
+            ids.update(self.model("product.product", "search", [*domain, *changed], 0, None, None))
+        templates = self.model("product.template", "search", [ALL, ("write_date", ">=", since)], 0, None, None)
+        if templates:
+            ids.update(self.model("product.product", "search", [*domain, ("template", "in", templates)], 0, None,
+                                  None))
+        return ids
+
+    def _read_ids(self, model: str, ids: list[int], fields: list[str]) -> Iterator[Raw]:
+        for start in range(0, len(ids), self.page_size):
+            yield from self.read(model, ids[start:start + self.page_size], fields)
 
     def find_item_by_sku(self, sku: str) -> Raw | None:
         rows = self.search_read("product.product", [("code", "=", sku)], PRODUCT_FIELDS, limit=1)
@@ -414,12 +442,14 @@ class TrytonErpAdapter(ErpAdapter):
         self.model("stock.inventory", "confirm", [inv_id], write=True)
 
     def list_prices(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        """One row per product: its list price (its own, else its template's) in the company's
+        currency; ``write_date`` is the later change of the product and its template."""
         currency = self.read("company.company", [self._company()], ["currency.code"])[0]["currency.code"]
         for item in self.list_items(updated_since):
-            # a variant's own list price, else its template's
+            changed = [d for d in (item.get("write_date") or item.get("create_date"),
+                                   item.get("template.write_date") or item.get("template.create_date")) if d]
             yield {"code": item["code"], "list_price": item.get("list_price_used") or item.get("list_price"),
-                   "currency": currency,
-                   "write_date": item.get("write_date") or item.get("create_date")}
+                   "currency": currency, "write_date": max(changed) if changed else None}
 
     def _company(self) -> int:
         with self._lock:

@@ -10,9 +10,10 @@ units, ints). ``erpsync.mappings.storefront_vendure`` maps them. The order's ext
 ``code``; ``Order.customFields.externalId`` is a unique custom field (real-systems/vendure/index.js)
 for orders created through the API, so a retried create cannot make a second order.
 
-Writes are idempotent by their natural keys: a product upsert finds variants by SKU; stock is set
-as an absolute level; a fulfilment is looked up by its tracking code before it is added; a refund
-by its reason (which carries the return's RMA) before it is made.
+Writes are idempotent by their natural keys: a product upsert finds variants by SKU (the product
+by a variant, else by its slug); prices and stock are set as absolute values; a fulfilment is
+looked up by its tracking code before it is added; a refund by its reason (which carries the
+return's RMA) before it is made.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ VARIANT = """id sku name price priceWithTax currencyCode enabled stockOnHand sto
 PRODUCT = f"""id name slug description enabled createdAt updatedAt variants {{ {VARIANT} }}"""
 
 
+def _code(text: str) -> str:
+    """A Vendure code (option groups, options): lower case, URL-safe."""
+    return "".join(ch if ch.isalnum() else "-" for ch in str(text).lower()).strip("-") or "x"
+
+
 def iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
@@ -59,6 +65,7 @@ class VendureStorefrontAdapter(StorefrontAdapter):
     system = "storefront"
     mapping = "erpsync.mappings.storefront_vendure"
     inventory_batch_limit = 100
+    price_batch_limit = 100
 
     def __init__(
         self, base_url: str, token: str, *, username: str | None = None, timeout: float = 30.0,
@@ -76,6 +83,7 @@ class VendureStorefrontAdapter(StorefrontAdapter):
         self.http = HttpClient(self.base_url, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry,
                                headers=headers)
         self._lock = threading.Lock()
+        self._currency: str | None = None
 
     # ------------------------------------------------------------------ GraphQL
     def login(self, *, retry: RetryPolicy | None = None) -> str:
@@ -207,30 +215,62 @@ class VendureStorefrontAdapter(StorefrontAdapter):
                          o={"filter": {"sku": {"eq": sku}}, "take": 1})["productVariants"]["items"]
         return found[0] if found else None
 
+    def find_variants(self, skus: list[str]) -> dict[str, Raw]:
+        """The variants of these SKUs, by SKU (one query per page of 100); unknown SKUs are absent."""
+        out: dict[str, Raw] = {}
+        wanted = list(dict.fromkeys(skus))
+        for start in range(0, len(wanted), self.page_size):
+            chunk = wanted[start:start + self.page_size]
+            found = self.gql(
+                f"query($o:ProductVariantListOptions){{productVariants(options:$o){{items{{{VARIANT}}}}}}}",
+                o={"filter": {"sku": {"in": chunk}}, "take": len(chunk)})["productVariants"]["items"]
+            out.update({v["sku"]: v for v in found if v["sku"] in chunk})
+        return out
+
+    def find_product_by_slug(self, slug: str) -> Raw | None:
+        found = self.gql(f"query($o:ProductListOptions){{products(options:$o){{items{{{PRODUCT}}}}}}}",
+                         o={"filter": {"slug": {"eq": slug}}, "take": 1})["products"]["items"]
+        return found[0] if found else None
+
     def upsert_product(self, payload: Raw, *, idempotency_key: str) -> Raw:
-        """``payload``: ``{"name", "slug", "description", "enabled", "variants": [{"sku", "name", "price"
-        (minor units), "enabled"}]}``. Products and variants are found by SKU: a retry updates, never duplicates."""
+        """``payload``: ``{"name", "slug", "enabled", "variants": [{"sku", "name", "enabled", "price"
+        (minor units, optional)}]}`` (``description`` only when given: it is the store's copy).
+
+        Idempotent by natural key: the product is found by a variant's SKU, else by its slug (a
+        create whose answer was lost), and variants by SKU, so a retry updates, never duplicates.
+        ``price`` is a new variant's first price; an existing variant keeps its price (pricing_sync
+        sets prices, through the price guard). A new variant's ``options`` (``{"Size": "M"}``)
+        become Vendure product options (the product's option groups, made where missing): Vendure
+        refuses a second variant that no option tells apart."""
         variants = payload.get("variants") or []
-        existing = {v["sku"]: v for v in (self.find_variant(v["sku"]) for v in variants) if v}
+        existing = self.find_variants([v["sku"] for v in variants])
         product_id = next((v["product"]["id"] for v in existing.values()), None)
-        translation = {"languageCode": "en", "name": payload["name"], "slug": payload["slug"],
-                       "description": payload.get("description") or ""}
+        if product_id is None:
+            by_slug = self.find_product_by_slug(payload["slug"])
+            product_id = by_slug["id"] if by_slug else None
+        translation = {"languageCode": "en", "name": payload["name"], "slug": payload["slug"]}
+        if payload.get("description") is not None:
+            translation["description"] = payload["description"]
         if product_id is None:
             product_id = self.gql(
                 "mutation($i:CreateProductInput!){createProduct(input:$i){id}}", write=True,
-                i={"enabled": payload.get("enabled", True), "translations": [translation]})["createProduct"]["id"]
+                i={"enabled": payload.get("enabled", True),
+                   "translations": [{"description": "", **translation}]})["createProduct"]["id"]
         else:
             self.gql("mutation($i:UpdateProductInput!){updateProduct(input:$i){id}}", write=True,
                      i={"id": product_id, "enabled": payload.get("enabled", True), "translations": [translation]})
+        new = [v for v in variants if v["sku"] not in existing]
+        options = self._option_ids(product_id, payload["slug"], new) if any(v.get("options") for v in new) else {}
         create, update = [], []
         for v in variants:
             common = {"translations": [{"languageCode": "en", "name": v.get("name") or payload["name"]}],
-                      "price": int(v["price"]), "enabled": v.get("enabled", True)}
+                      "enabled": v.get("enabled", True)}
             if v["sku"] in existing:
                 update.append({"id": existing[v["sku"]]["id"], "sku": v["sku"], **common})
             else:
-                create.append({"productId": product_id, "sku": v["sku"], "stockOnHand": int(v.get("stock_on_hand", 0)),
-                               **common})
+                create.append({"productId": product_id, "sku": v["sku"], "price": int(v.get("price") or 0),
+                               "stockOnHand": int(v.get("stock_on_hand", 0)),
+                               **({"optionIds": options[v["sku"]]} if v["sku"] in options else {}), **common})
         if create:
             self.gql("mutation($i:[CreateProductVariantInput!]!){createProductVariants(input:$i){id}}", write=True,
                      i=create)
@@ -238,6 +278,71 @@ class VendureStorefrontAdapter(StorefrontAdapter):
             self.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
                      i=update)
         return self.gql(f"query($id:ID!){{product(id:$id){{{PRODUCT}}}}}", id=product_id)["product"]
+
+    def _option_ids(self, product_id: str, product_slug: str, variants: list[Raw]) -> dict[str, list[str]]:
+        """Vendure tells a product's variants apart by options: each variant's ``options``
+        (``{"Size": "M"}``) as option ids, the groups and options made where missing."""
+        groups = {g["name"]: g for g in self.gql(
+            "query($id:ID!){product(id:$id){optionGroups{id code name options{id code name}}}}",
+            id=product_id)["product"]["optionGroups"]}
+        out: dict[str, list[str]] = {}
+        for v in variants:
+            ids = []
+            for name, value in (v.get("options") or {}).items():
+                group = groups.get(name)
+                if group is None:
+                    group = self.gql(
+                        "mutation($i:CreateProductOptionGroupInput!){createProductOptionGroup(input:$i){"
+                        "id code name options{id code name}}}", write=True,
+                        i={"code": _code(f"{product_slug}-{name}"),
+                           "translations": [{"languageCode": "en", "name": name}], "options": []},
+                    )["createProductOptionGroup"]
+                    self.gql("mutation($p:ID!,$g:ID!){addOptionGroupToProduct(productId:$p,optionGroupId:$g){id}}",
+                             write=True, p=product_id, g=group["id"])
+                    groups[name] = group
+                option = next((o for o in group["options"] if o["name"] == value), None)
+                if option is None:
+                    option = self.gql(
+                        "mutation($i:CreateProductOptionInput!){createProductOption(input:$i){id code name}}",
+                        write=True, i={"productOptionGroupId": group["id"], "code": _code(value),
+                                       "translations": [{"languageCode": "en", "name": value}]},
+                    )["createProductOption"]
+                    group["options"].append(option)
+                ids.append(option["id"])
+            out[v["sku"]] = ids
+        return out
+
+    # ------------------------------------------------------------------ prices
+    def channel_currency(self) -> str:
+        """The channel's default currency: the one variant prices are set in (read once)."""
+        if self._currency is None:
+            self._currency = str(self.gql("{activeChannel{defaultCurrencyCode}}")["activeChannel"]
+                                 ["defaultCurrencyCode"])
+        return self._currency
+
+    def set_variant_prices(self, items: list[Raw], *, idempotency_key: str) -> Raw:
+        """``items``: ``[{"sku", "price" (minor units), "currency"}]``, set as the variants' price in
+        the channel's default currency; all or nothing: an unknown SKU or another currency refuses
+        the whole call (``PermanentError``, the unknown SKUs in ``body["errors"]``). Absolute values:
+        a retry sets the same prices. Vendure has no compare-at price; ``compare_at_price`` is not
+        sent (the sale price is what the variant costs during the sale)."""
+        if len(items) > self.price_batch_limit:
+            raise ValueError(f"{len(items)} prices in one call; split into batches of {self.price_batch_limit}")
+        currency = self.channel_currency()
+        wrong = sorted({str(i["currency"]) for i in items if i.get("currency") and i["currency"] != currency})
+        if wrong:
+            raise PermanentError(f"Vendure channel prices are in {currency}, not {', '.join(wrong)}: set param "
+                                 f"shop_currency to {currency}", system=self.system, status=422)
+        variants = self.find_variants([i["sku"] for i in items])
+        unknown = [i["sku"] for i in items if i["sku"] not in variants]
+        if unknown:
+            raise PermanentError(f"Vendure has no variant with SKU {', '.join(unknown[:10])}", system=self.system,
+                                 status=422, body={"errors": [{"sku": s, "message": "unknown sku"} for s in unknown]})
+        updates = [{"id": variants[i["sku"]]["id"], "price": int(i["price"])} for i in items]
+        if updates:
+            self.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
+                     i=updates)
+        return {"updated": len(updates)}
 
     # ------------------------------------------------------------------ stock
     def list_inventory(self) -> Iterator[Raw]:

@@ -18,7 +18,8 @@ Conventions of the Tryton side:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,15 +28,21 @@ from erpsync.errors import MappingError
 from erpsync.mappings.engine import (
     F,
     Many,
+    RuleViolation,
     amount,
     apply_spec,
+    boolean,
     build,
     country,
+    currency,
     dec_str,
     email,
+    parse_time,
     text,
     timestamp,
 )
+from erpsync.mappings.refs import CatalogItem, PriceRef
+from erpsync.mappings.transforms import chain, uom
 from erpsync.model import (
     Address,
     Customer,
@@ -43,6 +50,7 @@ from erpsync.model import (
     Order,
     Package,
     PriceEntry,
+    PriceKind,
     Product,
     Shipment,
     ShipmentLine,
@@ -193,28 +201,144 @@ def customer_from_erp(raw: Mapping[str, Any]) -> Customer:
     return build(Customer, apply_spec(ERP_CUSTOMER, raw, record), record)
 
 
-def product_from_erp(raw: Mapping[str, Any]) -> Product:
-    """A Tryton goods product (one variant per product: its code is the SKU)."""
-    record = f"tryton product {raw.get('code', '?')}"
+# --------------------------------------------------------------------------- catalog and prices
+# A Tryton product (``product.product``) is one sellable SKU: its ``code`` is both the item code
+# and the SKU. A template with a code of its own (Tryton's prefix code) is one storefront product
+# whose variants are its products; a template without one makes each product a storefront
+# product of its own. A product is retired (unpublished) when it or its template is inactive.
+# Tryton (with the modules erpsync uses) has one price per product: the list price, in the
+# company's currency; it is a base price (price list ``LIST``, from quantity 1).
+
+LIST_PRICE_LIST = "LIST"
+#: Tryton unit symbols -> canonical units of measure (others go through ``uom``)
+TRYTON_UOM = {"u": "EA", "unit": "EA"}
+
+
+def _latest(*values: Any) -> str | None:
+    """The latest of some ISO 8601 times (ones that do not parse are not times: left out)."""
+    times: list[tuple[dt.datetime, str]] = []
+    for v in values:
+        try:
+            times.append((parse_time(v), v))
+        except RuleViolation:
+            continue
+    return max(times)[1] if times else None
+
+
+def _changed_at(raw: Mapping[str, Any]) -> str | None:
+    """The product's last change, or its template's (a template's list price is the product's)."""
+    return _latest(raw.get("write_date") or raw.get("create_date"),
+                   raw.get("template.write_date") or raw.get("template.create_date"))
+
+
+def _template_code(raw: Mapping[str, Any]) -> str | None:
+    code = raw.get("template.code")
+    return code.strip() if isinstance(code, str) and code.strip() else None
+
+
+def _list_price(raw: Mapping[str, Any]) -> Any:
+    """A variant's own list price, else its template's (``list_price_used``)."""
+    return raw.get("list_price_used") if raw.get("list_price_used") not in (None, "") else raw.get("list_price")
+
+
+def _active(raw: Mapping[str, Any]) -> bool:
+    return raw.get("active", True) is not False and raw.get("template.active", True) is not False
+
+
+def catalog_item(raw: Mapping[str, Any]) -> CatalogItem:
+    """What the flows read of a Tryton product (``erpsync.mappings.refs``)."""
+    code = raw.get("code")
+    code = code.strip() if isinstance(code, str) and code.strip() else None
+    return CatalogItem(code=code, sku=code, template=_template_code(raw), updated_at=_changed_at(raw),
+                       list_price=_list_price(raw), cost=raw.get("cost_price"), currency=raw.get("currency"),
+                       active=_active(raw))
+
+
+def _uom(value: Any) -> str:
+    symbol = str(value).strip()
+    return TRYTON_UOM.get(symbol.lower()) or uom(symbol)
+
+
+def _no_spaces(value: str) -> str:
+    if " " in value:
+        raise RuleViolation("sku_no_spaces")
+    return value
+
+
+TRYTON_VARIANT: list[F] = [
+    F("sku", "code", chain(text, _no_spaces), required=True),
+    F("name", "name", text, required=True),
+    F("uom", lambda r: r.get("default_uom.symbol"), _uom, default="EA"),  # a flat key (the adapter's flatten)
+    F("active", _active, boolean),
+]
+
+
+def product_from_erp(raws: list[Mapping[str, Any]], sku_of: Callable[[str], str | None] | None = None) -> Product:
+    """One storefront product from its Tryton products (one, or the variants of a template with a
+    code, in any order); ``sku_of`` is unused (Tryton products carry their SKU)."""
+    if not raws:
+        raise ValueError("product_from_erp needs at least one product")
+    first = raws[0]
+    template = _template_code(first)
+    record = f"tryton product {template or first.get('code', '?')}"
     kw = apply_spec([
-        F("code", "code", text, required=True),
-        F("name", "name", text, required=True),
-        F("description", "description", text, default=""),
-        F("active", "active", None, default=True),
-        F("updated_at", lambda r: r.get("write_date") or r.get("create_date"), timestamp),
-    ], raw, record)
-    variant = Variant(sku=kw["code"], name=kw["name"], uom=str(raw.get("default_uom.symbol") or "u"),
-                      active=bool(kw.get("active", True)))
-    return build(Product, {**kw, "variants": [variant]}, record)
+        F("code", lambda r: _template_code(r) or r.get("code"), text, required=True),
+        F("name", lambda r: r.get("template.name") or r.get("name"), text, required=True),
+    ], first, record)
+    variants = []
+    for raw in sorted(raws, key=lambda r: str(r.get("code"))):
+        v = apply_spec(TRYTON_VARIANT, raw, f"tryton product {raw.get('code', '?')}")
+        if template:  # the variants of one product are told apart by their suffix ("-M" -> "M")
+            suffix = str(raw.get("suffix_code") or "").strip(" -_./") or v["sku"]
+            v["name"] = f"{v['name']} {suffix}"
+            v["attributes"] = {"Variant": suffix}
+        variants.append(build(Variant, v, record))
+    skus = [v.sku for v in variants]
+    if len(set(skus)) != len(skus):
+        raise MappingError(record, "variants.sku", "unique", skus)
+    times = [t for t in (_changed_at(r) for r in raws) if t]
+    return build(Product, {**kw, "variants": variants, "active": any(v.active for v in variants),
+                           "updated_at": parse_time(_latest(*times)) if times else None}, record)
 
 
-def price_from_erp(raw: Mapping[str, Any]) -> PriceEntry:
-    record = f"tryton price {raw.get('code', '?')}"
-    return build(PriceEntry, apply_spec([
-        F("sku", "code", text, required=True),
-        F("price", "list_price", amount, required=True),
-        F("currency", "currency", text, required=True),
-    ], raw, record), record)
+def _price_not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise RuleViolation("price_not_negative")
+    return value
+
+
+def price_ref(raw: Mapping[str, Any]) -> PriceRef:
+    """What the flow reads of a Tryton price row (``TrytonErpAdapter.list_prices``) before mapping it."""
+    code = raw.get("code")
+    return PriceRef(item_code=str(code) if code else None,
+                    row_id=f"{code}/{LIST_PRICE_LIST}/{raw.get('currency')}/1",
+                    updated_at=raw.get("write_date") if isinstance(raw.get("write_date"), str) else None)
+
+
+def price_spec(sku_of: Callable[[str], str | None]) -> list[F]:
+    """A Tryton list price as a base price; ``sku_of`` resolves the product code (the items read)."""
+
+    def sku(value: Any) -> str:
+        found = sku_of(text(value))
+        if not found:
+            raise RuleViolation("item_xref")
+        return found
+
+    return [
+        F("sku", "code", sku, required=True),
+        F("price", "list_price", chain(amount, _price_not_negative), required=True),
+        F("currency", "currency", currency, required=True),
+        F("kind", lambda _r: PriceKind.BASE),
+        F("price_list", lambda _r: LIST_PRICE_LIST),
+        F("min_quantity", lambda _r: 1),
+    ]
+
+
+def price_from_erp(raw: Mapping[str, Any], sku_of: Callable[[str], str | None], *,
+                   spec: list[F] | None = None) -> PriceEntry:
+    """One Tryton price row as a PriceEntry; pass a prebuilt ``spec`` in loops."""
+    record = f"tryton price {raw.get('code', '?')}/{LIST_PRICE_LIST}/{raw.get('currency', '?')}/1"
+    return build(PriceEntry, apply_spec(spec or price_spec(sku_of), raw, record), record)
 
 
 def _whole(value: Any, record: str, field: str) -> int:

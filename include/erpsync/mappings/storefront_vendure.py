@@ -11,16 +11,20 @@ Conventions of the Vendure side:
   authorised, or any shipping/delivery state after them = paid; Cancelled = cancelled);
 * a line's tax is ``linePriceWithTax - linePrice``; the tax on shipping is an order-level tax,
   so each tax is counted once (``Order.computed_total``); line discounts (Vendure keeps them
-  negative) are the line's ``discount``.
+  negative) are the line's ``discount``;
+* a product's slug is its code (``handle_of``); catalog_sync writes only what the ERP owns (the
+  description stays the store's), and prices only as a new variant's first price;
+* prices are variant prices in the channel's default currency (see ``target_of`` for what
+  Vendure has no place for).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import MappingError
+from erpsync.errors import MappingError, UnsupportedError
 from erpsync.mappings.engine import (
     F,
     Many,
@@ -34,6 +38,7 @@ from erpsync.mappings.engine import (
     text,
     timestamp,
 )
+from erpsync.mappings.storefront_pricing import VARIANT, Target
 from erpsync.model import (
     Address,
     Customer,
@@ -200,21 +205,85 @@ def slug(code: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in code.lower()).strip("-")
 
 
-def product_to_storefront(product: Product, prices: Mapping[str, PriceEntry]) -> Raw:
-    """Upsert payload: one Vendure variant per variant, priced from ``prices`` (by SKU)."""
+def handle_of(product: Product) -> str:
+    """The Vendure slug of a product: its code, URL-safe."""
+    return slug(product.code)
+
+
+def product_handle(raw: Mapping[str, Any]) -> str | None:
+    """The slug of a Vendure product as ``list_products`` returns it."""
+    return str(raw["slug"]) if raw.get("slug") else None
+
+
+def _cents(record: str, field: str, value: Decimal) -> int:
+    try:
+        return to_minor(value)
+    except RuleViolation as exc:
+        raise MappingError(record, field, exc.rule, value) from exc
+
+
+def product_to_storefront(
+    product: Product, *, prices: Mapping[str, Decimal] | None = None, draft: bool = False
+) -> Raw:
+    """Upsert payload: the fields the ERP owns (name, slug, enabled; per variant SKU, name,
+    enabled). ``prices`` (SKU -> price) are the first prices of a new product, in minor units (an
+    existing variant keeps its price: pricing_sync sets prices). A retired product is disabled
+    (unpublished, never deleted); a ``draft`` (no valid first price) is created disabled. The
+    description is the store's: not sent."""
     record = f"product {product.code}"
+    enabled = product.active and not draft
     variants = []
     for v in product.variants:
-        price = prices.get(v.sku)
-        if price is None:
-            raise MappingError(record, f"variants[{v.sku}].price", "price_missing", None)
-        try:
-            cents = to_minor(price.price)
-        except RuleViolation as exc:
-            raise MappingError(record, f"variants[{v.sku}].price", exc.rule, price.price) from exc
-        variants.append({"sku": v.sku, "name": v.name, "price": cents, "enabled": v.active and product.active})
-    return {"name": product.name, "slug": slug(product.code), "description": product.description,
-            "enabled": product.active, "variants": variants}
+        variant: Raw = {"sku": v.sku, "name": v.name, "enabled": v.active and enabled}
+        if v.attributes:  # Vendure tells variants apart by their options
+            variant["options"] = dict(v.attributes)
+        if prices and v.sku in prices:
+            variant["price"] = _cents(record, f"variants[{v.sku}].price", prices[v.sku])
+        variants.append(variant)
+    return {"name": product.name, "slug": handle_of(product), "enabled": enabled, "variants": variants}
+
+
+# --------------------------------------------------------------------------- prices
+# Where a price goes in Vendure: a variant has one price per channel currency. What Vendure has
+# no place for is refused with UnsupportedError (pricing_sync keeps one dead letter per target
+# and publishes the rest): customer-specific and customer-group price lists (Vendure needs a
+# plugin for either), quantity breaks, and, for now, currencies other than the channel's
+# default. A sale price is set as the variant's price for its dates; Vendure shows no
+# compare-at price.
+
+
+def target_of(entry: PriceEntry, shop_currency: str) -> Target:
+    """Where a price entry goes in Vendure: the variant's price in the channel currency."""
+    cur = entry.currency
+    if entry.customer_id:
+        raise UnsupportedError(f"customer-{entry.customer_id}-{cur}".lower(),
+                               "Vendure has no customer-specific price lists (contract prices need a plugin)")
+    if entry.customer_group:
+        raise UnsupportedError(f"group-{entry.customer_group}-{cur}".lower(),
+                               "Vendure has no customer-group price lists (group prices need a plugin)")
+    if cur != shop_currency:
+        raise UnsupportedError(f"currency-{cur}".lower(),
+                               f"erpsync sets Vendure prices in the shop currency {shop_currency} only")
+    if entry.min_quantity > 1:
+        raise UnsupportedError(f"qty-{entry.min_quantity}-{cur}".lower(),
+                               "Vendure has no quantity-break prices")
+    return Target(VARIANT, cur, "variant")
+
+
+def variant_price(sku: str, price: Decimal, compare_at: Decimal | None, *, currency: str | None = None) -> Raw:
+    """One row of ``set_variant_prices``: minor units, with the currency the adapter checks."""
+    record = f"price of {sku}"
+    row: Raw = {"sku": sku, "price": _cents(record, "price", price), "currency": currency}
+    if compare_at is not None:
+        row["compare_at_price"] = _cents(record, "compare_at_price", compare_at)
+    return row
+
+
+def published_prices(product: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """What a Vendure product shows: ``(sku, price, None)`` per variant (money as decimal strings)."""
+    for v in product.get("variants") or []:
+        if v.get("sku") and isinstance(v.get("price"), int) and not isinstance(v.get("price"), bool):
+            yield str(v["sku"]), format(minor(v["price"]), "f"), None
 
 
 def inventory_to_storefront(level: InventoryLevel) -> Raw:
