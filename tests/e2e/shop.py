@@ -101,3 +101,43 @@ def set_list_price(erp: TrytonErpAdapter, sku: str, price: str) -> None:
 def retire_product(erp: TrytonErpAdapter, sku: str) -> None:
     """Retire a product in Tryton: its template is deactivated."""
     write_template(erp, sku, {"active": False})
+
+
+def add_customer(sf: VendureStorefrontAdapter, email: str, first: str, last: str) -> dict[str, Any]:
+    """A customer who signed up without ordering yet (an address book entry included)."""
+    res = sf.gql("mutation($i:CreateCustomerInput!){createCustomer(input:$i){__typename ... on Customer{id} "
+                 "... on ErrorResult{message}}}", write=True,
+                 i={"emailAddress": email, "firstName": first, "lastName": last})["createCustomer"]
+    assert res["__typename"] == "Customer", res
+    sf.gql("mutation($id:ID!,$i:CreateAddressInput!){createCustomerAddress(customerId:$id,input:$i){id}}",
+           write=True, id=res["id"], i={**ADDRESS, "fullName": f"{first} {last}", "defaultBillingAddress": True})
+    return sf.get_customer(res["id"])
+
+
+def record_return(sf: VendureStorefrontAdapter, code: str, lines: dict[str, int], *, reason: str,
+                  amount: int | None = None) -> str:
+    """What the merchant does in Vendure when goods come back: a refund of those order lines
+    (Vendure has no return request; the manual payment method leaves the refund Pending until the
+    money goes back). ``amount`` (minor units) overrides Vendure's own sum of the lines. Returns
+    the store return id erpsync gives it (``<order code>-R<refund id>``)."""
+    order = sf.get_order(code)
+    by_sku = {ln["productVariant"]["sku"]: ln["id"] for ln in order["lines"]}
+    payment = next(p for p in order["payments"] if p["state"] == "Settled")
+    res = sf.gql("mutation($i:RefundOrderInput!){refundOrder(input:$i){__typename ... on Refund{id state} "
+                 "... on ErrorResult{message}}}", write=True,
+                 i={"paymentId": payment["id"], "reason": reason, "shipping": 0, "adjustment": 0,
+                    "lines": [{"orderLineId": by_sku[sku], "quantity": qty} for sku, qty in lines.items()],
+                    **({"amount": amount} if amount is not None else {})})["refundOrder"]
+    assert res["__typename"] == "Refund" and res["state"] == "Pending", res
+    return f"{code}-R{res['id']}"
+
+
+def request_erasure(sf: VendureStorefrontAdapter, customer_id: str) -> None:
+    """A person asks to be forgotten: the shop puts them in the customer group erpsync reads."""
+    found = sf.gql("query{customerGroups(options:{filter:{name:{eq:\"erasure-requested\"}}}){items{id}}}")
+    items = found["customerGroups"]["items"]
+    group = items[0]["id"] if items else sf.gql(
+        "mutation($i:CreateCustomerGroupInput!){createCustomerGroup(input:$i){id}}", write=True,
+        i={"name": "erasure-requested"})["createCustomerGroup"]["id"]
+    sf.gql("mutation($g:ID!,$c:[ID!]!){addCustomersToGroup(customerGroupId:$g,customerIds:$c){id}}", write=True,
+           g=group, c=[customer_id])

@@ -1,5 +1,7 @@
 """returns_sync against the sandbox: a partial return reaches the ERP, comes back credited and
-refunded, and the refund reconciles with the credit memo to the cent (or says why not)."""
+refunded, and the refund reconciles with the credit memo to the cent (or says why not); the
+quality gate quarantines bad returns with their reasons and opens the rest, and a batch over the
+bad-share limit fails the run before anything of it is loaded."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import pytest
 
 from erpsync.flows import returns
 from erpsync.mappings.returns import returned_lines
+from erpsync.quality import QualityGateFailed
 from erpsync.rules.refunds import credit_for
 from erpsync.state import StateStore
 from tests.integration.test_flows_sandbox import ctx_for, sync_all
-from tests.integration.test_shipments_sandbox import place_order
+from tests.integration.test_shipments_sandbox import Corrupting, place_order
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +96,56 @@ def test_store_computed_refund_that_differs_by_rounding_is_reported_with_its_cau
     assert s.reasons["refund_mismatch:rounding"] == 1, s.render()
     item = store.list_drift_reports(flow="returns_sync")[0]
     assert item.summary == {"checked": 1, "mismatches": 1, "causes": {"rounding": 1}}
+
+
+def _requested_returns(fresh: Any, store: StateStore, erp: Any, sf: Any, n: int) -> list[dict[str, Any]]:
+    """``n`` store returns (one unit of an order's first line) on orders synced to the ERP."""
+    sync_all(store, erp, sf)
+    synced = [o for o in sf.list_orders() if store.get_xref("erp", "sales_order", str(o["id"])) is not None]
+    assert len(synced) >= n, f"the seed syncs {len(synced)} orders, the test needs {n}"
+    return [_open_return(fresh, o["id"], [(o["line_items"][0]["sku"], 1)]) for o in synced[:n]]
+
+
+def _unknown_currency(raw: dict[str, Any]) -> dict[str, Any]:
+    return {**raw, "currency": "XXX"}
+
+
+def _qty_two(raw: dict[str, Any]) -> dict[str, Any]:
+    raw["line_items"][0]["quantity"] = "two"
+    return raw
+
+
+def _no_lines(raw: dict[str, Any]) -> dict[str, Any]:
+    return {**raw, "line_items": []}
+
+
+def test_quality_gate_quarantines_3_bad_returns_with_reasons_and_opens_the_rest(
+    fresh: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    opened = _requested_returns(fresh, store, erp_adapter, storefront_adapter, 32)
+    bad = {opened[2]["id"]: _unknown_currency, opened[15]["id"]: _qty_two, opened[30]["id"]: _no_lines}
+    sf = Corrupting(storefront_adapter, "list_returns", "id", bad)
+    s = returns.run(ctx_for("returns_sync", store, erp_adapter, sf, "gate-r1"))
+    assert (s.reasons["opened"], s.quarantined, s.failed) == (29, 3, 0), s.render()
+    reasons = {ext: reason for _, ext, reason in s.dead_letters}
+    assert set(reasons) == set(bad)
+    assert reasons[opened[2]["id"]].startswith(
+        "bad_currency: currency='XXX' (expect_column_values_to_be_in_set(currency)")
+    assert "mapping_error" in reasons[opened[15]["id"]] and "quantity" in reasons[opened[15]["id"]]
+    assert "mapping_error" in reasons[opened[30]["id"]] and "line_items" in reasons[opened[30]["id"]]
+    in_erp = {r["id"] for r in opened if erp_adapter.find_return(r["id"]) is not None}
+    assert in_erp == {r["id"] for r in opened} - set(bad)
+    # fixed at the source, the next run opens them
+    again = returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "gate-r2"))
+    assert (again.reasons["opened"], again.quarantined) == (3, 0), again.render()
+    assert store.list_dead_letters(flow="returns_sync") == []
+
+
+def test_a_batch_of_returns_over_the_bad_share_limit_fails_the_run_and_opens_nothing(
+    fresh: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    opened = _requested_returns(fresh, store, erp_adapter, storefront_adapter, 10)
+    sf = Corrupting(storefront_adapter, "list_returns", "id", {r["id"]: _unknown_currency for r in opened[:4]})
+    with pytest.raises(QualityGateFailed, match=r"returns_sync/return: 4 of 10 bad \(40.0%, limit 10%\)"):
+        returns.run(ctx_for("returns_sync", store, erp_adapter, sf, "gate-rx"))
+    assert all(erp_adapter.find_return(r["id"]) is None for r in opened)

@@ -14,6 +14,10 @@ Writes are idempotent by their natural keys: a product upsert finds variants by 
 by a variant, else by its slug); prices and stock are set as absolute values; a fulfilment is
 looked up by its tracking code before it is added; a refund by its reason (which carries the
 return's RMA) before it is made.
+
+Returns and erasure requests, which Vendure has no entity for: a return is a refund recorded with
+lines (settled once, when the ERP credits it); an erasure request is a customer in the group
+``erasure-requested`` (see ``erpsync.mappings.vendure_transactions``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,29 @@ ORDER = f"""id code state active orderPlacedAt createdAt updatedAt currencyCode
 VARIANT = """id sku name price priceWithTax currencyCode enabled stockOnHand stockAllocated trackInventory
   updatedAt product { id name slug } stockLevels { stockLocation { name } stockOnHand stockAllocated }"""
 PRODUCT = f"""id name slug description enabled createdAt updatedAt variants {{ {VARIANT} }}"""
+#: a refund as a return: Vendure keeps the order lines a refund takes back as RefundLines
+REFUND = "id createdAt updatedAt total reason state transactionId method paymentId metadata lines { orderLineId quantity }"
+RETURN_ORDER = """id code state updatedAt orderPlacedAt currencyCode customer { id }
+  lines { id quantity unitPrice unitPriceWithTax linePrice linePriceWithTax discounts { amount }
+          taxLines { taxRate } productVariant { sku } }"""
+RETURN_ORDER_PAYMENTS = f"""{RETURN_ORDER} payments {{ id method amount state refunds {{ {REFUND} }} }}"""
+#: customer groups that stand for erasure requests (Vendure has none of its own)
+ERASURE_REQUESTED = "erasure-requested"
+ERASURE_DONE = "erasure-done"
+CUSTOMER_BRIEF = "id emailAddress updatedAt"
+
+
+def return_id(order_code: str, refund_id: str) -> str:
+    """The store return id of a refund with lines: ``<order code>-R<refund id>``."""
+    return f"{order_code}-R{refund_id}"
+
+
+def split_return_id(rid: str) -> tuple[str, str]:
+    """``<order code>-R<refund id>`` -> (order code, refund id); ValueError for anything else."""
+    code, sep, refund = str(rid).rpartition("-R")
+    if not sep or not code or not refund.isdigit():
+        raise ValueError(f"{rid!r} is not a Vendure return id (<order code>-R<refund id>)")
+    return code, refund
 
 
 def _code(text: str) -> str:
@@ -431,3 +458,139 @@ class VendureStorefrontAdapter(StorefrontAdapter):
             raise PermanentError(f"Vendure refused the refund of {order_id}: {result.get('message')}",
                                  system=self.system, body=result)
         return result
+
+    # ------------------------------------------------------------------ returns (refunds with lines)
+    #: Vendure cannot filter orders by their refunds' change time (a refund does not touch the
+    #: order's updatedAt): returns are looked for on the orders placed this many days before the window
+    returns_lookback_days = 90
+
+    @staticmethod
+    def _as_returns(order: Raw) -> list[Raw]:
+        """The order's refunds that take goods back (with lines), each with its order (no payments)."""
+        head = {k: v for k, v in order.items() if k != "payments"}
+        return [{**refund, "order": head} for payment in order.get("payments") or []
+                for refund in payment.get("refunds") or [] if any(ln.get("quantity") for ln in refund.get("lines") or [])]
+
+    def list_returns(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        """Refunds with lines changed in [since, before) (see ``erpsync.mappings.vendure_transactions``):
+        the orders placed since ``returns_lookback_days`` before the window are read, oldest first."""
+        flt: Raw = {"active": {"eq": False}}
+        if updated_since is not None:
+            flt["orderPlacedAt"] = {"after": iso(updated_since - dt.timedelta(days=self.returns_lookback_days))}
+        since, before = (iso(t) if t is not None else None for t in (updated_since, updated_before))
+        found = []
+        for order in self._list("orders", RETURN_ORDER_PAYMENTS, filter=flt, type_prefix="Order",
+                                sort={"orderPlacedAt": "ASC"}):
+            for ret in self._as_returns(order):
+                changed = iso(dt.datetime.fromisoformat(ret["updatedAt"].replace("Z", "+00:00")))
+                if (since is None or changed >= since) and (before is None or changed < before):
+                    found.append(ret)
+        yield from sorted(found, key=lambda r: (r["updatedAt"], int(r["id"])))
+
+    def _order_for_return(self, rid: str) -> tuple[Raw, str] | None:
+        try:
+            code, refund_id = split_return_id(rid)
+        except ValueError:
+            return None
+        found = self.gql(f"query($o:OrderListOptions){{orders(options:$o){{items{{{RETURN_ORDER_PAYMENTS}}}}}}}",
+                         o={"filter": {"code": {"eq": code}}, "take": 1})["orders"]["items"]
+        return (found[0], refund_id) if found else None
+
+    def get_return(self, return_id: str) -> Raw | None:
+        hit = self._order_for_return(return_id)
+        if hit is None:
+            return None
+        order, refund_id = hit
+        return next((r for r in self._as_returns(order) if str(r["id"]) == refund_id), None)
+
+    def update_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """``payload``: ``{"status", "note"}``: a private note on the order (Vendure keeps no
+        return status); the same note already there is not added again."""
+        hit = self._order_for_return(return_id)
+        if hit is None:
+            raise PermanentError(f"Vendure has no return {return_id}", system=self.system, status=404)
+        order, _ = hit
+        note = f"Return {return_id}: {payload['note']}"
+        history = self.gql("query($id:ID!){order(id:$id){history(options:{take:1000}){items{type data}}}}",
+                           id=order["id"])["order"]["history"]["items"]
+        if not any(h["type"] == "ORDER_NOTE" and (h.get("data") or {}).get("note") == note for h in history):
+            self.gql("mutation($i:AddNoteToOrderInput!){addNoteToOrder(input:$i){id}}", write=True,
+                     i={"id": order["id"], "note": note, "isPublic": False})
+        return {"id": return_id, "status": payload.get("status"), "note": note}
+
+    def refund_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """Settle the return's refund: ``payload`` ``{"transaction_id", "amount" (minor units or
+        None)}``. A settled refund is returned as it is; a failed one, or a pending one whose total
+        is not ``amount``, is refused (Vendure cannot change a refund's amount)."""
+        refund = self.get_return(return_id)
+        if refund is None:
+            raise PermanentError(f"Vendure has no return {return_id}", system=self.system, status=404)
+        if refund["state"] == "Settled":
+            return {"refund": refund}
+        if refund["state"] != "Pending":
+            raise PermanentError(f"the refund of return {return_id} is {refund['state']} in Vendure; refund it "
+                                 "again there by hand", system=self.system, status=409)
+        wanted = payload.get("amount")
+        if wanted is not None and int(wanted) != int(refund["total"]):
+            raise PermanentError(
+                f"refund_amount_differs: Vendure's refund of return {return_id} is {refund['total']} minor units, "
+                f"the ERP credited {wanted} ({payload.get('transaction_id')}); Vendure cannot change a refund's "
+                "amount: correct it in Vendure or replay with param refund_amount=storefront",
+                system=self.system, status=409)
+        settled = self.gql(
+            f"mutation($i:SettleRefundInput!){{settleRefund(input:$i){{__typename ... on Refund{{{REFUND}}} "
+            "... on ErrorResult{errorCode message}}}", write=True,
+            i={"id": refund["id"], "transactionId": str(payload["transaction_id"])})["settleRefund"]
+        if settled["__typename"] != "Refund":
+            raise PermanentError(f"Vendure refused to settle the refund of return {return_id}: "
+                                 f"{settled.get('message')}", system=self.system, body=settled)
+        return {"refund": {**settled, "order": refund["order"]}}
+
+    # ------------------------------------------------------------------ erasure requests (customer groups)
+    def _group(self, name: str, *, create: bool = False) -> Raw | None:
+        found = self.gql("query($o:CustomerGroupListOptions){customerGroups(options:$o){items{id name}}}",
+                         o={"filter": {"name": {"eq": name}}, "take": 1})["customerGroups"]["items"]
+        if found or not create:
+            return found[0] if found else None
+        return self.gql("mutation($i:CreateCustomerGroupInput!){createCustomerGroup(input:$i){id name}}",
+                        write=True, i={"name": name})["createCustomerGroup"]
+
+    def list_erasure_requests(self, status: str | None = "pending") -> list[Raw]:
+        """The customers of the group ``erasure-requested`` (``pending``) or ``erasure-done``
+        (``completed``); raw customers (id, e-mail, updatedAt)."""
+        names = {"pending": [ERASURE_REQUESTED], "completed": [ERASURE_DONE], None: [ERASURE_REQUESTED, ERASURE_DONE]}
+        if status not in names:
+            raise ConfigError(f"Vendure erasure requests are pending or completed, not {status!r}")
+        out: list[Raw] = []
+        for name in names[status]:
+            group = self._group(name)
+            if group is None:
+                continue
+            skip = 0
+            while True:
+                page = self.gql(
+                    f"query($id:ID!,$o:CustomerListOptions){{customerGroup(id:$id){{customers(options:$o){{"
+                    f"items{{{CUSTOMER_BRIEF}}} totalItems}}}}}}", id=group["id"],
+                    o={"skip": skip, "take": self.page_size, "sort": {"id": "ASC"}})["customerGroup"]["customers"]
+                out.extend(page["items"])
+                skip += len(page["items"])
+                if not page["items"] or skip >= page["totalItems"]:
+                    break
+        return out
+
+    def complete_erasure_request(self, request_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
+        """Move the customer from ``erasure-requested`` to ``erasure-done`` with a private note
+        (``payload["note"]``: no personal data); done again, it changes nothing."""
+        done = self._group(ERASURE_DONE, create=True)
+        self.gql("mutation($g:ID!,$c:[ID!]!){addCustomersToGroup(customerGroupId:$g,customerIds:$c){id}}",
+                 write=True, g=done["id"], c=[request_id])
+        requested = self._group(ERASURE_REQUESTED)
+        if requested is not None:
+            self.gql("mutation($g:ID!,$c:[ID!]!){removeCustomersFromGroup(customerGroupId:$g,customerIds:$c){id}}",
+                     write=True, g=requested["id"], c=[request_id])
+        if payload.get("note"):
+            self.gql("mutation($i:AddNoteToCustomerInput!){addNoteToCustomer(input:$i){id}}", write=True,
+                     i={"id": request_id, "note": f"erasure request completed: {payload['note']}", "isPublic": False})
+        return {"id": request_id, "status": "completed"}

@@ -7,6 +7,13 @@ rather than deleting), forget what erpsync itself keeps about the person (the gu
 key holds the e-mail; ledger answers and dead-letter payloads are masked), then close the request
 in the store.
 
+Requests are read through the storefront adapter's mapping (``erasure_request``: ``id``,
+``customer_id``, ``email``, ``requested_at``) and the ERP does what it allows in its adapter's
+``anonymize_customer`` (the sandbox replaces the fields; Tryton runs its own "Erase" wizard, which
+refuses a party with pending sales or shipments: the refusal holds the request in the dead
+letters with Tryton's reason, and the next run tries again). How a store keeps requests is its
+mapping's business (Vendure has none: a customer group stands for them).
+
 Nothing personal is written on the way: the audit rows and dead letters of this flow carry the
 request id, the storefront customer id and ERP customer numbers only. An ERP customer that only
 *matches* by e-mail (not bound to this storefront customer, e.g. a B2B account the ERP owns) is not
@@ -20,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from erpsync.connectors.registry import storefront_mapping
 from erpsync.errors import PermanentError, TransientError
 from erpsync.flows.base import FlowContext, RunSummary, audit, dead_letter, idempotent_write
 from erpsync.model import normalise_email
@@ -42,8 +50,9 @@ def subject_ref(email: str) -> str:
 
 def run(ctx: FlowContext) -> RunSummary:
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    as_request = storefront_mapping(ctx.storefront).erasure_request
     try:
-        for raw in ctx.storefront.list_erasure_requests(status="pending"):
+        for raw in map(as_request, ctx.storefront.list_erasure_requests(status="pending")):
             rid = str(raw.get("id") or "?")
             try:
                 erase_one(ctx, raw)

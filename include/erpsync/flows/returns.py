@@ -222,11 +222,14 @@ def back_to_store(ctx: FlowContext, rma: dict[str, Any], source: str, checks: li
     if credited.status != "credited" or not credited.credit_memo_id:
         return None
     memo_no = credited.credit_memo_id
+    key = f"refund:{rid}:{memo_no}"
+    done = ctx.store.ledger_get(key)
+    if done is not None and done.status == "done":
+        return None  # refunded and checked by an earlier run
     _update_store(ctx, rid, sf_map.return_update_to_storefront("credited", credited=credited),
                   f"return:{rid}:credited:{memo_no}")
     amount = credited.credit_memo_amount if source == "credit_memo" else None
     payload = sf_map.refund_to_storefront(credited, amount)
-    key = f"refund:{rid}:{memo_no}"
 
     def lookup() -> dict[str, Any] | None:
         for r in sf_map.refunds_of(ctx.storefront.get_return(rid) or {}):

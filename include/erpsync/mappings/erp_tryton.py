@@ -3,7 +3,8 @@
 The same functions as ``erp_sandbox`` (the flows call whichever the ERP adapter names), plus the
 accessors the flows use to read a reference out of a raw record (``customer_no``, ``order_no``,
 ``item_code``, ``customer_external_ref``), and the mappings of the catalog, stock, shipment and
-return records Tryton is the master of.
+return records Tryton is the master of (shipments and return sales: ``tryton_transactions``,
+re-exported here).
 
 Conventions of the Tryton side:
 
@@ -43,26 +44,29 @@ from erpsync.mappings.engine import (
 )
 from erpsync.mappings.refs import CatalogItem, PriceRef
 from erpsync.mappings.transforms import chain, uom
+from erpsync.mappings.tryton_transactions import changed_at as changed_at
+from erpsync.mappings.tryton_transactions import pending_packages as pending_packages
+from erpsync.mappings.tryton_transactions import return_from_erp as return_from_erp
+from erpsync.mappings.tryton_transactions import return_to_erp as return_to_erp
+from erpsync.mappings.tryton_transactions import rma_no as rma_no
+from erpsync.mappings.tryton_transactions import shipment_from_erp as shipment_from_erp
+from erpsync.mappings.tryton_transactions import shipment_no as shipment_no
+from erpsync.mappings.tryton_transactions import shipment_order_no as shipment_order_no
+from erpsync.mappings.tryton_transactions import shipped_packages as shipped_packages
 from erpsync.model import (
     Address,
     Customer,
     InventoryLevel,
     Order,
-    Package,
     PriceEntry,
     PriceKind,
     Product,
-    Shipment,
-    ShipmentLine,
     Variant,
 )
 
 Raw = dict[str, Any]
 SHIPPING_PRODUCT = "SHIPPING"
 UNIT_PRICE_DIGITS = Decimal("0.0001")
-#: Tryton shipment state -> canonical shipment status
-SHIPMENT_STATUS = {"draft": "pending", "waiting": "pending", "assigned": "pending", "picked": "pending",
-                   "packed": "pending", "shipped": "shipped", "done": "shipped", "cancelled": "cancelled"}
 
 
 # --------------------------------------------------------------------------- references in raw records
@@ -358,20 +362,3 @@ def inventory_from_erp(raw: Mapping[str, Any]) -> InventoryLevel:
     forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
     return InventoryLevel(sku=str(raw["code"]), location=str(raw.get("warehouse") or "WH"), on_hand=on_hand,
                           allocated=max(0, on_hand - forecast))
-
-
-def shipment_from_erp(raw: Mapping[str, Any]) -> Shipment:
-    """A Tryton customer shipment; its ``shipping_reference`` is the tracking number."""
-    record = f"tryton shipment {raw.get('number', '?')}"
-    if not raw.get("sale_reference"):
-        raise MappingError(record, "sale_reference", "required", None)
-    lines = [ShipmentLine(sku=str(m["product.code"]), quantity=_whole(m["quantity"], record, "quantity"))
-             for m in raw.get("outgoing_moves") or [] if m.get("product.code")]
-    shipped_at = raw.get("effective_date")
-    package = Package(carrier=str(raw.get("carrier.party.name") or ""),
-                      tracking_number=str(raw.get("shipping_reference") or ""), lines=lines,
-                      shipped_at=timestamp(f"{shipped_at}T00:00:00Z") if shipped_at else None)
-    updated = raw.get("write_date") or raw.get("create_date")
-    return Shipment(external_id=str(raw["number"]), order_external_id=str(raw["sale_reference"]),
-                    packages=[package], status=SHIPMENT_STATUS.get(str(raw.get("state")), "pending"),
-                    updated_at=timestamp(updated) if updated else None)

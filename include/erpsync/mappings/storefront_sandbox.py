@@ -67,6 +67,12 @@ def changed_at(raw: Raw) -> str | None:
     return str(value) if value else None
 
 
+def erasure_request(raw: Raw) -> dict[str, Any]:
+    """An erasure request as customer_erasure reads it: ``id``, ``customer_id`` (None for a guest),
+    ``email``, ``requested_at``."""
+    return {k: raw.get(k) for k in ("id", "customer_id", "email", "requested_at")}
+
+
 def erp_method(gateway: Any) -> str:
     """The ERP method code of a gateway; an unknown gateway is refused, never guessed."""
     if not isinstance(gateway, str) or gateway not in GATEWAY_TO_ERP_METHOD:

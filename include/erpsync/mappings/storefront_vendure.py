@@ -1,7 +1,9 @@
 """Vendure (raw records of ``erpsync.connectors.vendure``) <-> canonical records.
 
 The same functions as ``storefront_sandbox`` (the flows call whichever the storefront adapter
-names), plus the catalog, stock and fulfilment payloads Vendure is the target of.
+names), plus the catalog, stock and fulfilment payloads Vendure is the target of. Fulfilments,
+returns (refunds with lines) and erasure requests live in ``vendure_transactions`` (re-exported
+here), with the conventions of how Vendure models them.
 
 Conventions of the Vendure side:
 
@@ -39,6 +41,18 @@ from erpsync.mappings.engine import (
     timestamp,
 )
 from erpsync.mappings.storefront_pricing import VARIANT, Target
+from erpsync.mappings.vendure_transactions import changed_at as changed_at
+from erpsync.mappings.vendure_transactions import erasure_request as erasure_request
+from erpsync.mappings.vendure_transactions import find_fulfillment as find_fulfillment
+from erpsync.mappings.vendure_transactions import fulfillment_ref as fulfillment_ref
+from erpsync.mappings.vendure_transactions import fulfillment_to_storefront as fulfillment_to_storefront
+from erpsync.mappings.vendure_transactions import refund_ref as refund_ref
+from erpsync.mappings.vendure_transactions import refund_to_storefront as refund_to_storefront
+from erpsync.mappings.vendure_transactions import refunds_of as refunds_of
+from erpsync.mappings.vendure_transactions import return_from_storefront as return_from_storefront
+from erpsync.mappings.vendure_transactions import return_id as return_id
+from erpsync.mappings.vendure_transactions import return_update_to_storefront as return_update_to_storefront
+from erpsync.mappings.vendure_transactions import returned_lines as returned_lines
 from erpsync.model import (
     Address,
     Customer,
@@ -49,7 +63,6 @@ from erpsync.model import (
     Payment,
     PriceEntry,
     Product,
-    Shipment,
     TaxLine,
 )
 
@@ -290,14 +303,6 @@ def inventory_to_storefront(level: InventoryLevel) -> Raw:
     """What the store may sell: on hand minus allocated and held stock, never below zero."""
     sellable = level.on_hand - level.allocated - level.reserved - level.damaged - level.quarantined
     return {"sku": level.sku, "stock_on_hand": max(0, sellable - level.safety_stock)}
-
-
-def fulfillment_to_storefront(shipment: Shipment) -> list[Raw]:
-    """One Vendure fulfilment per package (tracking code, carrier, lines by SKU)."""
-    state = {"shipped": "Shipped", "delivered": "Delivered"}.get(shipment.status, "Pending")
-    return [{"tracking_code": p.tracking_number or shipment.external_id, "carrier": p.carrier,
-             "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in p.lines], "state": state}
-            for p in shipment.packages]
 
 
 def inventory_from_storefront(raw: Mapping[str, Any]) -> InventoryLevel:

@@ -109,9 +109,19 @@ def suite(entity: str) -> list[Check]:
             *(at_least(c, 0, "negative_stock") for c in ("on_hand", "allocated", "reserved", "damaged", "quarantined", "safety_stock")),
         ]
     if entity == "shipment":
-        return [not_null("external_id"), unique("external_id"), not_null("order_external_id"), at_least("package_count", 1)]
+        return [
+            not_null("external_id"), unique("external_id"), not_null("order_external_id"), at_least("package_count", 1),
+            Check("empty_package", "ExpectColumnValuesToBeInSet", "empty_packages", {"value_set": [0]},
+                  "every shipped package carries at least one line"),
+            Check("duplicate_key", "ExpectColumnValuesToBeInSet", "duplicate_tracking", {"value_set": [0]},
+                  "a shipment lists each tracking number once"),
+        ]
     if entity == "return":
-        return [not_null("rma"), unique("rma"), not_null("order_external_id"), currency, at_least("line_count", 1)]
+        return [
+            not_null("rma"), unique("rma"), not_null("order_external_id"), currency, at_least("line_count", 1),
+            at_least("min_line_quantity", 1), at_least("refund_amount", 0, "negative_amount"),
+            at_least("credit_memo_amount", 0, "negative_amount"),
+        ]
     # an entity without its own suite still gets its key checked
     return [not_null("key"), unique("key")]
 
@@ -166,11 +176,16 @@ def _inventory(i: model.InventoryLevel) -> dict[str, Any]:
 
 
 def _shipment(s: model.Shipment) -> dict[str, Any]:
-    return {"external_id": s.external_id or None, "order_external_id": s.order_external_id or None, "package_count": len(s.packages)}
+    tracking = [p.tracking_number for p in s.packages]
+    return {"external_id": s.external_id or None, "order_external_id": s.order_external_id or None,
+            "package_count": len(s.packages), "empty_packages": sum(1 for p in s.packages if not p.lines),
+            "duplicate_tracking": len(tracking) - len(set(tracking))}
 
 
 def _return(r: model.Return) -> dict[str, Any]:
-    return {"rma": r.rma or None, "order_external_id": r.order_external_id or None, "currency": r.currency, "line_count": len(r.lines)}
+    return {"rma": r.rma or None, "order_external_id": r.order_external_id or None, "currency": r.currency,
+            "line_count": len(r.lines), "min_line_quantity": min((ln.quantity for ln in r.lines), default=None),
+            "refund_amount": _f(r.refund_amount), "credit_memo_amount": _f(r.credit_memo_amount)}
 
 
 _ROWS: dict[type, Callable[[Any], dict[str, Any]]] = {
