@@ -358,7 +358,7 @@ def _intake_chunk(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) 
         except UnsupportedError as exc:
             seen = state.unsupported.setdefault(exc.target, [exc.reason, 0, raw])
             seen[1] += 1
-            summary.skip("unsupported_by_storefront")
+            summary.skip("unsupported_target")  # the row; its target is one dead letter (_file_unsupported)
             continue
         except MappingError as exc:
             ext = erp_map.price_ref(raw).row_id
