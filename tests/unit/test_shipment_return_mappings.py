@@ -248,3 +248,35 @@ def test_store_return_to_a_tryton_return_sale() -> None:
         "lines": [{"product": "BOOK-1", "quantity": 1, "description": "too small"}]}
     with pytest.raises(MappingError, match="item_xref"):
         erp_tryton.return_to_erp(ret, "1", {}.get)
+
+
+def test_sandbox_rma_as_canonical_and_what_goes_back_to_the_sandbox_store() -> None:
+    from erpsync.mappings import erp_sandbox, storefront_sandbox
+
+    rma = {"rma_no": "RMA-000001", "external_ref": "R100001", "order_no": "SO-000001", "currency": "USD",
+           "status": "credited", "modified_at": "2026-11-23T10:00:00Z",
+           "lines": [{"item_code": "ITEM-000002", "qty": 2, "reason": "too small", "disposition": "restock"},
+                     {"item_code": "ITEM-000003", "qty": 1, "reason": "broken", "disposition": None}],
+           "credit_memo": {"memo_no": "CM-000001", "amount": "21.67", "lines": [{"item_code": "ITEM-000002", "qty": 2}]}}
+    credited = erp_sandbox.return_from_erp(rma, SKUS.get)
+    assert credited == Return(rma="R100001", order_external_id="SO-000001", currency="USD", status="credited",
+                              lines=[ReturnLine(sku="SKU-000002", quantity=2, reason="too small", disposition="restock")],
+                              credit_memo_id="CM-000001", credit_memo_amount=Decimal("21.67"),
+                              updated_at=dt.datetime(2026, 11, 23, 10, tzinfo=UTC))
+    opened = erp_sandbox.return_from_erp({**rma, "status": "open", "credit_memo": None}, SKUS.get)
+    assert [(ln.sku, ln.quantity, ln.disposition) for ln in opened.lines] == [
+        ("SKU-000002", 2, "restock"), ("SKU-000003", 1, "pending")]
+    with pytest.raises(MappingError, match="rma_status"):
+        erp_sandbox.return_from_erp({**rma, "status": "lost"}, SKUS.get)
+    assert storefront_sandbox.return_update_to_storefront("credited", credited=credited) == {
+        "status": "credited", "dispositions": {"SKU-000002": "restock"},
+        "credit_memo": {"memo_no": "CM-000001", "amount": "21.67"}}
+    assert storefront_sandbox.refund_to_storefront(credited, Decimal("21.67")) == {
+        "line_items": [{"sku": "SKU-000002", "quantity": 2}], "currency": "USD", "note": "CM-000001",
+        "amount": "21.67"}
+    assert storefront_sandbox.refunds_of({"refunds": [{"id": "RF1", "amount": "21.67", "currency": "USD",
+                                                      "note": "CM-000001"}]}) == [
+        {"id": "RF1", "amount": Decimal("21.67"), "currency": "USD", "note": "CM-000001"}]
+    assert erp_sandbox.pending_packages(SHIPMENT) == 1 and erp_sandbox.shipment_order_no(SHIPMENT) == "SO-000001"
+    order = {"fulfillments": [{"id": "F1", "tracking_number": "1Z1"}]}
+    assert storefront_sandbox.fulfillment_ref(storefront_sandbox.find_fulfillment(order, "1Z1")) == "F1"
