@@ -25,7 +25,10 @@ customer (the ERP keeps its documents, so it anonymises rather than deletes), fo
 erpsync keeps about the person (guest cross-reference, stored answers, dead-letter payloads),
 then closes the request in the store. The audit log records request id, storefront customer
 id and ERP numbers only, never the personal data. An ERP customer that only matches by e-mail
-is left alone and the request waits in the dead letters (`erasure_needs_review`).
+is left alone and the request waits in the dead letters (`erasure_needs_review`). On Tryton
+the ERP's own "Erase" wizard does the anonymising and refuses while the party has pending sales
+or shipments: the request waits in the dead letters with that reason and is tried again each
+run. On Vendure a request is a customer in the group `erasure-requested`.
 
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow customer_erasure`). Logic: `include/erpsync/flows/erasure.py`.

@@ -26,7 +26,10 @@ dispositions and credit memo come back, and the credited lines are refunded in t
 against its credit memo to the cent; a difference is logged, counted as
 `refund_mismatch:<cause>` and kept in the run's drift report with its cause (a rounding
 difference names the two rounding conventions). Restocked units are back on hand in the ERP
-and reach the store through inventory_sync.
+and reach the store through inventory_sync. Both directions pass the `return` quality gate
+first (bad records quarantined with the check and value; a batch over 10 % bad fails the run).
+The same flow runs on the sandbox or Vendure -> Tryton (a Vendure refund recorded with lines
+is the return, a Tryton return sale the RMA): the Connections' `extra.adapter` decides.
 
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow returns_sync`). Logic: `include/erpsync/flows/returns.py`.

@@ -26,6 +26,10 @@ order), each with its carrier and tracking number and the lines and quantities i
 once (ledger key `fulfillment:<shipment>:<tracking>`). The store notifies the customer per
 fulfillment, so only shipped packages reach the customer; a package still pending comes again
 when the ERP marks it shipped. Item codes map back to SKUs through the cross-reference.
+Each batch passes the `shipment` quality gate (Great Expectations) first: bad shipments are
+quarantined with the failed check and value, a batch over the flow's bad-share limit (10 %,
+param `quality_max_bad_share`) fails the run before anything is written. The same flow runs
+on the sandbox or Tryton -> Vendure: the Connections' `extra.adapter` decides.
 
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow shipments_sync`). Logic: `include/erpsync/flows/shipments.py`.
