@@ -88,6 +88,21 @@ def test_install_leaves_a_throttle_set_by_someone_else() -> None:
     assert a.http.throttle is own
 
 
+def test_a_forked_worker_session_keeps_its_parents_budget() -> None:
+    """orders_sync's worker threads fork the ERP adapter (own session, the parent's throttle) and
+    each gets a context of its own: protecting it must not drop the shared budget."""
+    from erpsync.connectors.sandbox_erp import SandboxErpAdapter
+
+    parent = build_erp("sandbox", "http://127.0.0.1:1", "u", "p", {"rps": 40})
+    budget.install(parent, "erp", {}, object())
+    shared = parent.http.throttle
+    assert isinstance(shared, SharedRate)
+    worker = parent.fork()
+    assert isinstance(worker, SandboxErpAdapter) and worker.http.throttle is shared
+    budget.install(worker, "erp", {}, object())
+    assert worker.http.throttle is shared
+
+
 def _store(tmp_path) -> StateStore:
     s = StateStore.from_url(f"sqlite:///{tmp_path}/state.db")
     s.migrate()

@@ -299,10 +299,13 @@ def throttle_for(params: Mapping[str, Any], system: str, *, limits: Limits | Non
 
 def install(adapter: Any, system: str, params: Mapping[str, Any], store: StateStore | None) -> None:
     """Give ``adapter``'s HTTP client the throttle of ``system`` from its Connection's limits and
-    the run's params; a throttle set by someone else (a test, a benchmark) is left alone."""
+    the run's params. A throttle set by someone else (a test, a benchmark) is left alone, and so is
+    the one an adapter without limits of its own got from the adapter it was forked from (a worker
+    thread's session: ``fork()`` hands on its parent's throttle, one budget per system)."""
     http = getattr(adapter, "http", None)
     if http is None or not hasattr(http, "throttle"):
         return
-    if http.throttle is not None and not getattr(http.throttle, "from_budget", False):
+    if http.throttle is not None and (not getattr(http.throttle, "from_budget", False)
+                                      or getattr(adapter, "limits", None) is None):
         return
     http.throttle = throttle_for(params, system, limits=limits_of(adapter), store=store)
