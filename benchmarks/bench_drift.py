@@ -18,7 +18,7 @@ from typing import Any
 from benchmarks._inventory import LOCATIONS, context, set_calls, urls_of, warm
 from benchmarks._util import in_child, peak_rss_mb
 
-DESCRIPTION = "inventory_drift_check: wall, peak RSS, differences by kind, healed"
+DESCRIPTION = "inventory_drift_check: wall, peak RSS, differences by kind, unreadable (dead-lettered), healed"
 SIZES = [1_000_000]
 
 
@@ -66,7 +66,7 @@ def one(size: int) -> list[dict[str, Any]]:
             kinds = res.pop("by_kind")
             rows.append({"sku_locations": size, "run": run_id, "wall_s": round(res["wall_s"], 2),
                          "peak_rss_mb": round(res["rss_mb"], 1), "compared": res["compared"],
-                         **{k: v for k, v in kinds.items()}, "healed": res["healed"],
+                         **{k: v for k, v in kinds.items()}, "unreadable": res["unreadable"], "healed": res["healed"],
                          "heal_calls": set_calls(sb) - before, "first_sync_s": round(first["wall_s"], 1)})
         return rows
 
