@@ -22,10 +22,10 @@ On the first run (empty price book) or a full pass, the storefront's current pri
 once: they are the reference of the guard for keys the book does not know yet, and what counts
 as already published (so a price the store already shows is not written again).
 
-Quality gate: each chunk of price rows passes ``ctx.gate`` (suite ``price``) before intake: a row
-that cannot be mapped or fails an expectation (negative price, unknown currency, ...) is a dead
-letter with the check and the value and the rest goes on; a chunk whose bad share is above the
-flow's limit fails the run before anything of it is taken.
+Quality gate: the price rows pass ``ctx.gate`` (suite ``price``) in batches of ``quality_chunk``
+(5,000) before intake: a row that cannot be mapped or fails an expectation (negative price,
+unknown currency, ...) is a dead letter with the check and the value and the rest goes on; a
+batch whose bad share is above the flow's limit fails the run before anything of it is taken.
 
 The mappings come from the adapters (``erpsync.connectors.registry``), so the same flow runs
 against the sandbox or Tryton -> Vendure: the ERP mapping reads items (``catalog_item``) and
@@ -51,6 +51,7 @@ from typing import Any
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError, UnsupportedError
 from erpsync.flows.base import (
+    QUALITY_CHUNK,
     FlowContext,
     RunSummary,
     dead_letter,
@@ -314,22 +315,26 @@ def _price_rows(ctx: FlowContext, state: _Run, full: bool, high: _High) -> Itera
 
 
 def intake(ctx: FlowContext, state: _Run, summary: RunSummary, *, full: bool) -> None:
+    """The price rows in batches of ``quality_chunk`` (5,000): each through the quality gate, then
+    what passed 1,000 at a time into the price book."""
     high = _High()
-    chunk: list[dict[str, Any]] = []
+    size = int(ctx.params.get("quality_chunk") or QUALITY_CHUNK)
+    batch: list[dict[str, Any]] = []
     for raw in _price_rows(ctx, state, full, high):
-        chunk.append(raw)
-        if len(chunk) >= CHUNK:
-            _intake_chunk(state, chunk, summary)
-            chunk = []
-    _intake_chunk(state, chunk, summary)
+        batch.append(raw)
+        if len(batch) >= size:
+            _intake_batch(state, batch, summary)
+            batch = []
+    _intake_batch(state, batch, summary)
     _file_unsupported(state, summary)
     high.save(ctx, "default")
 
 
-def _intake_chunk(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) -> None:
+def _intake_batch(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) -> None:
+    """One quality-gate batch: rows failing the price suite (or unmappable) are quarantined, not
+    taken; a batch above the flow's limit raises QualityGateFailed before any of it is taken."""
     if not raws:
         return
-    ctx = state.ctx
     erp_map = state.erp_map
     items = state.book.items({ref.item_code for ref in map(erp_map.price_ref, raws) if ref.item_code})
     by_sku = {it.sku: it for it in items.values()}
@@ -342,15 +347,31 @@ def _intake_chunk(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) 
 
     def mapped(raw: dict[str, Any]) -> PriceEntry:
         entry = erp_map.price_from_erp(raw, sku_of, spec=spec)
-        item = by_sku.get(entry.sku)
-        cost = _cost_of(item, entry.currency)
+        cost = _cost_of(by_sku.get(entry.sku), entry.currency)
         return dataclasses.replace(entry, cost=cost) if cost is not None else entry  # the suite checks cost >= 0
 
-    # the quality gate first: rows failing the price suite (or unmappable) are quarantined, not taken
-    passed = list(ctx.gate(ENTITY, raws, summary, mapper=mapped, key=lambda raw: erp_map.price_ref(raw).row_id,
-                           chunk=max(CHUNK, len(raws))))
+    passed = list(state.ctx.gate(ENTITY, raws, summary, mapper=mapped,
+                                 key=lambda raw: erp_map.price_ref(raw).row_id, chunk=len(raws)))
+    for start in range(0, len(passed), CHUNK):
+        _intake_chunk(state, passed[start:start + CHUNK], summary, items)
+
+
+def _intake_chunk(
+    state: _Run, raws: list[dict[str, Any]], summary: RunSummary, items: dict[str, PricingItem]
+) -> None:
+    if not raws:
+        return
+    ctx = state.ctx
+    erp_map = state.erp_map
+    by_sku = {it.sku: it for it in items.values()}
+
+    def sku_of(code: str) -> str | None:
+        it = items.get(code)
+        return it.sku if it else None
+
+    spec = erp_map.price_spec(sku_of)
     entries: list[tuple[PriceEntry, Target, str]] = []
-    for raw in passed:
+    for raw in raws:
         try:
             entry = erp_map.price_from_erp(raw, sku_of, spec=spec)
             target = state.sf_map.target_of(entry, state.shop_currency)
