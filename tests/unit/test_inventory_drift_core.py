@@ -92,6 +92,7 @@ def world(tmp_path: Any) -> Any:
     sf = StockStore(["S1", "S2", "S3", "S4"], [
         _level("S1", "MAIN", 15), _level("S1", "EAST", 9),  # quantity_mismatch at EAST
         _level("S2", "MAIN", 0),
+        _level("S2", "EAST", 5),  # no ERP record feeds EAST: 0 to sell there, the store offers 5
         _level("S3", "MAIN", 4), _level("S3", "EAST", 7),  # the kit: MAIN min(15 // 2, 4) = 4; EAST min(1, 2) = 1
         _level("S4", "EAST", 2), _level("S4", "MAIN", "3"),  # unreadable, so S4@MAIN is missing in the store
         _level("S77", "MAIN", 1),  # a SKU the ERP does not know
@@ -105,11 +106,13 @@ def test_every_kind_is_classified_and_unreadable_records_are_dead_lettered(world
     store, erp, sf = world
     ctx = make_ctx(store, "inventory_drift_check", erp, sf, "d1", location_map=LOCATION_MAP)
     summary, (subject, body), res = inventory_drift.run_with_email(ctx)
-    assert dict(res.counts) == {"quantity_mismatch": 1, "kit_mismatch": 1, "missing_in_store": 1,
+    assert dict(res.counts) == {"quantity_mismatch": 2, "kit_mismatch": 1, "missing_in_store": 1,
                                 "missing_in_erp": 1, "unmapped_location": 2}
     items = {(i["kind"], i["external_id"]): i for i in res.items}
     assert items[("quantity_mismatch", "S1@EAST")]["erp"] == 3 and items[("quantity_mismatch", "S1@EAST")]["store"] == 9
     assert items[("kit_mismatch", "S3@EAST")]["erp"] == 1
+    no_record = items[("quantity_mismatch", "S2@EAST")]
+    assert (no_record["erp"], no_record["store"], no_record["no_erp_record"]) == (0, 5, True)
     assert items[("missing_in_store", "S4@MAIN")]["erp"] == 4
     assert ("missing_in_erp", "S77@MAIN") in items
     assert items[("unmapped_location", "S1@POPUP")]["side"] == "store"
@@ -134,8 +137,8 @@ def test_heal_pushes_the_fresh_value_but_never_over_a_newer_write(world: Any) ->
     _, _, res = inventory_drift.run_with_email(ctx)
     assert res.heal_skipped_newer == 1
     assert sorted((w["sku"], w["location_id"], w["available"]) for w in sf.writes) == [
-        ("S3", "EAST", 1), ("S4", "MAIN", 4)]
-    assert res.healed == 2
+        ("S2", "EAST", 0), ("S3", "EAST", 1), ("S4", "MAIN", 4)]  # S2@EAST: no ERP record there, 0 to sell
+    assert res.healed == 3
     sf.during_export = None
     _, _, again = inventory_drift.run_with_email(make_ctx(store, "inventory_drift_check", erp, sf, "h2",
                                                           location_map=LOCATION_MAP))

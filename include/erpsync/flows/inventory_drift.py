@@ -29,7 +29,7 @@ from erpsync.errors import ConfigError, MappingError
 from erpsync.flows.base import FlowContext, RunSummary, dead_letter
 from erpsync.flows.inventory import Engine, Settings, finish, refresh_items, refresh_store_skus
 from erpsync.mappings.stock import level_to_storefront, stock_available_rows, store_level_rows
-from erpsync.rules.availability import allocate_channels
+from erpsync.rules.availability import StoreLevel, allocate_channels
 
 FLOW = "inventory_drift_check"
 KINDS = ("quantity_mismatch", "kit_mismatch", "missing_in_store", "missing_in_erp", "unmapped_location")
@@ -159,6 +159,11 @@ def check(engine: Engine) -> DriftResult:
                 note("unmapped_location", sku, loc, store=have, side="store")
             elif sku not in known_skus:
                 note("missing_in_erp", sku, loc, store=have)
+            elif sku in store_skus and have != 0:
+                # the ERP knows the item but no warehouse feeding this location holds a record of
+                # it: nothing to sell there, while the store offers some (an oversell risk)
+                note("kit_mismatch" if sku in kit_skus else "quantity_mismatch", sku, loc, erp=0, store=have,
+                     no_erp_record=True)
     for reason, n in engine.stats.reports.items():
         if reason == "unmapped_location":
             res.counts["unmapped_location"] += n
@@ -220,8 +225,9 @@ def heal(engine: Engine, keys: list[tuple[str, str]], started: dt.datetime, res:
                for r in engine.ctx.storefront.inventory_for(sorted({k[0] for k in wanted}))}
     diffs = []
     for key in sorted(set(wanted)):
-        lv = fresh.get(key)
-        if lv is None or current.get(key) == lv.available:
+        # no fresh level: still no ERP record feeds that location, so there is nothing to sell
+        lv = fresh.get(key) or StoreLevel(sku=key[0], location=key[1], available=0)
+        if current.get(key) == lv.available:
             continue
         diffs.append((lv, level_to_storefront(lv)))
     res.healed = engine.push(diffs, tag="heal")
