@@ -16,7 +16,7 @@ The limits of a system are in the extra of its Airflow Connection (``{"rps": 40,
   the system whose pool the task is not in; and a per-slot share leaves a task that runs alone
   with ``1 / slots`` of the budget (orders_sync would crawl at night while nothing else runs).
   The shared budget is exact across processes and machines, lets one task use all of it and
-  costs one short write per ``LEASE_SECONDS`` worth of requests (at 40 req/s: one in 20 requests).
+  costs one short write per ``LEASE_SECONDS`` worth of requests (at 40 req/s: one per 4 requests).
   It takes its time from the database server (PostgreSQL), so clocks of workers need not agree.
   If the store cannot be reached, the task falls back to ``rps / concurrency`` on its own, which
   keeps all tasks together within ``rps`` as long as each runs in the system's pool.
@@ -56,7 +56,7 @@ DEFAULT_RPS: float | None = None
 #: requests an idle system may get at once, in seconds' worth of its rate (at least 1 request)
 BURST_SECONDS = 0.5
 #: a process reserves this many seconds' worth of requests per round trip to the store
-LEASE_SECONDS = 0.05
+LEASE_SECONDS = 0.1
 #: a reserved slot not used within this long after its time is dropped, never sent late in a bunch
 LATE_SECONDS = 0.1
 
