@@ -239,3 +239,25 @@ def test_a_chunk_over_the_pricing_limit_fails_the_run_and_takes_nothing(
     assert writes(world) == before, "nothing of a failed chunk is published"
     assert store.get_cursor("pricing_sync") == cursor, "the cursor stays: the rerun reads it all again"
     assert len(store.list_dead_letters(flow="pricing_sync")) == 20
+
+
+def test_a_held_change_the_erp_takes_back_is_rejected_as_superseded(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    """Price-cascade runbook, step 2: once the ERP is fixed, the held changes go away by themselves."""
+    run(store, erp_adapter, storefront_adapter, "r1")
+    row = next(dict(r) for r in erp_adapter.list_prices()
+               if r["item_code"] == "ITEM-000003" and r["price_list"] == "LIST" and int(r.get("min_qty") or 1) == 1)
+    shown = variant_prices(storefront_adapter)["SKU-000003"]
+    world.admin("erp", "POST", "prices", {"set": [{**row, "price": str(Decimal(row["price"]) * Decimal("0.1"))}]})
+    run(store, erp_adapter, storefront_adapter, "r2")
+    (held,) = store.list_approvals(status="pending", flow="pricing_sync")
+    assert held.proposed["sku"] == "SKU-000003" and "change_over_threshold" in held.reason
+
+    world.admin("erp", "POST", "prices", {"set": [row]})  # someone fixes the rule in the ERP
+    back = run(store, erp_adapter, storefront_adapter, "r3")
+    assert store.list_approvals(status="pending", flow="pricing_sync") == []
+    decided = store.get_approval(held.id)
+    assert decided.status == "rejected" and decided.decided_by == "erpsync"
+    assert (decided.note or "").startswith("superseded: the ERP is back to the accepted price")
+    assert variant_prices(storefront_adapter)["SKU-000003"] == shown and back.done == 0
