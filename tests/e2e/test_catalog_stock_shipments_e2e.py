@@ -3,9 +3,9 @@ tracking, and a Vendure return into Tryton with its credit back as the settled r
 
 The catalog, shipments and returns are written by the flows themselves (``flows.catalog.run``,
 ``flows.shipments.run``, ``flows.returns.run``), the very flows that run against the sandbox: only
-the adapters, built from the Connections, differ. The inventory flow is written against the
-sandbox in its own issue; until it selects its mapping through the adapter, the stock test drives
-the same steps with the adapters and the Tryton/Vendure mappings.
+the adapters, built from the Connections, differ. So is the stock (``flows.inventory.run``): it
+reads raw stock, items and store levels through the adapters' mappings (``tryton_stock``,
+``vendure_stock``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from erpsync.flows import catalog, orders, returns, shipments
+from erpsync.flows import catalog, inventory, orders, returns, shipments
 from erpsync.flows.base import FlowContext, RunSummary
-from erpsync.mappings import erp_tryton, storefront_vendure
+from erpsync.mappings import erp_tryton
 from erpsync.state import StateStore
 from tests.e2e.shop import (
     add_product,
@@ -49,10 +49,23 @@ def vendure_products(sf: Any) -> dict[str, dict[str, Any]]:
             for p in sf.list_products()}
 
 
-def publish_stock(erp: Any, sf: Any) -> dict[str, int]:
-    items = [storefront_vendure.inventory_to_storefront(erp_tryton.inventory_from_erp(r)) for r in erp.list_stock()]
-    sf.set_inventory(items, idempotency_key="stock")
-    return {i["sku"]: i["stock_on_hand"] for i in items}
+def run_inventory(store: StateStore, erp: Any, sf: Any, run_id: str) -> RunSummary:
+    """inventory_sync with the adapters the Connections name; Tryton's warehouse feeds Vendure's
+    default stock location."""
+    location, = sf.list_locations()
+    ctx = FlowContext(flow="inventory_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                      params={"location_map": {"WH": location}}, log=logging.getLogger("e2e.inventory_sync"))
+    return inventory.run(ctx)
+
+
+def vendure_stock(sf: Any) -> dict[str, int]:
+    """SKU -> stock on hand at each location, as Vendure holds it (one location here)."""
+    return {lv["sku"]: lv["stockOnHand"] for lv in sf.export_inventory()}
+
+
+def tryton_available(erp: Any) -> dict[str, int]:
+    """SKU -> what Tryton says may be sold (on hand less the forecast's shortfall)."""
+    return {f.item_code: f.available for f in map(erp_tryton.stock_figures, erp.list_stock())}
 
 
 def test_catalog_sync_publishes_tryton_products_and_unpublishes_retired_ones(
@@ -106,11 +119,25 @@ def test_stock_goes_from_tryton_to_vendure(erp: Any, storefront: Any, store: Sta
     add_product(erp, "LAMP-1", "Desk lamp", "39.90", stock=7)
     add_product(erp, "BULB-1", "Bulb", "4.25", stock=0)
     assert run_catalog(store, erp, storefront, "c1").done == 2
-    assert publish_stock(erp, storefront) == {"LAMP-1": 7, "BULB-1": 0}
-    assert storefront.find_variant("LAMP-1")["stockOnHand"] == 7
+    storefront.set_inventory([{"sku": "BULB-1", "stock_on_hand": 5}], idempotency_key="stale")  # off by hand
+
+    first = run_inventory(store, erp, storefront, "i1")
+    assert (first.done, first.quarantined, first.failed) == (2, 0, 0), first.render()
+    assert tryton_available(erp) == {"LAMP-1": 7, "BULB-1": 0}
+    assert vendure_stock(storefront) == tryton_available(erp)
+
+    # nothing changed: a second run writes nothing (Vendure's variants untouched)
+    before = sorted(v["updatedAt"] for v in storefront.list_inventory())
+    again = run_inventory(store, erp, storefront, "i2")
+    assert (again.done, again.quarantined, again.skipped) == (0, 0, 2), again.render()
+    assert again.reasons["unchanged"] == 2
+    assert sorted(v["updatedAt"] for v in storefront.list_inventory()) == before
+
+    # the warehouse counts 3 lamps: only that level goes
     erp.set_stock({"LAMP-1": 3})
-    publish_stock(erp, storefront)
-    assert storefront.find_variant("LAMP-1")["stockOnHand"] == 3
+    third = run_inventory(store, erp, storefront, "i3")
+    assert (third.done, third.skipped) == (1, 1), third.render()
+    assert vendure_stock(storefront) == tryton_available(erp) == {"LAMP-1": 3, "BULB-1": 0}
 
 
 def flow_ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> FlowContext:

@@ -20,7 +20,7 @@ import base64
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -409,23 +409,39 @@ class TrytonErpAdapter(ErpAdapter):
 
     def list_stock(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         """On hand and forecast per product in the warehouse (Tryton computes both from the moves, so
-        every product is read: a move does not change the product's ``write_date``)."""
+        every product is read: a move does not change the product's ``write_date``); retired products
+        too (inventory_sync sells them as 0)."""
+        return self._stock([("type", "=", "goods"), ALL])
+
+    def export_stock(self) -> Iterator[Raw]:
+        """Every goods product's stock in the warehouse (as ``list_stock``: Tryton has no bulk export)."""
+        return self._stock([("type", "=", "goods"), ALL])
+
+    def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
+        """The stock rows of these product codes (retired products too: they sell as 0)."""
+        out: list[Raw] = []
+        codes = list(dict.fromkeys(item_codes))
+        for start in range(0, len(codes), self.page_size):
+            out.extend(self._stock([("code", "in", codes[start:start + self.page_size]), ALL]))
+        return out
+
+    def _stock(self, domain: list[Any]) -> Iterator[Raw]:
+        """``{"product", "code", "warehouse", "quantity", "forecast_quantity"}`` of the products of
+        ``domain`` in the warehouse: the quantities by location, read with the warehouse in the
+        context (``mappings.tryton_stock`` maps them)."""
         warehouse = self.warehouse_id()
         code = self.read("stock.location", [warehouse], ["code"])[0]["code"]
         offset = 0
         while True:
-            rows = self.call("model.product.product.search_read", [("type", "=", "goods")], offset,
-                             self.page_size, [["id", "ASC"]], ["code", "quantity", "forecast_quantity"])
-            # quantities need the location in the context
-            ids = [r["id"] for r in rows]
+            ids = self.model("product.product", "search", domain, offset, self.page_size, [["id", "ASC"]])
             with_qty = self._read_with_context("product.product", ids, ["code", "quantity", "forecast_quantity"],
                                                {"locations": [warehouse], "stock_skip_warehouse": False})
             for r in with_qty:
                 yield {"product": r["id"], "code": r["code"], "warehouse": code, "quantity": r["quantity"],
                        "forecast_quantity": r["forecast_quantity"]}
-            if len(rows) < self.page_size:
+            if len(ids) < self.page_size:
                 return
-            offset += len(rows)
+            offset += len(ids)
 
     def _read_with_context(self, model: str, ids: list[int], fields: list[str], extra: Raw) -> list[Raw]:
         if not ids:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from erpsync.connectors.base import Raw, StorefrontAdapter
@@ -50,6 +50,8 @@ ORDER = f"""id code state active orderPlacedAt createdAt updatedAt currencyCode
 VARIANT = """id sku name price priceWithTax currencyCode enabled stockOnHand stockAllocated trackInventory
   updatedAt product { id name slug } stockLevels { stockLocation { name } stockOnHand stockAllocated }"""
 PRODUCT = f"""id name slug description enabled createdAt updatedAt variants {{ {VARIANT} }}"""
+#: a variant's stock levels per stock location (inventory_sync)
+STOCK_VARIANT = "id sku stockLevels { stockLocationId stockOnHand stockAllocated }"
 #: a refund as a return: Vendure keeps the order lines a refund takes back as RefundLines
 REFUND = "id createdAt updatedAt total reason state transactionId method paymentId metadata lines { orderLineId quantity }"
 RETURN_ORDER = """id code state updatedAt orderPlacedAt currencyCode customer { id }
@@ -375,22 +377,65 @@ class VendureStorefrontAdapter(StorefrontAdapter):
     def list_inventory(self) -> Iterator[Raw]:
         return self._list("productVariants", VARIANT, type_prefix="ProductVariant")
 
+    def list_locations(self) -> list[str] | None:
+        """The ids of the channel's stock locations (the store locations of inventory_sync)."""
+        return [str(loc["id"]) for loc in self._list("stockLocations", "id name", type_prefix="StockLocation")]
+
+    @staticmethod
+    def _levels(variants: Iterable[Raw]) -> Iterator[Raw]:
+        for v in variants:
+            for lv in v.get("stockLevels") or []:
+                yield {"sku": v["sku"], "stockLocationId": str(lv["stockLocationId"]),
+                       "stockOnHand": lv["stockOnHand"], "stockAllocated": lv["stockAllocated"]}
+
+    def export_inventory(self) -> Iterator[Raw]:
+        """Every variant's stock level at every stock location: ``{"sku", "stockLocationId",
+        "stockOnHand", "stockAllocated"}`` (``mappings.vendure_stock.store_level_of``)."""
+        return self._levels(self._list("productVariants", STOCK_VARIANT, type_prefix="ProductVariant"))
+
+    def inventory_for(self, skus: Sequence[str]) -> list[Raw]:
+        """The stock levels of these SKUs (as ``export_inventory``); unknown SKUs have none."""
+        return list(self._levels(self._variants_by_sku(skus, STOCK_VARIANT).values()))
+
+    def _variants_by_sku(self, skus: Sequence[str], selection: str) -> dict[str, Raw]:
+        out: dict[str, Raw] = {}
+        wanted = list(dict.fromkeys(skus))
+        for start in range(0, len(wanted), self.page_size):
+            chunk = wanted[start:start + self.page_size]
+            found = self.gql(
+                f"query($o:ProductVariantListOptions){{productVariants(options:$o){{items{{{selection}}}}}}}",
+                o={"filter": {"sku": {"in": chunk}}, "take": len(chunk)})["productVariants"]["items"]
+            out.update({v["sku"]: v for v in found if v["sku"] in chunk})
+        return out
+
     def set_inventory(self, items: list[Raw], *, idempotency_key: str) -> Raw:
-        """``items``: ``[{"sku", "stock_on_hand"}]``: absolute levels (a retry sets the same value)."""
+        """Absolute levels (a retry sets the same value), all or nothing: ``items`` are
+        ``[{"sku", "location_id", "available"}]`` (``available`` becomes the location's
+        ``stockOnHand``; ``backorderable``/``restock_date`` have no place in Vendure and are
+        ignored), or ``[{"sku", "stock_on_hand"}]`` for the channel's default location. An unknown
+        SKU refuses the call before anything is written (``PermanentError`` whose ``body["errors"]``
+        name each refused item's index, as the sandbox does)."""
         if len(items) > self.inventory_batch_limit:
             raise ValueError(f"{len(items)} inventory items in one call; split into batches of "
                              f"{self.inventory_batch_limit}")
-        updates, unknown = [], []
+        found = self._variants_by_sku([i["sku"] for i in items], "id sku")
+        errors = [{"index": n, "error": f"unknown_sku: Vendure has no variant with SKU {i['sku']!r}"}
+                  for n, i in enumerate(items) if i["sku"] not in found]
+        if errors:
+            raise PermanentError(f"Vendure: {len(errors)} unknown SKU(s) in set_inventory", system=self.system,
+                                 status=422, body={"errors": errors})
+        updates: dict[str, Raw] = {}
         for item in items:
-            variant = self.find_variant(item["sku"])
-            if variant is None:
-                unknown.append(item["sku"])
-                continue
-            updates.append({"id": variant["id"], "stockOnHand": int(item["stock_on_hand"])})
+            update = updates.setdefault(item["sku"], {"id": found[item["sku"]]["id"]})
+            if "location_id" in item:
+                update.setdefault("stockLevels", []).append(
+                    {"stockLocationId": str(item["location_id"]), "stockOnHand": int(item["available"])})
+            else:
+                update["stockOnHand"] = int(item["stock_on_hand"])
         if updates:
             self.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
-                     i=updates)
-        return {"updated": len(updates), "unknown_skus": unknown}
+                     i=list(updates.values()))
+        return {"updated": len(items)}
 
     # ------------------------------------------------------------------ fulfilments and refunds
     def add_fulfillment(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw:

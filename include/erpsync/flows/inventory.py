@@ -31,9 +31,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError
 from erpsync.flows.base import FlowContext, RunSummary, audit, dead_letter, lookback
-from erpsync.mappings.stock import StockFigures, item_from_erp, level_to_storefront, stock_figures
+from erpsync.mappings.stock import StockFigures
 from erpsync.rules.availability import (
     Aggregate,
     LocationMap,
@@ -121,15 +122,16 @@ def refresh_items(ctx: FlowContext, state: InventoryState, summary: RunSummary) 
     infos: list[ItemInfo] = []
     modified: dict[str, str] = {}
     high = None
+    mapping = erp_mapping(ctx.erp)
     for raw in ctx.erp.list_items(updated_since=since):
         try:
-            info = item_from_erp(raw)
+            info = mapping.item_from_erp(raw)
         except MappingError as exc:
             dead_letter(ctx, summary, "item", str(raw.get("item_code") or "?"), raw, f"mapping_error: {exc}",
                         error_kind="mapping")
             continue
         infos.append(info)
-        m = raw.get("modified_at")
+        m = mapping.item_changed_at(raw)
         if isinstance(m, str):
             modified[info.item_code] = m
             high = m if high is None or m > high else high
@@ -144,12 +146,10 @@ def refresh_store_skus(ctx: FlowContext, state: InventoryState) -> list[str]:
     since = _cursor(ctx, "products", SHARED)
     rows: list[tuple[str, str, bool]] = []
     high = None
+    mapping = storefront_mapping(ctx.storefront)
     for raw in ctx.storefront.list_products(updated_since=since):
-        active = raw.get("status", "active") == "active"
-        for v in raw.get("variants") or []:
-            if isinstance(v, dict) and isinstance(v.get("sku"), str):
-                rows.append((v["sku"], str(raw.get("id")), active))
-        u = raw.get("updated_at")
+        rows.extend(mapping.store_skus_of(raw))
+        u = mapping.product_changed_at(raw)
         if isinstance(u, str):
             high = u if high is None or u > high else high
     state.upsert_store_skus(rows)
@@ -178,6 +178,9 @@ class Engine:
         self.summary = summary
         self.state = InventoryState(ctx.store)
         self.stats = CycleStats()
+        #: the adapters' mappings: raw stock, items and store levels in each system's own shape
+        self.erp_map = erp_mapping(ctx.erp)
+        self.store_map = storefront_mapping(ctx.storefront)
         self._kits: dict[str, ItemInfo] | None = None
         self._kits_of: dict[str, set[str]] | None = None
 
@@ -203,6 +206,7 @@ class Engine:
     def figures(self, raws: Iterable[dict[str, Any]]) -> Iterator[StockFigures]:
         """Map raw stock rows; a malformed one is dead-lettered and the batch goes on."""
         safety = self.settings.include_safety_stock
+        stock_figures = self.erp_map.stock_figures
         for raw in raws:
             self.stats.read += 1
             try:
@@ -353,17 +357,16 @@ class Engine:
         minutes = float(ctx.params.get("in_flight_minutes", 15))
         since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
         skus = {k[0] for k in levels}
-        orders = [o for o in ctx.storefront.list_orders(updated_since=since)
-                  if not o.get("cancelled_at") and o.get("financial_status") in ("paid", "pending")]
-        synced = ctx.store.xref_map("erp", "sales_order", [str(o.get("id")) for o in orders])
+        in_flight = self.store_map.in_flight_lines
+        orders = [held for held in map(in_flight, ctx.storefront.list_orders(updated_since=since)) if held]
+        synced = ctx.store.xref_map("erp", "sales_order", [oid for oid, _ in orders])
         units: Counter[str] = Counter()
-        for o in orders:
-            if str(o.get("id")) in synced:
+        for oid, lines in orders:
+            if oid in synced:
                 continue
-            for ln in o.get("line_items") or []:
-                qty = ln.get("quantity") if isinstance(ln, dict) else None
-                if ln.get("sku") in skus and type(qty) is int:
-                    units[ln["sku"]] += qty
+            for sku, qty in lines:
+                if sku in skus:
+                    units[sku] += qty
         taken = 0
         for sku, n in units.items():
             for loc in self.settings.location_map.locations:
@@ -400,6 +403,7 @@ class Engine:
         pushed = self.state.pushed(levels)
         diffs: list[tuple[StoreLevel, dict[str, Any]]] = []
         unchanged = 0
+        level_to_storefront = self.store_map.level_to_storefront
         for key in sorted(levels):
             lv = levels[key]
             payload = level_to_storefront(lv)
@@ -583,11 +587,11 @@ def bootstrap_baseline(engine: Engine) -> int:
         return 0
     rows: list[dict[str, Any]] = []
     total = 0
+    store_level_of = engine.store_map.store_level_of
     for raw in engine.ctx.storefront.export_inventory():
-        s, loc, avail = raw.get("sku"), raw.get("location_id"), raw.get("available")
-        if isinstance(s, str) and isinstance(loc, str) and type(avail) is int:
-            rows.append({"sku": s, "location": loc, "available": avail,
-                         "backorderable": bool(raw.get("backorderable")), "restock_date": raw.get("restock_date")})
+        row = store_level_of(raw)
+        if row is not None:
+            rows.append(row)
         if len(rows) >= BASELINE_CHUNK:  # bounded memory at a million levels
             total += engine.state.record_pushed(rows)
             rows = []

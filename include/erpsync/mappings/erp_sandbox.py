@@ -43,6 +43,9 @@ from erpsync.mappings.erp_shipments import shipped_packages as shipped_packages
 from erpsync.mappings.returns import return_from_erp as return_from_erp
 from erpsync.mappings.returns import return_to_erp as return_to_erp
 from erpsync.mappings.returns import rma_no as rma_no
+from erpsync.mappings.stock import item_changed_at as item_changed_at
+from erpsync.mappings.stock import item_from_erp as item_from_erp
+from erpsync.mappings.stock import stock_figures as stock_figures
 from erpsync.model import Address, Customer, Order
 
 Raw = dict[str, Any]

@@ -44,6 +44,8 @@ from erpsync.mappings.engine import (
 )
 from erpsync.mappings.refs import CatalogItem, PriceRef
 from erpsync.mappings.transforms import chain, uom
+from erpsync.mappings.tryton_stock import item_from_erp as item_from_erp
+from erpsync.mappings.tryton_stock import stock_figures as stock_figures
 from erpsync.mappings.tryton_transactions import changed_at as changed_at
 from erpsync.mappings.tryton_transactions import pending_packages as pending_packages
 from erpsync.mappings.tryton_transactions import return_from_erp as return_from_erp
@@ -362,3 +364,8 @@ def inventory_from_erp(raw: Mapping[str, Any]) -> InventoryLevel:
     forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
     return InventoryLevel(sku=str(raw["code"]), location=str(raw.get("warehouse") or "WH"), on_hand=on_hand,
                           allocated=max(0, on_hand - forecast))
+
+
+def item_changed_at(raw: Mapping[str, Any]) -> str | None:
+    """A product's change time for inventory_sync's items cursor: its own or its template's."""
+    return _changed_at(raw)

@@ -211,3 +211,47 @@ def level_to_storefront(level: StoreLevel, restock_date: str | None = None) -> R
     if level.backorderable:
         out["backorderable"] = True
     return out
+
+
+# --------------------------------------------------------------------------- what inventory_sync reads, per system
+# The sandbox's raw records are already in these shapes; each real system's mapping provides the
+# same functions (``tryton_stock``, ``vendure_stock``), picked through the adapter's mapping.
+
+
+def item_changed_at(raw: Raw) -> str | None:
+    """An ERP item's change time (the items cursor follows it)."""
+    m = raw.get("modified_at")
+    return m if isinstance(m, str) else None
+
+
+def store_skus_of(raw: Raw) -> list[tuple[str, str, bool]]:
+    """(SKU, store product id, active) of each variant of a store product."""
+    active = raw.get("status", "active") == "active"
+    return [(v["sku"], str(raw.get("id")), active) for v in raw.get("variants") or []
+            if isinstance(v, dict) and isinstance(v.get("sku"), str)]
+
+
+def product_changed_at(raw: Raw) -> str | None:
+    """A store product's change time (the products cursor follows it)."""
+    u = raw.get("updated_at")
+    return u if isinstance(u, str) else None
+
+
+def store_level_of(raw: Raw) -> Raw | None:
+    """A store level as inventory_sync remembers it (``sku``, ``location``, ``available``,
+    ``backorderable``, ``restock_date``); None for a row off that shape."""
+    s, loc, avail = raw.get("sku"), raw.get("location_id"), raw.get("available")
+    if not (isinstance(s, str) and isinstance(loc, str) and type(avail) is int):
+        return None
+    return {"sku": s, "location": loc, "available": avail, "backorderable": bool(raw.get("backorderable")),
+            "restock_date": raw.get("restock_date")}
+
+
+def in_flight_lines(raw: Raw) -> tuple[str, list[tuple[str, int]]] | None:
+    """(order id, [(SKU, quantity)]) of a store order that holds stock (paid or pending, not
+    cancelled); None for one that does not."""
+    if raw.get("cancelled_at") or raw.get("financial_status") not in ("paid", "pending"):
+        return None
+    lines = [(ln["sku"], ln["quantity"]) for ln in raw.get("line_items") or []
+             if isinstance(ln, dict) and isinstance(ln.get("sku"), str) and type(ln.get("quantity")) is int]
+    return str(raw.get("id")), lines

@@ -46,6 +46,11 @@ from erpsync.mappings.returns import return_from_storefront as return_from_store
 from erpsync.mappings.returns import return_id as return_id
 from erpsync.mappings.returns import return_update_to_storefront as return_update_to_storefront
 from erpsync.mappings.returns import returned_lines as returned_lines
+from erpsync.mappings.stock import in_flight_lines as in_flight_lines
+from erpsync.mappings.stock import level_to_storefront as level_to_storefront
+from erpsync.mappings.stock import product_changed_at as product_changed_at
+from erpsync.mappings.stock import store_level_of as store_level_of
+from erpsync.mappings.stock import store_skus_of as store_skus_of
 from erpsync.mappings.storefront_catalog import handle_of as handle_of
 from erpsync.mappings.storefront_catalog import product_handle as product_handle
 from erpsync.mappings.storefront_catalog import product_to_storefront as product_to_storefront

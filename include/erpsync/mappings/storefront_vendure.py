@@ -41,6 +41,11 @@ from erpsync.mappings.engine import (
     timestamp,
 )
 from erpsync.mappings.storefront_pricing import VARIANT, Target
+from erpsync.mappings.vendure_stock import in_flight_lines as in_flight_lines
+from erpsync.mappings.vendure_stock import level_to_storefront as level_to_storefront
+from erpsync.mappings.vendure_stock import product_changed_at as product_changed_at
+from erpsync.mappings.vendure_stock import store_level_of as store_level_of
+from erpsync.mappings.vendure_stock import store_skus_of as store_skus_of
 from erpsync.mappings.vendure_transactions import changed_at as changed_at
 from erpsync.mappings.vendure_transactions import erasure_request as erasure_request
 from erpsync.mappings.vendure_transactions import find_fulfillment as find_fulfillment

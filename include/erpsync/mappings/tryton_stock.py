@@ -1,0 +1,62 @@
+"""Tryton stock and products as inventory_sync reads them (re-exported by ``erp_tryton``).
+
+A raw stock row is one product in one warehouse (``TrytonErpAdapter.list_stock``): ``code``,
+``warehouse`` (the warehouse location's code), ``quantity`` (on hand) and ``forecast_quantity``
+(on hand minus what confirmed sales will take, plus what is expected), both computed by Tryton
+from the moves with the warehouse in the context.
+
+What Tryton has no figure for maps to 0: Tryton knows no ``reserved``, ``damaged``,
+``quarantined`` or ``safety_stock`` quantity (damaged or held goods are moved to other locations,
+which are not the warehouse's, so they are already out of ``quantity``); ``allocated`` is the
+forecast's shortfall, ``max(0, quantity - forecast_quantity)``. Tryton has no backorder flag or
+restock date on a product: ``backorderable`` False, ``restock_date`` None. A product carries no
+stock change time (a move does not touch its ``write_date``): ``modified`` is None, so the
+adapter reads the whole warehouse every cycle and only the differences are pushed.
+
+A product's code is its SKU and its item code; the product or its template inactive = inactive
+(sold as 0); Tryton has no kits here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from erpsync.errors import MappingError
+from erpsync.mappings.stock import StockFigures
+from erpsync.rules.availability import figures_to_sell
+from erpsync.state.inventory import ItemInfo
+
+
+def _whole(value: Any, record: str, field: str) -> int:
+    try:
+        q = Decimal(str(0 if value is None else value))
+    except InvalidOperation:
+        raise MappingError(record, field, "whole quantity", value) from None
+    if not q.is_finite() or q != q.to_integral_value():
+        raise MappingError(record, field, "whole quantity", value)
+    return int(q)
+
+
+def stock_figures(raw: Mapping[str, Any], *, include_safety_stock: bool = True) -> StockFigures:
+    """One Tryton stock row: available to sell = on hand minus the forecast's shortfall."""
+    code, wh = raw.get("code"), raw.get("warehouse")
+    record = f"tryton stock {code}@{wh}"
+    if not isinstance(code, str) or not code:
+        raise MappingError(record, "code", "text", code)
+    if not isinstance(wh, str) or not wh:
+        raise MappingError(record, "warehouse", "text", wh)
+    on_hand = _whole(raw.get("quantity"), record, "quantity")
+    forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
+    allocated = max(0, on_hand - forecast)
+    return StockFigures(code, wh, figures_to_sell(on_hand, allocated, 0, 0, 0, 0), False, None, None)
+
+
+def item_from_erp(raw: Mapping[str, Any]) -> ItemInfo:
+    """A Tryton product: code = item code = SKU; inactive if it or its template is."""
+    code = raw.get("code")
+    if not isinstance(code, str) or not code:
+        raise MappingError(f"tryton product {raw.get('id', '?')}", "code", "text", code)
+    active = raw.get("active", True) is not False and raw.get("template.active", True) is not False
+    return ItemInfo(code, code, active, None)
