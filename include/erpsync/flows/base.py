@@ -26,6 +26,23 @@ if TYPE_CHECKING:
 
 REPLAY_HINT = "erpsync dead-letters replay --id {id}"
 REPLAY_MANY_HINT = "erpsync dead-letters replay --ids {ids} --dry-run"
+_INVENTORY = ("{flow} recomputes store levels from the ERP: fix the cause (the ERP record, the location map, "
+              "the store's SKU); a level is pushed again when its ERP stock next changes, and "
+              'inventory_drift_check with Params {{"heal": true}} pushes the ERP value now wherever the store differs')
+#: flows whose dead letters are not replayed one record at a time (the next run recomputes from
+#: the source), with what to do instead: the task log and ``replay`` say it instead of a command
+#: that could only fail. Every other flow that dead-letters has a replayer (``replay.REPLAYERS``).
+NOT_REPLAYED: dict[str, str] = {
+    "pricing_sync": "pricing_sync rebuilds its price book from the ERP: fix the cause (the ERP price, the rounding "
+                    "or the SKU named in the reason), then trigger pricing_sync with Params "
+                    '{"full_pass": true} to read every ERP price again (rows of a rejected batch stay due and '
+                    "are sent again by the next run anyway)",
+    "inventory_sync": _INVENTORY.format(flow="inventory_sync"),
+    "inventory_fast_lane": _INVENTORY.format(flow="inventory_fast_lane"),
+    "inventory_drift_check": "inventory_drift_check reads every ERP and store level again on each run: fix the record "
+                             "named in the reason and trigger inventory_drift_check again",
+}
+NOT_REPLAYED_CLOSE = "once handled: erpsync dead-letters ignore {ids}"
 DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_WRITE_ATTEMPTS = 3
 #: records validated together by the quality gate (each chunk is a batch for the failure share)
@@ -151,15 +168,21 @@ class RunSummary:
             lines.append("top reasons: " + ", ".join(f"{r} x{n}" for r, n in self.reasons.most_common(top)))
         if self.dead_letters:
             lines.append("dead letters:")
+            instead = NOT_REPLAYED.get(self.flow)
             for dl_id, ext_id, reason in self.dead_letters[:max_dead_letters]:
-                lines.append(f"  #{dl_id} {ext_id}: {reason}  -> {REPLAY_HINT.format(id=dl_id)}")
+                hint = "" if instead else f"  -> {REPLAY_HINT.format(id=dl_id)}"
+                lines.append(f"  #{dl_id} {ext_id}: {reason}{hint}")
             more = len(self.dead_letters) - max_dead_letters
             if more > 0:
                 lines.append(f"  ... and {more} more (erpsync dead-letters list --flow {self.flow})")
             ids = [d[0] for d in self.dead_letters]
-            lines.append(f"  all of them: {REPLAY_MANY_HINT.format(ids=' '.join(map(str, ids)))}")
-            lines.append(f"  or trigger DAG dead_letter_replay with Params {json.dumps({'ids': ids, 'dry_run': True})}"
-                         " (then again with dry_run false)")
+            if instead:
+                lines.append(f"  not replayed one by one: {instead}")
+                lines.append(f"  {NOT_REPLAYED_CLOSE.format(ids=' '.join(map(str, ids)))}")
+            else:
+                lines.append(f"  all of them: {REPLAY_MANY_HINT.format(ids=' '.join(map(str, ids)))}")
+                lines.append(f"  or trigger DAG dead_letter_replay with Params "
+                             f"{json.dumps({'ids': ids, 'dry_run': True})} (then again with dry_run false)")
         if self.queued:
             lines.append(f"outbox: {self.queued} record(s) queued until the target is back (erpsync outbox status)")
         return "\n".join(lines)

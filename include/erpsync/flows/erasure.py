@@ -53,29 +53,36 @@ def run(ctx: FlowContext) -> RunSummary:
     as_request = storefront_mapping(ctx.storefront).erasure_request
     try:
         for raw in map(as_request, ctx.storefront.list_erasure_requests(status="pending")):
-            rid = str(raw.get("id") or "?")
-            try:
-                erase_one(ctx, raw)
-            except PermanentError as exc:
-                dead_letter(ctx, summary, ENTITY, rid, safe(raw), f"rejected: {exc.system} {exc.status} {exc}")
-                continue
-            except NeedsReview as exc:
-                dead_letter(ctx, summary, ENTITY, rid, safe(raw), f"erasure_needs_review: {exc}", error_kind="policy")
-                continue
-            summary.done += 1
-            ctx.store.resolve_dead_letters(ctx.flow, ENTITY, rid)
+            erase_request(ctx, raw, summary)
     except TransientError:
         summary.failed += 1
         raise
     return summary
 
 
+def erase_request(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary) -> None:
+    """One pending request (as the store's mapping gives it), the path of the runs and of a replay:
+    erased and closed, or dead-lettered (``safe(raw)``: no personal data) with why."""
+    rid = str(raw.get("id") or "?")
+    try:
+        erase_one(ctx, raw)
+    except PermanentError as exc:
+        dead_letter(ctx, summary, ENTITY, rid, safe(raw), f"rejected: {exc.system} {exc.status} {exc}")
+        return
+    except NeedsReview as exc:
+        dead_letter(ctx, summary, ENTITY, rid, safe(raw), f"erasure_needs_review: {exc}", error_kind="policy")
+        return
+    summary.done += 1
+    ctx.store.resolve_dead_letters(ctx.flow, ENTITY, rid)
+
+
 class NeedsReview(Exception):
     pass
 
 
-def erase_one(ctx: FlowContext, raw: dict[str, Any]) -> list[str]:
-    rid = str(raw["id"])
+def bound_customers(ctx: FlowContext, raw: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ERP customers a request erases, from reads only: ``(xref id, ERP number)`` pairs and the
+    numbers; NeedsReview when none is bound but some match by e-mail (what a dry run shows too)."""
     cid = raw.get("customer_id")
     email = str(raw.get("email") or "")
     bound: list[tuple[str, str]] = []  # (xref external id, ERP customer number)
@@ -90,6 +97,14 @@ def erase_one(ctx: FlowContext, raw: dict[str, Any]) -> list[str]:
         if matches:
             raise NeedsReview(f"ERP customer(s) {', '.join(matches)} match by e-mail but are not bound to "
                               f"{cid or 'this guest'}; decide by hand (B2B accounts are the ERP's)")
+    return bound, numbers
+
+
+def erase_one(ctx: FlowContext, raw: dict[str, Any]) -> list[str]:
+    rid = str(raw["id"])
+    cid = raw.get("customer_id")
+    email = str(raw.get("email") or "")
+    bound, numbers = bound_customers(ctx, raw)
     for no in numbers:
         key = f"erasure:{rid}:{no}"
         idempotent_write(

@@ -3,6 +3,11 @@
 A replay is an ordinary sync of one record, so it keeps every guarantee of the flow: the ledger
 and the lookup by key make it exactly once, a success resolves the dead letter, and a new
 failure bumps the same dead letter's attempts with the new reason.
+
+Each flow that dead-letters records has a :class:`Replayer` in ``REPLAYERS`` (its own path for one
+record, through its quality gate where its runs have one, and a dry-run preview of what would be
+sent, from reads only), or says in ``base.NOT_REPLAYED`` why not and what to do instead
+(pricing and inventory recompute from the source on the next run).
 """
 
 from __future__ import annotations
@@ -14,26 +19,204 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError, TransientError
-from erpsync.flows import customers, orders
-from erpsync.flows.base import FlowContext, RunSummary
-from erpsync.mappings.storefront_sandbox import customer_from_storefront, order_from_storefront
+from erpsync.flows import catalog, customers, erasure, orders, returns, shipments
+from erpsync.flows.base import NOT_REPLAYED, FlowContext, RunSummary, sync_hash
+from erpsync.model import ModelError
 from erpsync.rules.guests import guest_policy
 from erpsync.state.records import DeadLetter
 
 
-def _replay_customer(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary) -> None:
+class WouldFail(Exception):
+    """A dry run found that the replay would be dead-lettered again (with this reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replayer:
+    """How one flow replays a dead letter: ``run(ctx, payload, summary, dl)`` syncs it through the
+    flow's own path; ``preview(ctx, payload, dl)`` says what would be sent (raises MappingError,
+    ModelError or WouldFail when it would fail); ``payload`` is the JSON type it takes; a flow whose
+    payload is not the record (erasure keeps no personal data) is not ``editable``."""
+
+    run: Callable[[FlowContext, Any, RunSummary, DeadLetter], None]
+    preview: Callable[[FlowContext, Any, DeadLetter], str]
+    payload: type = dict
+    editable: bool = True
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- customers, orders
+
+
+def _replay_customer(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
     customers.sync_one(ctx, payload, summary)
 
 
-def _replay_order(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary) -> None:
+def _preview_customer(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) -> str:
+    return preview(ctx, customers.FLOW, storefront_mapping(ctx.storefront).customer_from_storefront(payload))
+
+
+def _replay_order(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
     orders.sync_one(ctx, payload, summary, orders._RunState(policy=guest_policy(ctx.params)))
 
 
-#: flow -> (replay one payload, map it without writing for a dry run)
-REPLAYERS: dict[str, tuple[Callable[..., None], Callable[[dict[str, Any]], Any]]] = {
-    "customers_sync": (_replay_customer, customer_from_storefront),
-    "orders_sync": (_replay_order, order_from_storefront),
+def _preview_order(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) -> str:
+    return preview(ctx, orders.FLOW, storefront_mapping(ctx.storefront).order_from_storefront(payload))
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def _replay_product(ctx: FlowContext, items: list[Any], summary: RunSummary, dl: DeadLetter) -> None:
+    """The product's ERP items (its variants) through the quality gate and ``sync_product``."""
+    catalog.sync_batch(ctx, items, summary, state=catalog.run_state(ctx))
+
+
+def _preview_product(ctx: FlowContext, items: list[Any], dl: DeadLetter) -> str:
+    state = catalog.run_state(ctx)
+    for raw in items:
+        ref = state.erp_map.catalog_item(raw)
+        if ref.code and ref.sku:
+            state.skus[ref.code] = ref.sku
+    product = state.erp_map.product_from_erp(items, state.sku_of)
+    xref = ctx.store.get_xref(catalog.SYSTEM, catalog.ENTITY, product.code)
+    if xref is not None and xref.content_hash == sync_hash(product):
+        return f"unchanged since it was written as product {xref.internal_id}: a replay writes nothing"
+    verb = f"update product {xref.internal_id}" if xref is not None else "create product (its first price checked " \
+        "by the price guard at replay)"
+    return f"{verb} " + _dumps(state.sf_map.product_to_storefront(product))
+
+
+# --------------------------------------------------------------------------- shipments
+
+
+def _replay_shipment(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
+    shipments.sync_batch(ctx, [raw], summary)
+
+
+def _preview_shipment(ctx: FlowContext, raw: dict[str, Any], dl: DeadLetter) -> str:
+    shipment, keys = shipments.package_keys(ctx, raw)
+    sf_map = storefront_mapping(ctx.storefront)
+    notify = bool(ctx.params.get("notify_customer", True))
+    todo = []
+    for package, key in zip(shipment.packages, keys, strict=True):
+        done = ctx.store.ledger_get(key)
+        if done is None or done.status != "done":
+            todo.append(sf_map.fulfillment_to_storefront(package, notify=notify))
+    if not todo:
+        return "every shipped package is in the store already: a replay writes nothing"
+    return f"add {len(todo)} fulfillment(s) to store order {shipment.order_external_id}: " + _dumps(todo)
+
+
+# --------------------------------------------------------------------------- returns
+
+
+def _rma_no(ctx: FlowContext, raw: dict[str, Any]) -> str | None:
+    """The ERP RMA number when ``raw`` is the ERP's RMA (the ERP -> store half), else None."""
+    try:
+        no = erp_mapping(ctx.erp).rma_no(raw)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not no or no == "?":
+        return None
+    return no if ctx.store.get_xref_by_internal("erp", "return", no) is not None else None
+
+
+def _replay_return(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
+    """A store return opens its RMA (``open_returns``); an ERP RMA brings its status, credit memo
+    and refund back (``credit_back``); both through the quality gate, as in a run."""
+    if _rma_no(ctx, raw) is None:
+        returns.open_returns(ctx, [raw], summary)
+        return
+    checks: list[dict[str, Any]] = []
+    returns.credit_back(ctx, [raw], summary, returns.refund_source(ctx), checks)
+    bad = [c for c in checks if not c["ok"]]
+    if checks:
+        ctx.store.add_drift_report(ctx.flow, ctx.run_id or "replay",
+                                   {"checked": len(checks), "mismatches": len(bad), "replay": dl.id}, checks)
+
+
+def _preview_return(ctx: FlowContext, raw: dict[str, Any], dl: DeadLetter) -> str:
+    erp_map, sf_map = erp_mapping(ctx.erp), storefront_mapping(ctx.storefront)
+    store = ctx.store
+    rma_no = _rma_no(ctx, raw)
+    if rma_no is None:
+        ret = sf_map.return_from_storefront(raw)
+        if ret.status != "requested":
+            return f"store return {ret.rma} is {ret.status}: a replay opens nothing"
+        known = store.get_xref("erp", "return", ret.rma)
+        if known is not None:
+            return f"already in the ERP as {known.internal_id}: a replay writes nothing"
+        so = store.get_xref("erp", "sales_order", ret.order_external_id)
+        if so is None:
+            raise WouldFail(f"order_not_synced: {ret.order_external_id} is not in the ERP yet")
+        items = store.xref_map("erp", "item", [ln.sku for ln in ret.lines])
+        payload = erp_map.return_to_erp(
+            ret, so.internal_id, lambda sku: items[sku].internal_id if sku in items else f"<item of {sku}>")
+        return "create ERP return " + _dumps(payload)
+
+    def sku_of(code: str) -> str | None:
+        x = store.get_xref_by_internal("erp", "item", code)
+        return x.external_id if x is not None else None
+
+    credited = erp_map.return_from_erp(raw, sku_of)
+    rid = store.get_xref_by_internal("erp", "return", rma_no).external_id
+    if credited.status == "rejected":
+        return f"reject store return {rid}: " + _dumps(sf_map.return_update_to_storefront("rejected"))
+    if credited.status != "credited" or not credited.credit_memo_id:
+        return f"RMA {rma_no} is {credited.status}: nothing goes back to the store yet"
+    done = store.ledger_get(f"refund:{rid}:{credited.credit_memo_id}")
+    if done is not None and done.status == "done":
+        return f"store return {rid} is refunded for credit memo {credited.credit_memo_id}: a replay writes nothing"
+    amount = credited.credit_memo_amount if returns.refund_source(ctx) == "credit_memo" else None
+    return (f"credit store return {rid} and refund it: "
+            + _dumps(sf_map.refund_to_storefront(credited, amount)))
+
+
+# --------------------------------------------------------------------------- erasure
+
+
+def _pending_request(ctx: FlowContext, rid: str) -> dict[str, Any] | None:
+    """The request as the store has it now: its dead letter keeps no personal data (no e-mail)."""
+    as_request = storefront_mapping(ctx.storefront).erasure_request
+    for raw in map(as_request, ctx.storefront.list_erasure_requests(status="pending")):
+        if str(raw.get("id")) == rid:
+            return raw
+    return None
+
+
+def _replay_erasure(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
+    raw = _pending_request(ctx, dl.external_id)
+    if raw is None:
+        summary.skip("no_longer_pending")
+        return
+    erasure.erase_request(ctx, raw, summary)
+
+
+def _preview_erasure(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) -> str:
+    raw = _pending_request(ctx, dl.external_id)
+    if raw is None:
+        return f"request {dl.external_id} is no longer pending in the store: a replay does nothing"
+    try:
+        _bound, numbers = erasure.bound_customers(ctx, raw)
+    except erasure.NeedsReview as exc:
+        raise WouldFail(f"erasure_needs_review: {exc}") from None
+    who = f"anonymise ERP customer(s) {', '.join(numbers)}" if numbers else "no ERP customer is bound"
+    return f"{who}, forget erpsync's copies of the person, close request {dl.external_id} in the store"
+
+
+#: flow -> its replayer (flows in ``base.NOT_REPLAYED`` say what to do instead)
+REPLAYERS: dict[str, Replayer] = {
+    "customers_sync": Replayer(_replay_customer, _preview_customer),
+    "orders_sync": Replayer(_replay_order, _preview_order),
+    "catalog_sync": Replayer(_replay_product, _preview_product, payload=list),
+    "shipments_sync": Replayer(_replay_shipment, _preview_shipment),
+    "returns_sync": Replayer(_replay_return, _preview_return),
+    "customer_erasure": Replayer(_replay_erasure, _preview_erasure, editable=False),
 }
 
 
@@ -46,30 +229,37 @@ class ReplayOutcome:
 
 
 def replay(
-    ctx: FlowContext, dl: DeadLetter, *, payload: dict[str, Any] | None = None, dry_run: bool = False
+    ctx: FlowContext, dl: DeadLetter, *, payload: Any = None, dry_run: bool = False
 ) -> ReplayOutcome:
-    """Replay one dead letter (optionally with an edited ``payload``); ``dry_run`` only maps it."""
-    if dl.flow not in REPLAYERS:
+    """Replay one dead letter (optionally with an edited ``payload``); ``dry_run`` only previews it."""
+    replayer = REPLAYERS.get(dl.flow)
+    if replayer is None:
+        if dl.flow in NOT_REPLAYED:
+            raise ConfigError(f"dead letter #{dl.id}: {dl.flow} records are not replayed one by one: "
+                              f"{NOT_REPLAYED[dl.flow]}")
         raise ConfigError(f"dead letter #{dl.id}: flow {dl.flow!r} has no replayer (known: {', '.join(REPLAYERS)})")
-    run_one, map_only = REPLAYERS[dl.flow]
+    if payload is not None and not replayer.editable:
+        raise ConfigError(f"dead letter #{dl.id}: {dl.flow} re-reads the record from its source (the dead letter "
+                          "keeps no personal data), so its payload cannot be edited: change it at the source")
     body = payload if payload is not None else dl.payload
-    if not isinstance(body, dict):
-        raise ConfigError(f"dead letter #{dl.id}: payload is not a JSON object")
+    if not isinstance(body, replayer.payload):
+        kind = "array" if replayer.payload is list else "object"
+        raise ConfigError(f"dead letter #{dl.id}: payload is not a JSON {kind}")
     if dry_run:
         try:
-            record = map_only(body)
-        except MappingError as exc:
+            return ReplayOutcome(dl.id, dl.external_id, "would_send", replayer.preview(ctx, body, dl))
+        except (MappingError, ModelError, WouldFail) as exc:
             return ReplayOutcome(dl.id, dl.external_id, "would_fail", str(exc))
-        return ReplayOutcome(dl.id, dl.external_id, "would_send", preview(ctx, dl.flow, record))
     if dl.status != "open":
         ctx.store.set_dead_letter_status([dl.id], "open")
     summary = RunSummary(flow=dl.flow, run_id=ctx.run_id)
-    run_one(ctx, body, summary)
+    replayer.run(ctx, body, summary, dl)
     after = ctx.store.get_dead_letter(dl.id)
     if summary.done:
         if after is not None and after.status == "open":
             ctx.store.set_dead_letter_status([dl.id], "resolved")
-        return ReplayOutcome(dl.id, dl.external_id, "resolved", "written to the target")
+        how = ", ".join(r for r in summary.reasons if summary.reasons[r]) if summary.reasons else ""
+        return ReplayOutcome(dl.id, dl.external_id, "resolved", "written to the target" + (f" ({how})" if how else ""))
     if summary.dead_letters:
         return ReplayOutcome(dl.id, dl.external_id, "failed_again", summary.dead_letters[-1][2])
     reason = ", ".join(summary.reasons) if getattr(summary, "reasons", None) else "nothing to write"
