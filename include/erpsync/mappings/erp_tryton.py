@@ -185,7 +185,7 @@ ERP_ADDRESS: list[F] = [
     F("line2", _street_line(1), text),
     F("city", "city", text, required=True),
     F("postcode", "postal_code", text, default=""),
-    F("country", "country.code", country, required=True),
+    F("country", lambda raw: raw.get("country.code"), country, required=True),  # Tryton flattens the key
     F("name", "party_name", text),
     F("kind", lambda raw: "shipping" if raw.get("delivery") and not raw.get("invoice") else "billing", text),
 ]
