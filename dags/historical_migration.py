@@ -38,10 +38,11 @@ from erpsync_airflow.defaults import START_DATE, TAGS, task_defaults
                                     "range and settings, the params above are ignored); empty: the job of this "
                                     "run (a retry or a clear of the task resumes it)"),
         "erp_rps": Param(None, type=["null", "number"], minimum=0.1,
-                         description="rate budget: ERP requests per second the migration may use (none: no limit "
-                                     "but the ERP's 429s)"),
+                         description="ERP requests per second the migration may use, within the ERP's shared "
+                                     "budget (Connection extra rps); none: as much of that budget as it gets"),
         "storefront_rps": Param(None, type=["null", "number"], minimum=0.1,
-                                description="rate budget: storefront requests per second"),
+                                description="storefront requests per second the migration may use, within the "
+                                            "storefront's shared budget"),
         "flow_params": Param({}, type="object",
                              description='params of the live flow that writes, e.g. {"guest_policy": "create", '
                                          '"write_concurrency": 8}'),
