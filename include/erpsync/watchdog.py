@@ -21,7 +21,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -343,8 +343,6 @@ def run(
 ) -> dict[str, Any]:
     """One watchdog round: collect, check, log every finding, and ``send(subject, body)`` the mail
     when ``should_alert`` says so. Returns the findings and whether they were mailed."""
-    from dataclasses import asdict
-
     from erpsync.alerts import watchdog_mail
 
     now = now or dt.datetime.now(dt.UTC)

@@ -69,15 +69,21 @@ def return_from_storefront(raw: Raw) -> Return:
     return ret
 
 
-def return_to_erp(ret: Return, order_no: str, item_code_of: Callable[[str], str | None]) -> dict[str, Any]:
-    """Create payload of an ERP RMA; the storefront return id is its ``external_ref``."""
-    record = f"return {ret.rma}"
-    lines = []
+def coded_lines(ret: Return, item_code_of: Callable[[str], str | None]) -> list[tuple[str, Any]]:
+    """(ERP item code, line) of each returned line; a SKU without an item code fails the return,
+    naming the line (every ERP's return payload is built from these)."""
+    out = []
     for n, ln in enumerate(ret.lines):
         code = item_code_of(ln.sku)
         if not code:
-            raise MappingError(record, f"lines[{n}].item_code", "item_xref", ln.sku)
-        lines.append({"item_code": code, "qty": ln.quantity, "reason": ln.reason})
+            raise MappingError(f"return {ret.rma}", f"lines[{n}].item_code", "item_xref", ln.sku)
+        out.append((code, ln))
+    return out
+
+
+def return_to_erp(ret: Return, order_no: str, item_code_of: Callable[[str], str | None]) -> dict[str, Any]:
+    """Create payload of an ERP RMA; the storefront return id is its ``external_ref``."""
+    lines = [{"item_code": code, "qty": ln.quantity, "reason": ln.reason} for code, ln in coded_lines(ret, item_code_of)]
     return {"external_ref": ret.rma, "order_no": order_no, "currency": ret.currency, "lines": lines}
 
 

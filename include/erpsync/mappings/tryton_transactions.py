@@ -39,6 +39,7 @@ from typing import Any
 from erpsync.errors import MappingError
 from erpsync.mappings.engine import amount, currency, timestamp
 from erpsync.mappings.erp_shipments import carrier_name
+from erpsync.mappings.returns import coded_lines
 from erpsync.model import ModelError, Package, Return, ReturnLine, Shipment, ShipmentLine
 
 Raw = Mapping[str, Any]
@@ -145,13 +146,8 @@ def rma_no(raw: Raw) -> str:
 def return_to_erp(ret: Return, order_no: str, item_code_of: Callable[[str], str | None]) -> dict[str, Any]:
     """Create payload of a return sale (``TrytonErpAdapter.create_return``); ``order_no`` is the
     sold sale's number, the store return id its ``reference``."""
-    record = f"return {ret.rma}"
-    lines = []
-    for n, ln in enumerate(ret.lines):
-        code = item_code_of(ln.sku)
-        if not code:
-            raise MappingError(record, f"lines[{n}].item_code", "item_xref", ln.sku)
-        lines.append({"product": code, "quantity": ln.quantity, "description": ln.reason})
+    lines = [{"product": code, "quantity": ln.quantity, "description": ln.reason}
+             for code, ln in coded_lines(ret, item_code_of)]
     return {"reference": ret.rma, "sale": order_no, "lines": lines}
 
 
