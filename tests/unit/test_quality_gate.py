@@ -170,3 +170,38 @@ def test_a_clean_batch_keeps_its_gx_result_as_json(store: StateStore) -> None:
     (report,) = ctx.quality_reports
     assert report.endswith("order-1.json") and json.loads(Path(report).read_text())["success"] is True
     assert list(ctx.gate("order", [], summary)) == [] and len(ctx.quality_reports) == 1  # nothing read, no GX
+
+
+def _stock_row(on_hand: int = 5, **figures: int) -> dict:
+    base = {"allocated": 0, "reserved": 0, "damaged": 0, "quarantined": 0, "safety_stock": 0}
+    return {"item_code": "ITEM-1", "warehouse": "MAIN", "on_hand": on_hand, **{**base, **figures}}
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (_stock_row(-4), None),  # negative stock: the ERP allows it, availability clamps it to 0
+    (_stock_row(0), None),
+    (_stock_row(5, reserved=-3), "negative_stock: reserved=-3"),
+    (_stock_row(5, allocated=-1), "negative_stock: allocated=-1"),
+    (_stock_row(5, safety_stock=-2), "negative_stock: safety_stock=-2"),
+    (_stock_row(10**12), "implausible_quantity: on_hand=1000000000000"),
+    (_stock_row(-10**12), "implausible_quantity: on_hand=-1000000000000"),
+])
+def test_stock_suite_allows_negative_on_hand_but_not_negative_deductions(store: StateStore, raw: dict,
+                                                                          reason: str | None) -> None:
+    """A negative deduction would add units that do not exist (an oversell): quarantined; a
+    negative on hand is what ERPs with negative stock report: it passes and sells as 0."""
+    from erpsync.mappings.stock import stock_key, stock_level
+    from erpsync.quality import run_gate
+    from erpsync.rules.availability import available_to_sell
+
+    summary = RunSummary(flow="inventory_sync")
+    ctx = ctx_for(store, "inventory_sync")
+    passed = run_gate(ctx, "stock", [raw], summary, mapper=stock_level, key=stock_key)
+    if reason is None:
+        assert passed == [raw] and summary.quarantined == 0
+        assert available_to_sell(stock_level(raw)) == max(0, raw["on_hand"])
+        return
+    assert passed == [] and summary.quarantined == 1
+    (dl,) = store.list_dead_letters(flow="inventory_sync")
+    assert dl.entity == "stock" and dl.external_id == "ITEM-1@MAIN"
+    assert dl.reason.startswith(reason) and "expect_column_values_to_be_between" in dl.reason

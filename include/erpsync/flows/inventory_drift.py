@@ -219,12 +219,16 @@ def heal(engine: Engine, keys: list[tuple[str, str]], started: dt.datetime, res:
         kit = engine.kits.get(code)
         if kit is not None:
             fetch.update(kit.kit or {})
-    figs = list(engine.figures(engine.ctx.erp.stock_for_items(sorted(fetch))))
+    figs = engine.read_stock(engine.ctx.erp.stock_for_items(sorted(fetch)))  # through the quality gate
     fresh = engine.for_store(engine.compute(figs, codes), skip_hot=False)
     current = {(r["sku"], r["location_id"]): r.get("available")
                for r in engine.ctx.storefront.inventory_for(sorted({k[0] for k in wanted}))}
     diffs = []
     for key in sorted(set(wanted)):
+        info = items.get(key[0])
+        if info is not None and engine.held and any(
+                (c, key[1]) in engine.held for c in (info.kit or {info.item_code: 1})):
+            continue  # a stock record feeding it was quarantined: the store keeps its figure
         # no fresh level: still no ERP record feeds that location, so there is nothing to sell
         lv = fresh.get(key) or StoreLevel(sku=key[0], location=key[1], available=0)
         if current.get(key) == lv.available:

@@ -46,6 +46,8 @@ from erpsync.mappings.returns import rma_no as rma_no
 from erpsync.mappings.stock import item_changed_at as item_changed_at
 from erpsync.mappings.stock import item_from_erp as item_from_erp
 from erpsync.mappings.stock import stock_figures as stock_figures
+from erpsync.mappings.stock import stock_key as stock_key
+from erpsync.mappings.stock import stock_level as stock_level
 from erpsync.model import Address, Customer, Order
 
 Raw = dict[str, Any]

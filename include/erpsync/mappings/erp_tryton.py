@@ -46,6 +46,8 @@ from erpsync.mappings.refs import CatalogItem, PriceRef
 from erpsync.mappings.transforms import chain, uom
 from erpsync.mappings.tryton_stock import item_from_erp as item_from_erp
 from erpsync.mappings.tryton_stock import stock_figures as stock_figures
+from erpsync.mappings.tryton_stock import stock_key as stock_key
+from erpsync.mappings.tryton_stock import stock_level as stock_level
 from erpsync.mappings.tryton_transactions import changed_at as changed_at
 from erpsync.mappings.tryton_transactions import pending_packages as pending_packages
 from erpsync.mappings.tryton_transactions import return_from_erp as return_from_erp

@@ -146,6 +146,18 @@ def stock_from_erp(raw: Raw, sku: str) -> InventoryLevel:
     )
 
 
+def stock_level(raw: Raw) -> InventoryLevel:
+    """What the quality gate checks of one ERP stock row: its figures as the ERP gave them (the
+    item code stands for the SKU; the warehouse for the location). Raises MappingError as
+    :func:`stock_figures` does."""
+    return stock_from_erp(raw, str(raw.get("item_code")))
+
+
+def stock_key(raw: Raw) -> str:
+    """The id a dead letter of one ERP stock row is filed under: ``item_code@warehouse``."""
+    return f"{raw.get('item_code')}@{raw.get('warehouse')}"
+
+
 def item_from_erp(raw: Raw) -> ItemInfo:
     """SKU, active flag and kit (component item code -> quantity per kit) of one ERP item."""
     code, sku = raw.get("item_code"), raw.get("sku")

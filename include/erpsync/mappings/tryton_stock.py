@@ -25,6 +25,7 @@ from typing import Any
 
 from erpsync.errors import MappingError
 from erpsync.mappings.stock import StockFigures
+from erpsync.model import InventoryLevel
 from erpsync.rules.availability import figures_to_sell
 from erpsync.state.inventory import ItemInfo
 
@@ -51,6 +52,22 @@ def stock_figures(raw: Mapping[str, Any], *, include_safety_stock: bool = True) 
     forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
     allocated = max(0, on_hand - forecast)
     return StockFigures(code, wh, figures_to_sell(on_hand, allocated, 0, 0, 0, 0), False, None, None)
+
+
+def stock_level(raw: Mapping[str, Any]) -> InventoryLevel:
+    """What the quality gate checks of one Tryton stock row: on hand, and the forecast's shortfall
+    as allocated (the only figures Tryton has); raises MappingError as :func:`stock_figures` does."""
+    stock_figures(raw)
+    record = f"tryton stock {raw.get('code')}@{raw.get('warehouse')}"
+    on_hand = _whole(raw.get("quantity"), record, "quantity")
+    forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
+    return InventoryLevel(sku=str(raw["code"]), location=str(raw["warehouse"]), on_hand=on_hand,
+                          allocated=max(0, on_hand - forecast))
+
+
+def stock_key(raw: Mapping[str, Any]) -> str:
+    """The id a dead letter of one Tryton stock row is filed under: ``code@warehouse``."""
+    return f"{raw.get('code')}@{raw.get('warehouse')}"
 
 
 def item_from_erp(raw: Mapping[str, Any]) -> ItemInfo:

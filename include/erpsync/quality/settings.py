@@ -40,7 +40,13 @@ FLOW_MAX_BAD_SHARE: dict[str, float] = {
     "catalog_sync": 0.10,
     # prices: a wrong price costs more than a late one; a twentieth bad stops the hourly run
     "pricing_sync": 0.05,
+    # stock: the changed records of a cycle; a tenth broken is an ERP-side problem
+    "inventory_sync": 0.10,
+    "inventory_fast_lane": 0.10,
+    "inventory_drift_check": 0.10,
 }
+#: a stock figure beyond this (in units, either sign) is a unit or keying error, not stock
+MAX_STOCK_QUANTITY = 1_000_000_000
 #: a batch smaller than this never fails the run on its share (its bad records are still
 #: quarantined; the watchdog's dead-letter check catches a steady trickle)
 DEFAULT_MIN_BATCH = 10

@@ -103,10 +103,16 @@ def suite(entity: str) -> list[Check]:
             not_null("sku"), unique("key"), currency, at_least("price", 0), at_least("min_quantity", 1),
             at_least("cost", 0),
         ]
-    if entity == "inventory":
+    if entity in ("inventory", "stock"):
+        # on_hand may be negative: ERPs that allow negative stock report it, and availability
+        # clamps it to 0 (rules.availability). A negative deduction (allocated, reserved, damaged,
+        # quarantined, safety stock) would add units that do not exist: quarantined. No unique
+        # key: one read may hold a warehouse twice (changed mid-read); the newest copy wins.
+        big = settings.MAX_STOCK_QUANTITY
         return [
-            not_null("sku"), not_null("location"), unique("key"),
-            *(at_least(c, 0, "negative_stock") for c in ("on_hand", "allocated", "reserved", "damaged", "quarantined", "safety_stock")),
+            not_null("sku"), not_null("location"),
+            between("on_hand", -big, big, "implausible_quantity"),
+            *(between(c, 0, big, "negative_stock") for c in DEDUCTIONS),
         ]
     if entity == "shipment":
         return [
@@ -170,9 +176,13 @@ def _price(p: model.PriceEntry) -> dict[str, Any]:
             "min_quantity": p.min_quantity, "cost": _f(p.cost)}
 
 
+#: the figures taken off on hand to give what is sold (rules.availability.figures_to_sell)
+DEDUCTIONS = ("allocated", "reserved", "damaged", "quarantined", "safety_stock")
+
+
 def _inventory(i: model.InventoryLevel) -> dict[str, Any]:
     return {"sku": i.sku or None, "location": i.location or None, "key": f"{i.sku}@{i.location}",
-            **{c: getattr(i, c) for c in ("on_hand", "allocated", "reserved", "damaged", "quarantined", "safety_stock")}}
+            **{c: getattr(i, c) for c in ("on_hand", *DEDUCTIONS)}}
 
 
 def _shipment(s: model.Shipment) -> dict[str, Any]:
