@@ -15,7 +15,7 @@ from erpsync.connectors.base import Raw, Rows, row_blocks
 from erpsync.errors import MappingError
 from erpsync.flows import inventory_drift
 from erpsync.flows.base import RunSummary
-from erpsync.flows.inventory import Engine, Settings
+from erpsync.flows.inventory import Engine, Settings, refresh_items
 from erpsync.mappings.stock import stock_available_rows, stock_figures
 from erpsync.state import StateStore
 from erpsync.state.inventory import InventoryState
@@ -178,3 +178,37 @@ def test_row_blocks_group_records_of_one_shape_and_keep_every_key() -> None:
     assert [r for b in blocks for r in b.records()] == records
     with pytest.raises(ValueError):
         list(Rows(("a", "b"), [[1]]).records())
+
+
+def test_a_warehouse_read_twice_in_a_cycle_counts_once_the_newest_copy(world: Any) -> None:
+    """A stock record changed while the cycle paged through the changes arrives twice: summing the
+    two copies would offer the warehouse's units twice (an oversell); the newest copy counts."""
+    store, erp, sf = world
+    ctx = make_ctx(store, "inventory_sync", erp, sf, "r1", location_map=LOCATION_MAP)
+    engine = Engine(ctx, Settings.from_ctx(ctx), RunSummary(flow="inventory_sync"))
+    refresh_items(ctx, engine.state, engine.summary)
+    old = _stock("I4", "MAIN", 9, modified_at="2026-10-01T00:00:00Z")
+    new = _stock("I4", "MAIN", 2, modified_at="2026-10-01T00:05:00Z")
+    figs = engine.read_stock([new, old])  # in any order
+    assert [(f.item_code, f.warehouse, f.available) for f in figs] == [("I4", "MAIN", 2)]
+    levels = engine.compute(figs, {"I4"})
+    assert levels[("S4", "MAIN")].available == 2  # not 11
+    assert engine.stats.reports["superseded_copy"] == 1
+
+
+def test_a_quarantined_record_holds_only_the_location_its_warehouse_feeds(world: Any) -> None:
+    store, erp, sf = world
+    ctx = make_ctx(store, "inventory_sync", erp, sf, "r1", location_map=LOCATION_MAP)
+    summary = RunSummary(flow="inventory_sync")
+    engine = Engine(ctx, Settings.from_ctx(ctx), summary)
+    refresh_items(ctx, engine.state, summary)
+    figs = engine.read_stock([_stock("I1", "MAIN", 10), _stock("I1", "SPARE", 5, reserved=-20),
+                              _stock("I1", "EAST", 3), _stock("I3x", "MAIN", 1)])
+    assert summary.quarantined == 1 and engine.held == {("I1", "MAIN")}
+    levels = engine.compute(figs, {"I1", "I3"})
+    assert ("S1", "MAIN") not in levels  # SPARE feeds MAIN: 10 + 25 would be an oversell
+    assert levels[("S1", "EAST")].available == 3
+    assert ("S3", "MAIN") not in levels  # the kit at MAIN needs I1 at MAIN: held too
+    assert levels[("S3", "EAST")].available == 0  # EAST: I4 has no record here, so no kit
+    (dl,) = store.list_dead_letters(flow="inventory_sync")
+    assert (dl.entity, dl.external_id) == ("stock", "I1@SPARE") and dl.reason.startswith("negative_stock: reserved=-20")
