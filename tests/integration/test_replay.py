@@ -91,3 +91,42 @@ def test_cli_without_connection_says_what_to_set(store, tmp_path):
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1  # one line, no stack trace
     assert "'erp_default' is not defined" in r.stderr and "AIRFLOW_CONN_ERP_DEFAULT" in r.stderr
+
+
+def test_order_replay_passes_the_quality_gate_like_a_run(fresh, store, erp_adapter, storefront_adapter):
+    """An edit that maps but fails the order suite (a currency the business does not trade in,
+    a total that does not add up) is refused by the replay as a run would refuse it: nothing reaches
+    the ERP, the same dead letter carries the gate's reason; a good edit is written once."""
+    dl = _held_guest_orders(store, erp_adapter, storefront_adapter)[0]
+    ctx = ctx_for("orders_sync", store, erp_adapter, storefront_adapter, "replay-q", guest_policy="shared_account")
+    for edit, reason in (({"currency": "XXX"}, "bad_currency: currency='XXX'"),
+                         ({"total_price": "99999.00"}, "total_mismatch: computed")):
+        bad = dict(dl.payload, **edit)
+        dry = replay(ctx, dl, payload=bad, dry_run=True)
+        assert dry.result == "would_fail" and dry.detail.startswith(f"quality gate: {reason}"), dry
+        out = replay(ctx, store.get_dead_letter(dl.id), payload=bad)
+        assert out.result == "failed_again" and out.detail.startswith(reason), out
+        assert erp_adapter.find_sales_order(dl.external_id) is None
+    after = store.get_dead_letter(dl.id)
+    assert after.status == "open" and after.attempts == dl.attempts + 2 and after.reason.startswith("total_mismatch")
+    assert replay(ctx, after, payload=dl.payload).result == "resolved"  # the original, unedited
+    assert erp_adapter.find_sales_order(dl.external_id) is not None
+
+
+def test_customer_replay_passes_the_quality_gate(fresh, store, erp_adapter, storefront_adapter):
+    from erpsync.flows import customers
+
+    ctx = ctx_for("customers_sync", store, erp_adapter, storefront_adapter, "cust-1")
+    customers.run(ctx)
+    raw = next(iter(storefront_adapter.list_customers()))
+    # "ZZ" has the shape of a country code (the mapping takes it) but is no assigned one (the suite)
+    bad = dict(raw, id="C-REPLAY-1", addresses=[dict(a, country_code="ZZ") for a in raw["addresses"]])
+    assert raw["addresses"]
+    dl_id = store.add_dead_letter("customers_sync", "customer", "C-REPLAY-1", bad, "erp_rejected: 422 test")
+    dl = store.get_dead_letter(dl_id)
+    dry = replay(ctx, dl, dry_run=True)
+    assert dry.result == "would_fail" and dry.detail.startswith("quality gate: bad_country: country='ZZ'"), dry
+    out = replay(ctx, dl)
+    assert out.result == "failed_again" and out.detail.startswith("bad_country"), out
+    assert store.get_xref("erp", "customer", "C-REPLAY-1") is None  # nothing was written or matched
+    assert store.get_dead_letter(dl.id).attempts == dl.attempts + 1

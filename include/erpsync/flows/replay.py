@@ -53,19 +53,39 @@ def _dumps(value: Any) -> str:
 
 
 def _replay_customer(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
-    customers.sync_one(ctx, payload, summary)
+    """Through the customer quality gate, as in a run, then ``sync_one``."""
+    mapper = storefront_mapping(ctx.storefront).customer_from_storefront
+    for raw in ctx.gate(customers.ENTITY, [payload], summary, mapper=mapper):
+        customers.sync_one(ctx, raw, summary)
 
 
 def _preview_customer(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) -> str:
-    return preview(ctx, customers.FLOW, storefront_mapping(ctx.storefront).customer_from_storefront(payload))
+    customer = storefront_mapping(ctx.storefront).customer_from_storefront(payload)
+    _would_pass(customers.ENTITY, customer)
+    return preview(ctx, customers.FLOW, customer)
 
 
 def _replay_order(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary, dl: DeadLetter) -> None:
-    orders.sync_one(ctx, payload, summary, orders._RunState(policy=guest_policy(ctx.params)))
+    """Through the order quality gate, as in a run, then ``sync_one``."""
+    mapper = storefront_mapping(ctx.storefront).order_from_storefront
+    state = orders._RunState(policy=guest_policy(ctx.params))
+    for raw in ctx.gate(orders.ENTITY, [payload], summary, mapper=mapper):
+        orders.sync_one(ctx, raw, summary, state)
 
 
 def _preview_order(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) -> str:
-    return preview(ctx, orders.FLOW, storefront_mapping(ctx.storefront).order_from_storefront(payload))
+    order = storefront_mapping(ctx.storefront).order_from_storefront(payload)
+    _would_pass(orders.ENTITY, order)
+    return preview(ctx, orders.FLOW, order)
+
+
+def _would_pass(entity: str, record: Any) -> None:
+    """Raise WouldFail with the gate's reason when ``record`` fails its entity's suite."""
+    from erpsync.quality.gate import verdict
+
+    reason = verdict(entity, record)
+    if reason is not None:
+        raise WouldFail(f"quality gate: {reason}")
 
 
 # --------------------------------------------------------------------------- catalog

@@ -13,6 +13,7 @@ quarantine what fails, let the good records go on, and stop a batch that is too 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -32,6 +33,11 @@ from erpsync.quality.suites import key_of, row, suite
 if TYPE_CHECKING:
     from erpsync.flows.base import FlowContext, RunSummary
     from erpsync.quality.gx import Failure
+
+
+#: what a mapping raises on input it cannot read at all (a string, None, a list where an object
+#: belongs); the gate quarantines such a record as a mapping error instead of stopping the run
+_UNREADABLE = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
 
 
 @dataclass(slots=True)
@@ -70,11 +76,21 @@ class QualityGateFailed(ErpsyncError):
 
 
 def _external_id(item: Any, key: Callable[[Any], str] | None) -> str:
-    if key is not None:
-        return str(key(item))
-    if isinstance(item, dict):
-        return str(item.get("id") or key_of(item))
-    return key_of(item)
+    try:
+        if key is not None:
+            ext = str(key(item))
+        elif isinstance(item, dict):
+            ext = str(item.get("id") or key_of(item))
+        else:
+            ext = key_of(item)
+    except _UNREADABLE:  # a record the flow's key cannot read (null, malformed JSON left as text)
+        ext = "?"
+    if ext in ("", "?"):
+        # no id: told apart by their content, so that two such records are two dead letters (one
+        # open dead letter per id: under one "?" the last would replace the others' payloads)
+        digest = hashlib.sha256(json.dumps(_payload(item), sort_keys=True, default=str).encode()).hexdigest()
+        ext = f"?#{digest[:12]}"
+    return ext
 
 
 def _payload(item: Any) -> Any:
@@ -137,6 +153,10 @@ def run_gate(
             mapped.append((pos, mapper(item)))
         except (MappingError, ModelError) as exc:
             bad[pos] = (f"mapping_error: {exc}", "mapping")
+        except _UNREADABLE as exc:
+            # not a record the mapping can read (null, malformed JSON left as text, a list, a
+            # field of the wrong type deep inside): quarantined with what broke, never a crash
+            bad[pos] = (f"mapping_error: not readable as a record ({type(exc).__name__}: {exc})", "mapping")
     # the same record read twice (a page boundary, an overlap) is validated once and shares the
     # verdict of its first copy; only different records under one key are duplicates
     rows: list[dict[str, Any]] = []
@@ -174,3 +194,14 @@ def run_gate(
         raise QualityGateFailed(result, summary)
     (ctx.log.warning if bad else ctx.log.info)("%s", result.line())
     return [item for pos, item in enumerate(items) if pos not in bad]
+
+
+def verdict(entity: str, record: Any) -> str | None:
+    """What the gate would say of one canonical ``record`` (a dry-run replay's preview): None when
+    it passes the suite of ``entity``, else the reason its dead letter would carry. Writes nothing
+    (no dead letter, no report)."""
+    from erpsync.quality import gx
+
+    data = row(record)
+    failures = gx.validate(f"preview.{entity}", suite(entity), [data]).failures.get(0)
+    return _reason(failures, data) if failures else None
