@@ -98,6 +98,32 @@ def test_store_computed_refund_that_differs_by_rounding_is_reported_with_its_cau
     assert item.summary == {"checked": 1, "mismatches": 1, "causes": {"rounding": 1}}
 
 
+def test_store_is_told_of_the_rma_when_the_run_stopped_after_the_erp_write(
+    fresh: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    """The RMA is made, then the store's "open" update fails all its tries and the run stops:
+    the rerun must still tell the store (it used to skip the return because the RMA's xref existed,
+    so the store's return stayed "requested" without the RMA number for good)."""
+    from erpsync.errors import TransientError
+
+    order = place_order(fresh, [("SKU-000002", 2)], email="return.stop@example.com")
+    sync_all(store, erp_adapter, storefront_adapter)
+    ret = _open_return(fresh, order["id"], [("SKU-000002", 1)])
+    fresh.set_faults("storefront", error_rate=1.0, error_status=503, paths=["/admin/api/returns"], methods=["PUT"])
+    with pytest.raises(TransientError):
+        returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "stop-1"))
+    fresh.clear_faults()
+    rma = erp_adapter.find_return(ret["id"])
+    assert rma is not None and storefront_adapter.get_return(ret["id"])["status"] == "requested"
+    s = returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "stop-1"))
+    assert s.reasons["opened"] == 1, s.render()
+    back = storefront_adapter.get_return(ret["id"])
+    assert (back["status"], back["erp_reference"]) == ("open", rma["rma_no"])
+    assert fresh.stats("erp")["returns"] == 1  # the RMA was not made twice
+    again = returns.run(ctx_for("returns_sync", store, erp_adapter, storefront_adapter, "stop-2"))
+    assert again.done == 0, again.render()
+
+
 def _requested_returns(fresh: Any, store: StateStore, erp: Any, sf: Any, n: int) -> list[dict[str, Any]]:
     """``n`` store returns (one unit of an order's first line) on orders synced to the ERP."""
     sync_all(store, erp, sf)

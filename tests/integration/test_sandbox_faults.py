@@ -127,6 +127,17 @@ def test_faults_limited_to_paths_and_methods(clean_sandbox: Sandbox, storefront_
             "POST", "/admin/api/products", json={"title": "t", "variants": [{"sku": "SKU-000005"}]})
 
 
+def test_fault_path_pattern_singles_out_one_endpoint(clean_sandbox: Sandbox) -> None:
+    clean_sandbox.set_faults("storefront", error_rate=1.0, error_status=503, methods=["POST"],
+                             paths=["/admin/api/orders/*/fulfillments"])
+    auth = {"Authorization": f"Bearer {clean_sandbox.token}"}
+    url = f"{clean_sandbox.storefront_url}/admin/api/orders/O100001"
+    assert requests.post(f"{url}/fulfillments", json={}, headers=auth, timeout=5).status_code == 503
+    # the order itself and its other sub-resources are not faulted
+    assert requests.get(url, headers=auth, timeout=5).status_code == 200
+    assert requests.post(f"{url}/returns", json={}, headers=auth, timeout=5).status_code == 422
+
+
 def test_fault_seed_makes_failures_repeatable(clean_sandbox: Sandbox) -> None:
     def run() -> list[int]:
         clean_sandbox.set_faults("storefront", error_rate=0.5, seed=11)

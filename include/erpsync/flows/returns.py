@@ -170,8 +170,18 @@ def _sku_of(ctx: FlowContext) -> Callable[[str], str | None]:
 def open_in_erp(ctx: FlowContext, raw: dict[str, Any]) -> str | None:
     erp_map, sf_map = erp_mapping(ctx.erp), storefront_mapping(ctx.storefront)
     ret = sf_map.return_from_storefront(raw)
-    if ret.status != "requested" or ctx.store.get_xref("erp", "return", ret.rma) is not None:
+    if ret.status != "requested":
         return None
+    bound = ctx.store.get_xref("erp", "return", ret.rma)
+    if bound is not None:
+        # the RMA exists; a run stopped before the store was told (its return still shows
+        # "requested" without the RMA number): tell it now, once (the ledger knows)
+        opened = ctx.store.ledger_get(f"return:{ret.rma}:opened")
+        if opened is not None and opened.status == "done":
+            return None
+        _update_store(ctx, ret.rma, sf_map.return_update_to_storefront("open", erp_reference=bound.internal_id),
+                      f"return:{ret.rma}:opened")
+        return "opened"
     so = ctx.store.get_xref("erp", "sales_order", ret.order_external_id)
     if so is None:
         raise Held(f"order_not_synced: {ret.order_external_id} is not in the ERP yet")

@@ -6,6 +6,7 @@ sequence of requests meets the same faults: tests are repeatable.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import random
 import threading
@@ -105,9 +106,11 @@ class Faults:
                 "injected": dict(self.injected)}
 
     def applies(self, method: str, path: str) -> bool:
+        """``paths``: prefixes (``/api/returns``), or patterns with ``*`` for one path segment
+        (``/admin/api/orders/*/fulfillments``, which a prefix cannot single out)."""
         paths = self.config.get("paths")
         methods = self.config.get("methods")
-        if paths and not any(path.startswith(p) for p in paths):
+        if paths and not any(_path_matches(path, p) for p in paths):
             return False
         return not (methods and method.upper() not in [m.upper() for m in methods])
 
@@ -181,6 +184,13 @@ class Faults:
     def note_malformed(self) -> None:
         with self._lock:
             self.injected["malformed"] += 1
+
+
+def _path_matches(path: str, rule: str) -> bool:
+    if "*" not in rule:
+        return path.startswith(rule)
+    parts, want = path.split("/"), rule.split("/")
+    return len(parts) == len(want) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts, want, strict=True))
 
 
 def _number(key: str, value: Any) -> float:
