@@ -28,7 +28,7 @@ Cross references written (the inventory flow reads them: stock only for products
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +46,7 @@ from erpsync.flows.base import (
 from erpsync.mappings.engine import amount
 from erpsync.mappings.refs import CatalogItem
 from erpsync.model import Product
+from erpsync.quality.settings import allowed_currencies
 from erpsync.rules.price_guard import check_price, guard_policy
 
 FLOW = "catalog_sync"
@@ -144,6 +145,9 @@ def _products(items: Iterator[dict[str, Any]], tracker: CursorTracker, state: _R
     """Plain items one by one as they stream; variants of a template grouped and sent at the end."""
     templates: dict[str, _Group] = {}
     for raw in items:
+        if not isinstance(raw, Mapping):  # not a record (null, malformed JSON left as text): the gate quarantines it
+            yield _Group("?", [raw])
+            continue
         ref = state.erp_map.catalog_item(raw)
         tracker.see({"updated_at": ref.updated_at})
         if ref.code and ref.sku:
@@ -223,7 +227,8 @@ def _initial_prices(
     product: Product, refs: list[CatalogItem], state: _RunState
 ) -> tuple[dict[str, Decimal], list[str]]:
     """A new product gets its ERP list price as first price when the price guard's absolute checks
-    pass (no zero price, not below cost); otherwise it is created as a draft (never on sale at 0).
+    pass (no zero price, not below cost) and its currency is an allowed one (never a price in an
+    unknown currency shown as the shop's); otherwise it is created as a draft (never on sale at 0).
     Returns the prices by SKU and what was wrong."""
     by_sku = {r.sku: r for r in refs if r.sku}
     prices: dict[str, Decimal] = {}
@@ -231,6 +236,10 @@ def _initial_prices(
     for v in product.variants:
         ref = by_sku.get(v.sku)
         list_price = ref.list_price if ref else None
+        currency = ref.currency if ref else None
+        if currency not in (None, "") and currency not in allowed_currencies():
+            problems.append(f"{v.sku}: list_price currency {currency!r} is not an allowed currency")
+            continue
         try:
             price = amount(list_price)
             cost: Decimal | None = amount(ref.cost) if ref and ref.cost not in (None, "") else None

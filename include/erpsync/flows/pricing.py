@@ -43,7 +43,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -310,7 +310,8 @@ def _price_rows(ctx: FlowContext, state: _Run, full: bool, high: _High) -> Itera
     since = None if full else _since(ctx, "default")
     ctx.log.info("%s: reading ERP prices %s", ctx.flow, "(full pass)" if full else f"updated since {since or 'the beginning'}")
     for raw in ctx.erp.list_prices(updated_since=since):
-        high.see(state.erp_map.price_ref(raw).updated_at)
+        if isinstance(raw, Mapping):  # anything else is not a price row: the quality gate quarantines it
+            high.see(state.erp_map.price_ref(raw).updated_at)
         yield raw
 
 
@@ -336,7 +337,8 @@ def _intake_batch(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) 
     if not raws:
         return
     erp_map = state.erp_map
-    items = state.book.items({ref.item_code for ref in map(erp_map.price_ref, raws) if ref.item_code})
+    refs = (erp_map.price_ref(raw) for raw in raws if isinstance(raw, Mapping))
+    items = state.book.items({ref.item_code for ref in refs if ref.item_code})
     by_sku = {it.sku: it for it in items.values()}
 
     def sku_of(code: str) -> str | None:
@@ -384,6 +386,12 @@ def _intake_chunk(
         except MappingError as exc:
             ext = erp_map.price_ref(raw).row_id
             dead_letter(ctx, summary, ENTITY, ext, raw, f"mapping_error: {exc}", error_kind="mapping")
+            continue
+        except ArithmeticError as exc:  # decimal.InvalidOperation: more digits than the currency's rounding can hold
+            ext = erp_map.price_ref(raw).row_id
+            dead_letter(ctx, summary, ENTITY, ext, raw, f"mapping_error: price of {ext} cannot be rounded to its "
+                        f"currency's minor units ({type(exc).__name__}: {len(str(raw.get('price')))} characters)",
+                        error_kind="mapping")
             continue
         entries.append((entry, target, price_key(target.handle, entry.sku, entry.min_quantity)))
     rows = state.book.load(k for _, _, k in entries)

@@ -26,7 +26,7 @@ stock up like any other stock change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +115,9 @@ def credit_back(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: Ru
 
     def ours(raws: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for raw in raws:
+            if not isinstance(raw, Mapping):  # not a record (null, malformed JSON left as text): the gate quarantines it
+                yield raw
+                continue
             if tracker is not None:
                 tracker.see({"updated_at": erp_map.changed_at(raw)})
             no = erp_map.rma_no(raw)

@@ -18,7 +18,7 @@ customer per fulfillment, so only shipped packages ever reach it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
@@ -65,6 +65,9 @@ def sync_batch(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: Run
 
     def shipped(raws: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for raw in raws:
+            if not isinstance(raw, Mapping):  # not a record (null, malformed JSON left as text): the gate quarantines it
+                yield raw
+                continue
             if on_record is not None:
                 on_record({"updated_at": erp_map.changed_at(raw)})
             if not erp_map.shipped_packages(raw):

@@ -39,14 +39,27 @@ def carrier_name(code: str) -> str:
     return CARRIERS.get(code.strip().upper().replace(" ", "").replace("_", ""), code.strip())
 
 
+def _packages(raw: Raw) -> list[Any]:
+    value = raw.get("packages") or []
+    return value if isinstance(value, list) else [value]
+
+
 def shipped_packages(raw: Raw) -> list[Raw]:
-    """Packages handed to their carrier; pending ones (label printed, not collected) wait."""
-    return [p for p in raw.get("packages") or [] if (p.get("status") or "shipped") == "shipped"]
+    """Packages handed to their carrier; pending ones (label printed, not collected) wait. A
+    package that is not an object counts as shipped, so that the mapping refuses it by name."""
+    return [p for p in _packages(raw) if not isinstance(p, Mapping) or (p.get("status") or "shipped") == "shipped"]
 
 
 def pending_packages(raw: Raw) -> int:
     """Packages of the shipment not yet handed to their carrier (they come when the ERP ships them)."""
-    return len(raw.get("packages") or []) - len(shipped_packages(raw))
+    return len(_packages(raw)) - len(shipped_packages(raw))
+
+
+def _time(value: Any, record: str, field: str) -> Any:
+    try:
+        return parse_time(value) if value else None
+    except ValueError as exc:  # RuleViolation
+        raise MappingError(record, field, "iso8601", value) from exc
 
 
 def shipment_no(raw: Raw) -> str:
@@ -75,11 +88,15 @@ def shipment_from_erp(raw: Raw, sku_of: Callable[[str], str | None], *, only_shi
     if not order:
         raise MappingError(record, "external_ref", "required", None)
     packages = []
-    for n, p in enumerate(shipped_packages(raw) if only_shipped else raw.get("packages") or []):
+    for n, p in enumerate(shipped_packages(raw) if only_shipped else _packages(raw)):
+        if not isinstance(p, Mapping):
+            raise MappingError(record, f"packages[{n}]", "object", p)
         if not p.get("carrier") or not p.get("tracking_no"):
             raise MappingError(record, f"packages[{n}].tracking_no", "required", p.get("tracking_no"))
         lines = []
         for ln in p.get("lines") or []:
+            if not isinstance(ln, Mapping):
+                raise MappingError(record, f"packages[{n}].lines", "object", ln)
             code = str(ln.get("item_code") or "")
             sku = sku_of(code)
             if not sku:
@@ -90,10 +107,10 @@ def shipment_from_erp(raw: Raw, sku_of: Callable[[str], str | None], *, only_shi
             lines.append(ShipmentLine(sku=sku, quantity=qty))
         shipped = p.get("shipped_at") or raw.get("shipped_at")
         packages.append(Package(carrier=carrier_name(str(p["carrier"])), tracking_number=str(p["tracking_no"]),
-                                lines=lines, shipped_at=parse_time(shipped) if shipped else None))
-    modified = raw.get("modified_at")
+                                lines=lines, shipped_at=_time(shipped, record, f"packages[{n}].shipped_at")))
     return Shipment(external_id=str(raw["shipment_no"]), order_external_id=str(order), packages=packages,
-                    status=str(raw.get("status") or "shipped"), updated_at=parse_time(modified) if modified else None)
+                    status=str(raw.get("status") or "shipped"),
+                    updated_at=_time(raw.get("modified_at"), record, "modified_at"))
 
 
 def fulfillment_to_storefront(p: Package, *, notify: bool = True) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from erpsync.errors import MappingError
 from erpsync.mappings.engine import (
     F,
     Many,
+    RuleViolation,
     amount,
     apply_spec,
     build,
@@ -49,8 +50,16 @@ RETURN: list[F] = [
     F("status", "status", text, required=True),
     F("lines", "line_items", Many(RETURN_LINE, ReturnLine, id_field="sku"), required=True),
     F("updated_at", "updated_at", timestamp),
-    F("refund_amount", lambda raw: refunded(raw), None, nullable=True),
+    F("refund_amount", "refunds", lambda refunds: _refund_total(refunds), nullable=True),
 ]
+
+
+def _refund_total(refunds: Any) -> Decimal | None:
+    """The transform of ``refunds``: their sum, None when there is none yet; refunds that are not
+    a list of objects, or an amount that is no money, break a rule (a MappingError naming ``refunds``)."""
+    if not isinstance(refunds, list) or not all(isinstance(r, Mapping) for r in refunds):
+        raise RuleViolation("refunds")
+    return refunded({"refunds": refunds})
 
 
 def refunded(raw: Raw) -> Decimal | None:
@@ -107,10 +116,14 @@ def return_from_erp(erp_rma: Raw, sku_of: Callable[[str], str | None]) -> Return
     if status is None:
         raise MappingError(record, "status", "rma_status", erp_rma.get("status"))
     memo = erp_rma.get("credit_memo") if isinstance(erp_rma.get("credit_memo"), Mapping) else None
-    rma_lines = {str(ln.get("item_code") or ""): ln for ln in erp_rma.get("lines") or []}
+    if memo is None and erp_rma.get("credit_memo"):  # a memo the RMA has but that cannot be read: never skipped
+        raise MappingError(record, "credit_memo", "object", erp_rma.get("credit_memo"))
+    rma_lines = {str(ln.get("item_code") or ""): ln for ln in erp_rma.get("lines") or [] if isinstance(ln, Mapping)}
     source = memo.get("lines") if memo else erp_rma.get("lines")
     lines = []
     for n, ln in enumerate(source or []):
+        if not isinstance(ln, Mapping):
+            raise MappingError(record, f"lines[{n}]", "object", ln)
         code = str(ln.get("item_code") or "")
         sku = sku_of(code)
         if not sku:
