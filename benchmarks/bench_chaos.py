@@ -1,6 +1,8 @@
-"""Chaos suite: orders_sync against the real sandbox under faults; 0 duplicated, 0 lost is the target.
+"""Chaos suite: the writing flows against the real sandbox under faults; 0 duplicated, 0 lost is the target.
 
-``python -m benchmarks chaos [--orders 10000] [--other-orders 2000] [--only NAME ...]``
+``python -m benchmarks chaos [--orders 10000] [--other-orders 2000] [--only NAME ...]``; the
+customers_sync / shipments_sync / returns_sync scenarios take ``--other-orders`` as their size
+(storefront customers, or orders to ship / return).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from benchmarks.chaos import SCENARIOS, run_scenario
 from erpsync.sandbox.launcher import start_sandbox
 
 DESCRIPTION = ("orders_sync under commit-then-timeout (30% of ERP writes), a 10-minute ERP outage, SIGKILL "
-               "mid-batch, a 429 storm and out-of-order events: delivered / duplicated / lost / dead letters")
+               "mid-batch, a 429 storm and out-of-order events; customers_sync, shipments_sync and returns_sync "
+               "under commit-then-timeout of their writes: delivered / duplicated / lost / dead letters")
 
 
 def main(argv: list[str]) -> list[dict[str, Any]]:

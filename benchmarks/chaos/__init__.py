@@ -1,4 +1,4 @@
-"""Chaos suite: the orders flow against the real sandbox while things go wrong.
+"""Chaos suite: the writing flows against the real sandbox while things go wrong.
 
 Each scenario reseeds the sandbox, injects its faults, runs ``orders_sync`` the way Airflow would
 (task retries with the same run id, a run per simulated minute), clears the faults, and then
@@ -10,10 +10,18 @@ counts, against the ERP itself:
 * ``lost``: orders neither delivered nor in the dead letters (nor still in the outbox);
 * ``dead_letters``: open dead letters of the flow (each with its reason).
 
+The other writing flows (``benchmarks/chaos/flows.py``) are counted the same way in their target:
+customers_sync (ERP customers per storefront customer), shipments_sync (store fulfillments per
+shipped package and tracking number) and returns_sync (ERP RMAs and credit memos per store
+return, store refunds per return), each under commit-then-timeout of its writes.
+
 ``python -m benchmarks chaos`` runs them all at full size; ``tests/integration/test_chaos_suite.py``
-runs each with 300 orders in the default test command. Target: 0 duplicated, 0 lost.
+runs each with a few hundred records in the default test command. Target: 0 duplicated, 0 lost.
 """
 
+from benchmarks.chaos.flows import FLOW_SCENARIOS
 from benchmarks.chaos.scenarios import SCENARIOS, ChaosResult, run_scenario
+
+SCENARIOS.update(FLOW_SCENARIOS)  # customers_sync, shipments_sync, returns_sync (benchmarks/chaos/flows.py)
 
 __all__ = ["SCENARIOS", "ChaosResult", "run_scenario"]
