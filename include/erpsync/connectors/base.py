@@ -17,6 +17,9 @@ from typing import Any
 Raw = dict[str, Any]
 #: records per block when :func:`row_blocks` groups an adapter's records
 BLOCK_ROWS = 10_000
+#: the one field of a block that holds a value which is not a record (null, text, a list): the
+#: bulk readers dead-letter it with that value, as the per-record paths do
+NOT_A_RECORD = "_not_a_record"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,12 @@ def row_blocks(records: Iterable[Raw], size: int = BLOCK_ROWS) -> Iterator[Rows]
     fields: tuple[str, ...] | None = None
     rows: list[list[Any]] = []
     for raw in records:
+        if not isinstance(raw, dict):  # kept, in a block of its own: the reader dead-letters it
+            if rows and fields is not None:
+                yield Rows(fields, rows)
+            yield Rows((NOT_A_RECORD,), [[raw]])
+            fields, rows = None, []
+            continue
         keys = tuple(raw)
         if keys != fields or len(rows) >= size:
             if rows and fields is not None:

@@ -301,6 +301,11 @@ def dead_letter(
     from erpsync.state.redact import mask_text
 
     reason = mask_text(reason)
+    if external_id in ("", "?"):
+        # no id: told apart by their content, so that two such records are two dead letters (one
+        # open dead letter per id: under one "?" the last would replace the others' payloads)
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        external_id = f"?#{digest[:12]}"
     dl_id = ctx.store.add_dead_letter(
         ctx.flow,
         entity,

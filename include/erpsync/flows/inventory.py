@@ -223,8 +223,8 @@ class Engine:
             try:
                 yield stock_figures(raw, include_safety_stock=safety)
             except MappingError as exc:
-                ext = f"{raw.get('item_code')}@{raw.get('warehouse')}"
-                dead_letter(self.ctx, self.summary, "stock", ext, raw, f"mapping_error: {exc}", error_kind="mapping")
+                dead_letter(self.ctx, self.summary, "stock", self.erp_map.stock_key(raw), raw, f"mapping_error: {exc}",
+                            error_kind="mapping")
 
     def read_stock(self, raws: Iterable[dict[str, Any]]) -> list[StockFigures]:
         """Raw ERP stock rows through the quality gate (:meth:`gated`), then their figures; of a
@@ -270,8 +270,10 @@ class Engine:
             for raw in rows:
                 if id(raw) not in ok:
                     key = stock_key(raw)
-                    self._quarantined.add(key)
                     code, _, wh = key.rpartition("@")
+                    if not code:  # not a record: nothing to hold, and no key to skip it by
+                        continue
+                    self._quarantined.add(key)
                     loc = mapping.get(wh)
                     if loc is not None:
                         self.held.add((code, loc))

@@ -120,8 +120,9 @@ def check(engine: Engine) -> DriftResult:
     agg.clear()
     res.unreadable += len(unreadable)
     for raw, exc in unreadable:
-        dead_letter(ctx, engine.summary, "inventory_level", f"{raw.get('sku')}@{raw.get('location_id')}", raw,
-                    f"mapping_error: {exc}", error_kind="mapping")
+        sku, loc = raw.get("sku"), raw.get("location_id")
+        ext = f"{sku}@{loc}" if isinstance(sku, str) and sku and isinstance(loc, str) and loc else "?"
+        dead_letter(ctx, engine.summary, "inventory_level", ext, raw, f"mapping_error: {exc}", error_kind="mapping")
 
     store_skus = state.all_store_skus()
     kit_skus = {k.sku for k in engine.kits.values()}
@@ -188,8 +189,8 @@ def _erp_figures(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, i
 
     def bad(raw: dict[str, Any], exc: MappingError) -> None:
         res.unreadable += 1
-        dead_letter(ctx, summary, "stock", f"{raw.get('item_code')}@{raw.get('warehouse')}", raw,
-                    f"mapping_error: {exc}", error_kind="mapping")
+        dead_letter(ctx, summary, "stock", engine.erp_map.stock_key(raw), raw, f"mapping_error: {exc}",
+                    error_kind="mapping")
 
     safety = engine.settings.include_safety_stock
     for block in ctx.erp.export_stock_rows():

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from erpsync.connectors.base import NOT_A_RECORD
 from erpsync.errors import MappingError
 from erpsync.model import InventoryLevel
 from erpsync.rules.availability import StoreLevel, figures_to_sell
@@ -82,6 +83,8 @@ def row_record(fields: Sequence[str], row: Sequence[Any]) -> Raw:
 
 
 def _wrong_length(what: str, fields: Sequence[str], raw: Raw) -> MappingError:
+    if NOT_A_RECORD in raw:
+        return MappingError(what, NOT_A_RECORD, "a JSON object", raw[NOT_A_RECORD])
     return MappingError(what, "_row", f"{len(fields)} values ({', '.join(fields)})", raw.get("_row"))
 
 
@@ -115,7 +118,7 @@ def stock_available_rows(
                 continue
         raw = row_record(fields, row)
         try:
-            if "_row" in raw:
+            if "_row" in raw or NOT_A_RECORD in raw:
                 raise _wrong_length(_key(raw), fields, raw)
             f = stock_figures(raw, include_safety_stock=include_safety_stock)
         except MappingError as exc:
@@ -155,7 +158,10 @@ def stock_level(raw: Raw) -> InventoryLevel:
 
 def stock_key(raw: Raw) -> str:
     """The id a dead letter of one ERP stock row is filed under: ``item_code@warehouse``."""
-    return f"{raw.get('item_code')}@{raw.get('warehouse')}"
+    code, wh = (raw.get("item_code"), raw.get("warehouse")) if isinstance(raw, Mapping) else (None, None)
+    if not isinstance(code, str) or not code or not isinstance(wh, str) or not wh:
+        return "?"  # no usable key: the dead letter is filed by the record's content
+    return f"{code}@{wh}"
 
 
 def item_from_erp(raw: Raw) -> ItemInfo:
@@ -205,7 +211,7 @@ def store_level_rows(
                 continue
         raw = row_record(fields, row)
         try:
-            if "_row" in raw:
+            if "_row" in raw or NOT_A_RECORD in raw:
                 raise _wrong_length(f"level {raw.get('sku')}@{raw.get('location_id')}", fields, raw)
             level = store_level(raw)
         except MappingError as exc:

@@ -67,7 +67,10 @@ def stock_level(raw: Mapping[str, Any]) -> InventoryLevel:
 
 def stock_key(raw: Mapping[str, Any]) -> str:
     """The id a dead letter of one Tryton stock row is filed under: ``code@warehouse``."""
-    return f"{raw.get('code')}@{raw.get('warehouse')}"
+    code, wh = (raw.get("code"), raw.get("warehouse")) if isinstance(raw, Mapping) else (None, None)
+    if not isinstance(code, str) or not code or not isinstance(wh, str) or not wh:
+        return "?"  # no usable key: the dead letter is filed by the record's content
+    return f"{code}@{wh}"
 
 
 def item_from_erp(raw: Mapping[str, Any]) -> ItemInfo:
