@@ -18,7 +18,7 @@ from erpsync.sandbox.launcher import start_sandbox
 
 DESCRIPTION = ("orders_sync under commit-then-timeout (30% of ERP writes), a 10-minute ERP outage, SIGKILL "
                "mid-batch, a 429 storm and out-of-order events; customers_sync, shipments_sync and returns_sync "
-               "under commit-then-timeout of their writes: delivered / duplicated / lost / dead letters")
+               "under commit-then-timeout of their writes, returns_sync during an ERP outage: delivered / duplicated / lost / dead letters")
 
 
 def main(argv: list[str]) -> list[dict[str, Any]]:

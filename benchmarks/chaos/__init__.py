@@ -13,7 +13,8 @@ counts, against the ERP itself:
 The other writing flows (``benchmarks/chaos/flows.py``) are counted the same way in their target:
 customers_sync (ERP customers per storefront customer), shipments_sync (store fulfillments per
 shipped package and tracking number) and returns_sync (ERP RMAs and credit memos per store
-return, store refunds per return), each under commit-then-timeout of its writes.
+return, store refunds per return), each under commit-then-timeout of its writes, and returns_sync
+during a 10-minute ERP outage.
 
 ``python -m benchmarks chaos`` runs them all at full size; ``tests/integration/test_chaos_suite.py``
 runs each with a few hundred records in the default test command. Target: 0 duplicated, 0 lost.

@@ -6,7 +6,8 @@ then count against the target system's own records, read back over HTTP:
 
 * customers: ERP customers per storefront customer id (``external_ref``);
 * shipments: store fulfillments per (order, tracking number) of every package the ERP shipped;
-* returns: ERP RMAs and credit memos per store return (``external_ref``), store refunds per return.
+* returns: ERP RMAs and credit memos per store return (``external_ref``), store refunds per return;
+  ``returns_erp_outage``: the same during a 10-minute ERP outage (breaker e-mails, then recovery).
 
 ``expected`` is what must reach the target (customers / shipped packages / store returns).
 """
@@ -24,6 +25,7 @@ from benchmarks.chaos.scenarios import (
     FAST_RETRY,
     ChaosResult,
     SimClock,
+    _breaker_events,
     _store,
     make_adapters,
     settle,
@@ -33,7 +35,7 @@ from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
 from erpsync.errors import MappingError
 from erpsync.flows import customers, orders, returns, shipments
 from erpsync.mappings.storefront_sandbox import customer_from_storefront
-from erpsync.reliability import Outbox
+from erpsync.reliability import Outbox, RecordingNotifier
 from erpsync.sandbox.launcher import Sandbox
 from erpsync.state import StateStore
 
@@ -238,21 +240,25 @@ def shipments_commit_then_timeout(sb: Sandbox, workdir: Path, n: int, *, keyless
 # -- returns_sync -----------------------------------------------------------------------------
 
 
+def _returnable(store: StateStore, sf: Any) -> list[dict[str, Any]]:
+    """Store orders synced to the ERP and not cancelled: each can take one store return."""
+    return [o for o in sf.list_orders()
+            if not o.get("cancelled_at") and store.get_xref("erp", "sales_order", str(o["id"])) is not None]
+
+
+def _open_return(sb: Sandbox, order: dict[str, Any]) -> str:
+    """A shopper returns one unit of the order's first line (the store's API, not an admin call)."""
+    resp = requests.post(f"{sb.storefront_url}/admin/api/orders/{order['id']}/returns",
+                         headers={"Authorization": f"Bearer {sb.token}"}, timeout=10,
+                         json={"line_items": [{"sku": order["line_items"][0]["sku"], "quantity": 1,
+                                               "reason": "chaos"}]})
+    resp.raise_for_status()
+    return str(resp.json()["id"])
+
+
 def _open_store_returns(sb: Sandbox, store: StateStore, sf: Any, n: int) -> list[str]:
     """A store return (one unit of the first line) on each of up to ``n`` orders synced to the ERP."""
-    out = []
-    for o in sf.list_orders():
-        if len(out) >= n:
-            break
-        if store.get_xref("erp", "sales_order", str(o["id"])) is None or o.get("cancelled_at"):
-            continue
-        resp = requests.post(f"{sb.storefront_url}/admin/api/orders/{o['id']}/returns",
-                             headers={"Authorization": f"Bearer {sb.token}"}, timeout=10,
-                             json={"line_items": [{"sku": o["line_items"][0]["sku"], "quantity": 1,
-                                                   "reason": "chaos"}]})
-        resp.raise_for_status()
-        out.append(str(resp.json()["id"]))
-    return out
+    return [_open_return(sb, o) for o in _returnable(store, sf)[:n]]
 
 
 def erp_rmas(erp: Any) -> list[dict[str, Any]]:
@@ -329,6 +335,66 @@ def returns_commit_then_timeout(sb: Sandbox, workdir: Path, n: int, *, keyless: 
 
 
 
+def returns_erp_outage(sb: Sandbox, workdir: Path, n: int) -> ChaosResult:
+    """A 10-minute ERP outage (simulated minutes) while shoppers keep opening returns; returns_sync
+    runs once a minute. ``n`` orders, a return on up to half of them."""
+    name = "returns_erp_outage_10min"
+    started = time.monotonic()
+    sb.clear_faults()
+    sb.reset(seed=141, skus=60, locations=2, customers=max(100, n // 4), orders=n)
+    clock = SimClock()
+    store = _store(workdir, name, clock)
+    _sync_orders(sb, store)
+    mail = RecordingNotifier()
+    erp, sf = adapters(sb, keyless=False)
+    todo = _returnable(store, sf)[: max(2, n // 2)]
+    seeded = max(1, len(todo) // 3)
+    opened = [_open_return(sb, o) for o in todo[:seeded]]
+    todo = todo[seeded:]
+    runs = settle(store, erp, sf, run_id="minute-00", notifier=mail, flow=returns.FLOW, run=returns.run)
+    per_minute = max(1, len(todo) // 12)
+    during = outage_hits = 0
+    sb.set_faults("erp", outage_seconds=3600)
+    for minute in range(1, 13):
+        if minute == 11:
+            outage_hits = _injected(sb, "erp", "outage")
+            sb.clear_faults("erp")  # the ERP is back after ten minutes
+        take = per_minute if minute < 12 else len(todo)  # the rest in the last minute
+        opened += [_open_return(sb, o) for o in todo[:take]]
+        todo = todo[take:]
+        if minute <= 10:
+            during = len(opened) - seeded
+        runs += settle(store, erp, sf, run_id=f"minute-{minute:02d}", notifier=mail, max_runs=1,
+                       flow=returns.FLOW, run=returns.run)
+        clock.advance(60)
+    runs += settle(store, erp, sf, run_id="minute-13", notifier=mail, tick=lambda: clock.advance(60),
+                   flow=returns.FLOW, run=returns.run)
+    sb.clear_faults()
+    expected = set(opened)
+    rmas = erp_rmas(erp)
+    rma_count = Counter(str(r.get("external_ref")) for r in rmas if r.get("external_ref"))
+    rma_of = {str(r["external_ref"]): r["rma_no"] for r in rmas if r.get("external_ref")}
+    delivered = set()
+    for rid in opened:
+        back = sf.get_return(rid) or {}
+        if rid in rma_of and back.get("status") == "open" and back.get("erp_reference") == rma_of[rid]:
+            delivered.add(rid)
+    opened_mails = sum(1 for subject, _ in mail.sent if "unreachable" in subject)
+    recovered_mails = sum(1 for subject, _ in mail.sent if "recovered" in subject)
+    events = Counter(_breaker_events(store))
+    dead = _dead(store, returns.FLOW)
+    notes = [f"e-mails: {opened_mails} opened, {recovered_mails} recovered",
+             f"{outage_hits} ERP calls answered 503 outage; breaker: "
+             + ", ".join(f"{e} x{k}" for e, k in events.items()),
+             f"{during} returns opened during the outage waited in the store (returns_sync has no outbox: "
+             f"its cursor stays until a run gets through)"]
+    result = _result(name, expected, delivered, sum(k - 1 for k in rma_count.values() if k > 1), set(dead), dead,
+                     runs, started, notes)
+    if (opened_mails, recovered_mails) != (1, 1):
+        result.notes = "FAILED: " + result.notes
+    return result
+
+
 FLOW_SCENARIOS = {
     "customers_commit_then_timeout": lambda sb, wd, n: customers_commit_then_timeout(sb, wd, n, keyless=False),
     "customers_commit_then_timeout_keys_ignored":
@@ -339,4 +405,5 @@ FLOW_SCENARIOS = {
     "returns_commit_then_timeout": lambda sb, wd, n: returns_commit_then_timeout(sb, wd, n, keyless=False),
     "returns_commit_then_timeout_keys_ignored":
         lambda sb, wd, n: returns_commit_then_timeout(sb, wd, n, keyless=True),
+    "returns_erp_outage": returns_erp_outage,
 }

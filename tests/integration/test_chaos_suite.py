@@ -27,6 +27,7 @@ SIZES = {
     "customers_commit_then_timeout_keys_ignored": 150,  # storefront customers
     "shipments_commit_then_timeout_keys_ignored": 120,  # orders, each shipped in one or two packages
     "returns_commit_then_timeout_keys_ignored": 120,  # orders, a store return on half of them
+    "returns_erp_outage": 90,  # orders, a store return on half of them, most during the outage
 }
 
 
@@ -44,8 +45,10 @@ def test_no_order_is_duplicated_or_lost(scenario: str, chaos_sandbox: Any, tmp_p
     assert result.expected >= SIZES[scenario] // 2, result
     assert result.duplicated == 0, result
     assert result.lost == 0, result
-    assert result.delivered + result.dead_letters >= result.orders, result
+    assert result.delivered + result.dead_letters >= result.expected, result
     assert not result.notes.startswith("FAILED"), result.notes
+    if scenario in ("erp_outage", "returns_erp_outage"):
+        assert "e-mails: 1 opened, 1 recovered" in result.notes, result.notes
     if scenario == "erp_outage":
         assert "e-mails: 1 opened, 1 recovered" in result.notes and "drained in order" in result.notes
     if scenario == "sigkill":
