@@ -6,7 +6,7 @@ range ``[date_from, date_to)`` of the source's change time:
 1. Read the source a page at a time (``read_page``: the system's own stable tokens, so a resume
    reads on where the last committed batch ended; an adapter without it is re-read and skipped).
 2. Hand each batch to the live flow's own writer (``orders.sync_batch``, ``customers.sync_batch``,
-   ``catalog.sync_batch``, ``shipments.sync_one``, ``returns.open_returns``) under the live flow's
+   ``catalog.sync_batch``, ``shipments.sync_batch``, ``returns.open_returns``) under the live flow's
    name: the same quality gate, ledger keys, look-ups by key, outbox and dead letters. A batch
    half-written before a kill is written again on resume and the ledger skips what is there.
 3. Commit the batch's checkpoint and counts together, log a progress line (done / total, rate,
@@ -163,8 +163,7 @@ def _products_preview(ctx: FlowContext, raw: Raw) -> Verdict:
 
 
 def _shipments_process(ctx: FlowContext, records: list[Raw], summary: RunSummary, state: Any) -> None:
-    for raw in records:
-        shipments.sync_one(ctx, raw, summary)
+    shipments.sync_batch(ctx, records, summary)  # the live flow's quality gate, then sync_one
 
 
 def _shipments_preview(ctx: FlowContext, raw: Raw) -> Verdict:
