@@ -190,16 +190,15 @@ def test_stock_suite_allows_negative_on_hand_but_not_negative_deductions(store: 
                                                                           reason: str | None) -> None:
     """A negative deduction would add units that do not exist (an oversell): quarantined; a
     negative on hand is what ERPs with negative stock report: it passes and sells as 0."""
-    from erpsync.mappings.stock import stock_key, stock_level
+    from erpsync.mappings.stock import stock_figures, stock_key, stock_level
     from erpsync.quality import run_gate
-    from erpsync.rules.availability import available_to_sell
 
     summary = RunSummary(flow="inventory_sync")
     ctx = ctx_for(store, "inventory_sync")
     passed = run_gate(ctx, "stock", [raw], summary, mapper=stock_level, key=stock_key)
     if reason is None:
         assert passed == [raw] and summary.quarantined == 0
-        assert available_to_sell(stock_level(raw)) == max(0, raw["on_hand"])
+        assert stock_figures(raw).available == max(0, raw["on_hand"])
         return
     assert passed == [] and summary.quarantined == 1
     (dl,) = store.list_dead_letters(flow="inventory_sync")

@@ -25,7 +25,6 @@ from typing import Any
 
 from erpsync.errors import MappingError
 from erpsync.mappings.stock import StockFigures
-from erpsync.model import InventoryLevel
 from erpsync.rules.availability import figures_to_sell
 from erpsync.state.inventory import ItemInfo
 
@@ -54,15 +53,18 @@ def stock_figures(raw: Mapping[str, Any], *, include_safety_stock: bool = True) 
     return StockFigures(code, wh, figures_to_sell(on_hand, allocated, 0, 0, 0, 0), False, None, None)
 
 
-def stock_level(raw: Mapping[str, Any]) -> InventoryLevel:
-    """What the quality gate checks of one Tryton stock row: on hand, and the forecast's shortfall
-    as allocated (the only figures Tryton has); raises MappingError as :func:`stock_figures` does."""
+def stock_level(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What the quality gate checks of one Tryton stock row (the columns of the suite ``stock``):
+    on hand, and the forecast's shortfall as allocated (the only figures Tryton has); raises
+    MappingError as :func:`stock_figures` does."""
     stock_figures(raw)
     record = f"tryton stock {raw.get('code')}@{raw.get('warehouse')}"
     on_hand = _whole(raw.get("quantity"), record, "quantity")
     forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
-    return InventoryLevel(sku=str(raw["code"]), location=str(raw["warehouse"]), on_hand=on_hand,
-                          allocated=max(0, on_hand - forecast))
+    code, wh = str(raw["code"]), str(raw["warehouse"])
+    zero = dict.fromkeys(("reserved", "damaged", "quarantined", "safety_stock"), 0)
+    return {"sku": code, "location": wh, "key": f"{code}@{wh}", "on_hand": on_hand,
+            "allocated": max(0, on_hand - forecast), **zero}
 
 
 def stock_key(raw: Mapping[str, Any]) -> str:
