@@ -39,6 +39,10 @@ from erpsync.reliability import Outbox, RecordingNotifier
 from erpsync.sandbox.launcher import Sandbox
 from erpsync.state import StateStore
 
+#: returns_sync has no outbox: a run stops at the first write that fails all its tries and the next
+#: run starts over from the cursor (the returns scenarios need dozens of runs, not settle's 40)
+MAX_RETURN_RUNS = 200
+
 
 class KeylessErp(SandboxErpAdapter):
     """The sandbox ERP as if it ignored ``Idempotency-Key`` on customers and RMAs (see
@@ -292,7 +296,8 @@ def returns_commit_then_timeout(sb: Sandbox, workdir: Path, n: int, *, keyless: 
                   paths=["/api/returns"], methods=["POST"])
     sb.set_faults("storefront", seed=31, error_rate=0.4, error_status=503, paths=["/admin/api/returns"],
                   methods=["PUT"])
-    runs = settle(store, erp, sf, run_id="chaos-ret-open", tick=tick, flow=returns.FLOW, run=returns.run)
+    runs = settle(store, erp, sf, run_id="chaos-ret-open", tick=tick, flow=returns.FLOW, run=returns.run,
+                  max_runs=MAX_RETURN_RUNS)
     rma_faults = _injected(sb, "erp")
     open_errors = _injected(sb, "storefront", "error")
     sb.clear_faults()
@@ -303,7 +308,8 @@ def returns_commit_then_timeout(sb: Sandbox, workdir: Path, n: int, *, keyless: 
     # 3. ERP -> store: the store's return updates (credit memo) and refunds lose their answers
     sb.set_faults("storefront", seed=29, commit_then_timeout={"rate": 0.3, "hold_seconds": 0.01},
                   paths=["/admin/api/returns"], methods=["POST", "PUT"])
-    runs += settle(store, erp, sf, run_id="chaos-ret-credit", tick=tick, flow=returns.FLOW, run=returns.run)
+    runs += settle(store, erp, sf, run_id="chaos-ret-credit", tick=tick, flow=returns.FLOW, run=returns.run,
+                   max_runs=MAX_RETURN_RUNS)
     store_faults = _injected(sb, "storefront")
     sb.clear_faults()
 
