@@ -24,6 +24,8 @@ from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaul
         "location_map": Param(None, type=["object", "null"], description="as in inventory_sync"),
         "channel_shares": Param(None, type=["object", "null"], description="as in inventory_sync"),
         "channel": Param(None, type=["string", "null"], description="as in inventory_sync"),
+        "channel_demand": Param(None, type=["string", "object", "null"], description="as in inventory_sync"),
+        "demand_window_hours": Param(24, type="number", exclusiveMinimum=0, description="as in inventory_sync"),
     },
     doc_md="""
 ### inventory_drift_check

@@ -28,6 +28,12 @@ from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaul
                               description="ERP warehouse -> store location (null: the store's locations by name)"),
         "channel_shares": Param(None, type=["object", "null"], description='e.g. {"web": 70, "marketplace": 20, "b2b": 10}'),
         "channel": Param(None, type=["string", "null"], description="this store's channel in channel_shares"),
+        "channel_demand": Param(None, type=["string", "object", "null"],
+                                description='"observed": each SKU\'s sales per channel in the last demand_window_hours '
+                                            "(a channel selling below its share releases units to one selling above it); "
+                                            'or fixed units per channel, e.g. {"web": 40}'),
+        "demand_window_hours": Param(24, type="number", exclusiveMinimum=0,
+                                     description="the sales window of channel_demand observed"),
         "fast_lane_skus": Param([], type="array", description="hot SKUs left to inventory_fast_lane"),
         "lookback_minutes": Param(5, type="integer", minimum=0, description="overlap before the stock cursor"),
     },
@@ -39,7 +45,8 @@ was last pushed, in batches of the store's limit (250).
 
 - **Available to sell** = on hand - allocated - reserved - damaged - quarantined - safety stock,
   never below zero; per store location through `location_map`; kits from their components;
-  the store's share of the pool when `channel_shares` is set.
+  the store's share of the pool when `channel_shares` is set, reallocated from the channels'
+  observed sales with `channel_demand: "observed"`.
 - **Only products the store has**: other SKUs are reported (`not_in_store`), never pushed;
   warehouses the map does not know are reported (`unmapped_location`).
 - **Never overlaps**: one run at a time, and a run is stopped after 4 minutes (it takes seconds

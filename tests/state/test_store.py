@@ -234,7 +234,8 @@ def test_housekeeping_purges_old_history_but_keeps_open_work(store: StateStore, 
     assert store.get_dead_letter(new_closed) is not None
     assert kept == {old_open, new_closed}
     assert [a.external_id for a in store.list_audit()] == ["O3"]
-    assert purge(store, 90).to_dict() == {"retention_days": 90, "audit_rows": 0, "dead_letters": 0, "outbox_rows": 0}
+    assert purge(store, 90).to_dict() == {"retention_days": 90, "audit_rows": 0, "dead_letters": 0, "outbox_rows": 0,
+                                        "channel_sales_rows": 0}
 
 
 # -- approvals ----------------------------------------------------------------------------

@@ -74,6 +74,10 @@ class Settings:
     hot_skus: frozenset[str]
     include_safety_stock: bool
     batch_limit: int
+    #: ``channel_demand: "observed"``: each SKU's demand per channel is what it sold in the last
+    #: ``demand_window_hours`` (store orders, recorded by every channel's runs in ``channel_sales``)
+    observed: bool = False
+    demand_window: dt.timedelta = dt.timedelta(hours=24)
 
     @classmethod
     def from_ctx(cls, ctx: FlowContext) -> Settings:
@@ -95,8 +99,19 @@ class Settings:
             hot = [s.strip() for s in hot.split(",") if s.strip()]
         limit = int(p.get("batch_limit") or ctx.storefront.inventory_batch_limit)
         limit = min(limit, ctx.storefront.inventory_batch_limit)
-        return cls(lmap, shares, channel, p.get("channel_demand"), frozenset(hot),
-                   bool(p.get("include_safety_stock", True)), limit)
+        demand = p.get("channel_demand")
+        observed = demand == "observed"
+        if demand is not None and not observed and not (
+                isinstance(demand, dict) and all(isinstance(v, int) and v >= 0 for v in demand.values())):
+            raise ValueError(f'channel_demand {demand!r} must be "observed" or units per channel, e.g. {{"web": 40}}')
+        try:
+            hours = float(p.get("demand_window_hours", 24))
+        except (TypeError, ValueError):
+            raise ValueError(f"demand_window_hours {p.get('demand_window_hours')!r} is not a number") from None
+        if hours <= 0:
+            raise ValueError(f"demand_window_hours {hours} must be above 0")
+        return cls(lmap, shares, channel, None if observed else demand, frozenset(hot),
+                   bool(p.get("include_safety_stock", True)), limit, observed, dt.timedelta(hours=hours))
 
 
 @dataclass
@@ -194,6 +209,7 @@ class Engine:
         #: with every warehouse of a location several feed: nothing of it is lost)
         self.held: set[tuple[str, str]] = set()
         self._quarantined: set[str] = set()  # stock keys dead-lettered this cycle: not checked twice
+        self._recent: list[Any] | None = None  # store orders of the last minutes, read once a pass
 
     # -- items and kits
     @property
@@ -425,11 +441,9 @@ class Engine:
         ctx = self.ctx
         if not levels or not ctx.params.get("deduct_in_flight", True):
             return 0
-        minutes = float(ctx.params.get("in_flight_minutes", 15))
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
         skus = {k[0] for k in levels}
         in_flight = self.store_map.in_flight_lines
-        orders = [held for held in map(in_flight, ctx.storefront.list_orders(updated_since=since)) if held]
+        orders = [held for held in map(in_flight, self.recent_orders()) if held]
         synced = ctx.store.xref_map("erp", "sales_order", [oid for oid, _ in orders])
         units: Counter[str] = Counter()
         for oid, lines in orders:
@@ -452,10 +466,46 @@ class Engine:
             self.stats.report("in_flight_units", ",".join(sorted(units)), taken)
         return taken
 
+    def recent_orders(self) -> list[Any]:
+        """Store orders updated in the last ``in_flight_minutes`` (15), read once per pass."""
+        if self._recent is None:
+            minutes = float(self.ctx.params.get("in_flight_minutes", 15))
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
+            self._recent = list(self.ctx.storefront.list_orders(updated_since=since))
+        return self._recent
+
+    def observe_sales(self) -> int:
+        """With ``channel_demand: "observed"``: record the units of the recent store orders per SKU
+        and channel (the order's ``source_name``, else this run's channel). Each run of every
+        channel records its store's orders in the shared state store, so each sees the others'
+        demand. An order read again rewrites its rows: nothing counts twice."""
+        s = self.settings
+        sale_lines = getattr(self.store_map, "sale_lines", None)
+        if not s.observed or not s.shares or sale_lines is None:
+            return 0
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for sale in map(sale_lines, self.recent_orders()):
+            if sale is None:
+                continue
+            oid, channel, at, lines = sale
+            channel = channel if channel in s.shares else s.channel
+            rows.extend((oid, sku, channel, units, at or now) for sku, units in lines)
+        return self.state.record_sales(rows) if rows else 0
+
+    def demand_of(self, skus: Iterable[str] | None) -> dict[str, dict[str, int]] | None:
+        """SKU -> channel -> units expected (observed: sold in the window); None: the static
+        ``channel_demand`` (or none) for every SKU."""
+        s = self.settings
+        if not s.observed:
+            return None
+        return self.state.channel_demand(dt.datetime.now(dt.UTC) - s.demand_window, skus)
+
     # -- channel share and store filter
     def for_store(self, levels: dict[tuple[str, str], StoreLevel], *, skip_hot: bool) -> dict[tuple[str, str], StoreLevel]:
         s = self.settings
         store_skus = self.state.store_skus({k[0] for k in levels})
+        observed = self.demand_of(store_skus) if s.shares and s.channel else None
         out: dict[tuple[str, str], StoreLevel] = {}
         for key, lv in levels.items():
             if key[0] not in store_skus:
@@ -465,7 +515,8 @@ class Engine:
                 self.stats.report("fast_lane", key[0])
                 continue
             if s.shares and s.channel:
-                lv.available = allocate_channels(lv.available, s.shares, s.demand)[s.channel]
+                demand = observed.get(key[0]) if observed is not None else s.demand
+                lv.available = allocate_channels(lv.available, s.shares, demand)[s.channel]
             out[key] = lv
         return out
 
@@ -649,6 +700,7 @@ def _incremental(
             figs += extra
     figs, targets = engine.complete(figs)
     levels = engine.compute(figs, targets)
+    engine.observe_sales()
     engine.deduct_in_flight(levels)
     return levels, high
 
@@ -737,6 +789,8 @@ def fast_pass(engine: Engine) -> int:
         return 0
     figs = engine.read_stock(engine.ctx.erp.stock_for_items(sorted(fetch)))
     levels = engine.compute(figs, codes)
+    engine._recent = None  # each poll reads the orders of its own last minutes
+    engine.observe_sales()
     engine.deduct_in_flight(levels)
     levels = engine.for_store(levels, skip_hot=False)
     return engine.push(engine.differences(levels), tag=f"f{int(time.time() * 1000)}")

@@ -147,7 +147,7 @@ def check(engine: Engine) -> DriftResult:
             if sku not in store_skus:
                 continue  # reported by inventory_sync as not_in_store; the catalog publishes it
             res.compared += 1
-            want = channel(avail) if channel else avail
+            want = channel(sku, avail) if channel else avail
             have = have_by_sku.pop(sku, None)
             if have is None:
                 note("missing_in_store", sku, loc, erp=want)
@@ -198,12 +198,16 @@ def _erp_figures(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, i
         yield from stock_available_rows(block.fields, block.rows, bad, include_safety_stock=safety)
 
 
-def _channel(engine: Engine) -> Callable[[int], int] | None:
-    """The configured channel's part of a pool (None: the whole pool is the store's)."""
+def _channel(engine: Engine) -> Callable[[str, int], int] | None:
+    """The configured channel's part of a SKU's pool (None: the whole pool is the store's), with
+    the same demand as inventory_sync (observed: what each SKU sold in the window)."""
     s = engine.settings
     if s.shares and s.channel:
         shares, demand, channel = s.shares, s.demand, s.channel
-        return lambda pool: allocate_channels(pool, shares, demand)[channel]
+        observed = engine.demand_of(None)  # every SKU sold in the window: a few, not a million
+        if observed is not None:
+            return lambda sku, pool: allocate_channels(pool, shares, observed.get(sku))[channel]
+        return lambda sku, pool: allocate_channels(pool, shares, demand)[channel]
     return None
 
 

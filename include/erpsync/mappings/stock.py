@@ -271,6 +271,24 @@ def store_level_of(raw: Raw) -> Raw | None:
             "restock_date": raw.get("restock_date")}
 
 
+def sale_lines(raw: Raw) -> tuple[str, str | None, dt.datetime | None, list[tuple[str, int]]] | None:
+    """(order id, channel, placed at, [(SKU, units)]) of a store order, for the observed channel
+    demand: the channel is the order's ``source_name`` (None: the store's own channel); a
+    cancelled or unpaid order sells 0 units. None for what is not an order."""
+    if not isinstance(raw, dict) or not raw.get("id"):
+        return None
+    sold = not raw.get("cancelled_at") and raw.get("financial_status") in ("paid", "pending")
+    lines = [(ln["sku"], ln["quantity"] if sold else 0) for ln in raw.get("line_items") or []
+             if isinstance(ln, dict) and isinstance(ln.get("sku"), str) and type(ln.get("quantity")) is int]
+    channel = raw.get("source_name")
+    placed = raw.get("created_at")
+    try:
+        at = dt.datetime.fromisoformat(placed.replace("Z", "+00:00")) if isinstance(placed, str) else None
+    except ValueError:
+        at = None
+    return str(raw["id"]), channel if isinstance(channel, str) and channel else None, at, lines
+
+
 def in_flight_lines(raw: Raw) -> tuple[str, list[tuple[str, int]]] | None:
     """(order id, [(SKU, quantity)]) of a store order that holds stock (paid or pending, not
     cancelled); None for one that does not."""

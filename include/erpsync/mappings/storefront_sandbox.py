@@ -49,6 +49,7 @@ from erpsync.mappings.returns import returned_lines as returned_lines
 from erpsync.mappings.stock import in_flight_lines as in_flight_lines
 from erpsync.mappings.stock import level_to_storefront as level_to_storefront
 from erpsync.mappings.stock import product_changed_at as product_changed_at
+from erpsync.mappings.stock import sale_lines as sale_lines
 from erpsync.mappings.stock import store_level_of as store_level_of
 from erpsync.mappings.stock import store_skus_of as store_skus_of
 from erpsync.mappings.storefront_catalog import handle_of as handle_of

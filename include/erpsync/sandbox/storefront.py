@@ -211,14 +211,17 @@ class StorefrontService(Service):
     def _create_order(self, r: random.Random, *, customer: Raw | None, email: str, currency: str,
                       lines: list[tuple[int | str, int]], financial_status: str = "paid",
                       discount_code: str | None = None, shipping_address: Raw | None = None,
-                      gateway: str | None = None) -> Raw:
+                      gateway: str | None = None, source_name: str | None = None) -> Raw:
         at = now()
 
         def make(idx: int) -> Raw:
-            return self.data.build_order(
+            rec = self.data.build_order(
                 r, order_index=idx, customer=customer, email=email, currency=currency, lines=lines, created=at,
                 updated=at, financial_status=financial_status, discount_code=discount_code,
                 shipping_address=shipping_address, gateway=gateway)
+            if source_name:  # the sales channel, as Shopify's source_name ("web", "pos", an app)
+                rec["source_name"] = source_name
+            return rec
 
         _, rec = self.orders.add(make, at)
         self._event("order.created", rec["id"], at)
@@ -258,6 +261,9 @@ class StorefrontService(Service):
                         self._new_customer(email, str(body.get("first_name", "")), str(body.get("last_name", "")), at))
         elif "@" not in email:
             raise HttpError(422, "validation_failed", "a guest checkout needs an email", field="email")
+        source_name = body.get("source_name")
+        if source_name is not None and (not isinstance(source_name, str) or not source_name.strip()):
+            raise HttpError(422, "validation_failed", "source_name must be a channel name", field="source_name")
         status = body.get("financial_status", "paid")
         if status not in ("paid", "pending"):
             raise HttpError(422, "validation_failed", "financial_status must be paid or pending")
@@ -265,7 +271,8 @@ class StorefrontService(Service):
         take_stock(self, lines)  # no-op unless an inventory policy is set
         rec = self._create_order(r, customer=customer, email=email, currency=currency, lines=lines,
                                  financial_status=status, discount_code=body.get("discount_code"),
-                                 shipping_address=body.get("shipping_address"), gateway=body.get("gateway"))
+                                 shipping_address=body.get("shipping_address"), gateway=body.get("gateway"),
+                                 source_name=source_name)
         return 201, rec
 
     def cancel_order(self, req: Request) -> tuple[int, Any]:

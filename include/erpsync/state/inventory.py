@@ -184,3 +184,37 @@ class InventoryState:
     def store_sku_count(self) -> int:
         with self.store._tx(write=False) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.inventory_store_skus)).scalar_one())
+
+    # -- observed channel sales (channel reallocation) ---------------------------------------
+
+    def record_sales(self, rows: Iterable[tuple[str, str, str, int, dt.datetime]]) -> int:
+        """(order id, sku, channel, units, sold at) of store order lines; an order read again
+        rewrites its rows (a cancelled order is recorded with 0 units), so nothing counts twice."""
+        data: dict[tuple[str, str], dict[str, Any]] = {}
+        for oid, sku, channel, units, at in rows:
+            row = data.setdefault((oid, sku), {"order_id": oid, "sku": sku, "channel": channel, "units": 0,
+                                               "sold_at": at})
+            row["units"] += units  # two lines of one SKU in one order
+        return self._upsert(t.channel_sales, ["order_id", "sku"], list(data.values()))
+
+    def channel_demand(self, since: dt.datetime, skus: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+        """SKU -> channel -> units sold since ``since`` (every SKU sold when ``skus`` is None)."""
+        c = t.channel_sales
+        query = (sa.select(c.c.sku, c.c.channel, sa.func.sum(c.c.units))
+                 .where(c.c.sold_at >= since, c.c.units > 0).group_by(c.c.sku, c.c.channel))
+        out: dict[str, dict[str, int]] = {}
+        with self.store._tx(write=False) as conn:
+            if skus is None:
+                results: Iterable[Any] = conn.execute(query)
+            else:
+                results = [r for chunk in _chunks(sorted(set(skus)), READ_CHUNK)
+                           for r in conn.execute(query.where(c.c.sku.in_(chunk)))]
+            for sku, channel, units in results:
+                out.setdefault(sku, {})[channel] = int(units)
+        return out
+
+    def purge_sales(self, before: dt.datetime) -> int:
+        """Forget sales older than ``before`` (housekeeping)."""
+        c = t.channel_sales
+        with self.store._tx() as conn:
+            return int(conn.execute(sa.delete(c).where(c.c.sold_at < before)).rowcount or 0)

@@ -398,6 +398,20 @@ inventory_store_skus = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
 )
 
+#: units sold per store order line and channel (migration 0010_channel_sales): the observed demand
+#: of channel reallocation (``channel_demand: "observed"``); one row per (order, sku), rewritten
+#: when the order changes (0 units once cancelled)
+channel_sales = sa.Table(
+    "channel_sales",
+    metadata,
+    sa.Column("order_id", sa.String(255), primary_key=True),
+    sa.Column("sku", sa.String(255), primary_key=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("sold_at", UTCDateTime, nullable=False),
+    sa.Index(None, "sold_at"),
+)
+
 # -- pricing (issue 3; migration 0003_pricing) ------------------------------------------------
 
 # One row per price a storefront shows (list handle | sku | min_qty): the accepted ERP rules
