@@ -22,6 +22,10 @@ from erpsync import model
 from erpsync.quality import settings
 
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: longest code (tracking number, carrier, credit memo number) and free text (a return reason)
+#: a record may carry; the stores' columns are shorter than a megabyte of broken input
+MAX_CODE = 100
+MAX_TEXT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +125,17 @@ def suite(entity: str) -> list[Check]:
                   "every shipped package carries at least one line"),
             Check("duplicate_key", "ExpectColumnValuesToBeInSet", "duplicate_tracking", {"value_set": [0]},
                   "a shipment lists each tracking number once"),
+            # free text the store keeps in short columns: a megabyte of it is a broken record
+            between("longest_tracking", 0, MAX_CODE, "text_too_long"),
+            between("longest_carrier", 0, MAX_CODE, "text_too_long"),
         ]
     if entity == "return":
         return [
             not_null("rma"), unique("rma"), not_null("order_external_id"), currency, at_least("line_count", 1),
             at_least("min_line_quantity", 1), at_least("refund_amount", 0, "negative_amount"),
             at_least("credit_memo_amount", 0, "negative_amount"),
+            between("longest_reason", 0, MAX_TEXT, "text_too_long"),
+            between("credit_memo_id_length", 0, MAX_CODE, "text_too_long"),
         ]
     # an entity without its own suite still gets its key checked
     return [not_null("key"), unique("key")]
@@ -189,13 +198,17 @@ def _shipment(s: model.Shipment) -> dict[str, Any]:
     tracking = [p.tracking_number for p in s.packages]
     return {"external_id": s.external_id or None, "order_external_id": s.order_external_id or None,
             "package_count": len(s.packages), "empty_packages": sum(1 for p in s.packages if not p.lines),
-            "duplicate_tracking": len(tracking) - len(set(tracking))}
+            "duplicate_tracking": len(tracking) - len(set(tracking)),
+            "longest_tracking": max((len(t or "") for t in tracking), default=0),
+            "longest_carrier": max((len(p.carrier or "") for p in s.packages), default=0)}
 
 
 def _return(r: model.Return) -> dict[str, Any]:
     return {"rma": r.rma or None, "order_external_id": r.order_external_id or None, "currency": r.currency,
             "line_count": len(r.lines), "min_line_quantity": min((ln.quantity for ln in r.lines), default=None),
-            "refund_amount": _f(r.refund_amount), "credit_memo_amount": _f(r.credit_memo_amount)}
+            "refund_amount": _f(r.refund_amount), "credit_memo_amount": _f(r.credit_memo_amount),
+            "longest_reason": max((len(ln.reason or "") for ln in r.lines), default=0),
+            "credit_memo_id_length": len(r.credit_memo_id or "")}
 
 
 _ROWS: dict[type, Callable[[Any], dict[str, Any]]] = {
