@@ -28,7 +28,7 @@ from typing import Any
 from erpsync.errors import ConfigError, MappingError
 from erpsync.flows.base import FlowContext, RunSummary, dead_letter
 from erpsync.flows.inventory import Engine, Settings, finish, refresh_items, refresh_store_skus
-from erpsync.mappings.stock import level_to_storefront, stock_available_rows, store_level_rows
+from erpsync.mappings.stock import level_to_storefront, record_key, stock_available_rows, store_level_rows
 from erpsync.rules.availability import StoreLevel, allocate_channels
 
 FLOW = "inventory_drift_check"
@@ -120,9 +120,8 @@ def check(engine: Engine) -> DriftResult:
     agg.clear()
     res.unreadable += len(unreadable)
     for raw, exc in unreadable:
-        sku, loc = raw.get("sku"), raw.get("location_id")
-        ext = f"{sku}@{loc}" if isinstance(sku, str) and sku and isinstance(loc, str) and loc else "?"
-        dead_letter(ctx, engine.summary, "inventory_level", ext, raw, f"mapping_error: {exc}", error_kind="mapping")
+        dead_letter(ctx, engine.summary, "inventory_level", record_key(raw, "sku", "location_id"), raw,
+                    f"mapping_error: {exc}", error_kind="mapping")
 
     store_skus = state.all_store_skus()
     kit_skus = {k.sku for k in engine.kits.values()}

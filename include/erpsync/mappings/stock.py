@@ -162,12 +162,18 @@ def stock_level(raw: Raw) -> dict[str, Any]:
             **{name: get(name) or 0 for name in FIGURES}}
 
 
+def record_key(raw: Any, what: str, where: str) -> str:
+    """``raw[what]@raw[where]``, the id a dead letter of a stock row or level is filed under; "?"
+    when either is not a non-empty text (``flows.base.dead_letter`` then files it by its content)."""
+    a, b = (raw.get(what), raw.get(where)) if isinstance(raw, Mapping) else (None, None)
+    if not isinstance(a, str) or not a or not isinstance(b, str) or not b:
+        return "?"
+    return f"{a}@{b}"
+
+
 def stock_key(raw: Raw) -> str:
     """The id a dead letter of one ERP stock row is filed under: ``item_code@warehouse``."""
-    code, wh = (raw.get("item_code"), raw.get("warehouse")) if isinstance(raw, Mapping) else (None, None)
-    if not isinstance(code, str) or not code or not isinstance(wh, str) or not wh:
-        return "?"  # no usable key: the dead letter is filed by the record's content
-    return f"{code}@{wh}"
+    return record_key(raw, "item_code", "warehouse")
 
 
 def item_from_erp(raw: Raw) -> ItemInfo:

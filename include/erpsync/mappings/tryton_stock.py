@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from erpsync.errors import MappingError
-from erpsync.mappings.stock import StockFigures
+from erpsync.mappings.stock import StockFigures, record_key
 from erpsync.rules.availability import figures_to_sell
 from erpsync.state.inventory import ItemInfo
 
@@ -39,8 +39,8 @@ def _whole(value: Any, record: str, field: str) -> int:
     return int(q)
 
 
-def stock_figures(raw: Mapping[str, Any], *, include_safety_stock: bool = True) -> StockFigures:
-    """One Tryton stock row: available to sell = on hand minus the forecast's shortfall."""
+def _figures(raw: Mapping[str, Any]) -> tuple[str, str, int, int]:
+    """(code, warehouse, on hand, allocated = the forecast's shortfall) of one Tryton stock row."""
     code, wh = raw.get("code"), raw.get("warehouse")
     record = f"tryton stock {code}@{wh}"
     if not isinstance(code, str) or not code:
@@ -49,7 +49,12 @@ def stock_figures(raw: Mapping[str, Any], *, include_safety_stock: bool = True) 
         raise MappingError(record, "warehouse", "text", wh)
     on_hand = _whole(raw.get("quantity"), record, "quantity")
     forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
-    allocated = max(0, on_hand - forecast)
+    return code, wh, on_hand, max(0, on_hand - forecast)
+
+
+def stock_figures(raw: Mapping[str, Any], *, include_safety_stock: bool = True) -> StockFigures:
+    """One Tryton stock row: available to sell = on hand minus the forecast's shortfall."""
+    code, wh, on_hand, allocated = _figures(raw)
     return StockFigures(code, wh, figures_to_sell(on_hand, allocated, 0, 0, 0, 0), False, None, None)
 
 
@@ -57,22 +62,14 @@ def stock_level(raw: Mapping[str, Any]) -> dict[str, Any]:
     """What the quality gate checks of one Tryton stock row (the columns of the suite ``stock``):
     on hand, and the forecast's shortfall as allocated (the only figures Tryton has); raises
     MappingError as :func:`stock_figures` does."""
-    stock_figures(raw)
-    record = f"tryton stock {raw.get('code')}@{raw.get('warehouse')}"
-    on_hand = _whole(raw.get("quantity"), record, "quantity")
-    forecast = _whole(raw.get("forecast_quantity"), record, "forecast_quantity")
-    code, wh = str(raw["code"]), str(raw["warehouse"])
+    code, wh, on_hand, allocated = _figures(raw)
     zero = dict.fromkeys(("reserved", "damaged", "quarantined", "safety_stock"), 0)
-    return {"sku": code, "location": wh, "key": f"{code}@{wh}", "on_hand": on_hand,
-            "allocated": max(0, on_hand - forecast), **zero}
+    return {"sku": code, "location": wh, "key": f"{code}@{wh}", "on_hand": on_hand, "allocated": allocated, **zero}
 
 
 def stock_key(raw: Mapping[str, Any]) -> str:
     """The id a dead letter of one Tryton stock row is filed under: ``code@warehouse``."""
-    code, wh = (raw.get("code"), raw.get("warehouse")) if isinstance(raw, Mapping) else (None, None)
-    if not isinstance(code, str) or not code or not isinstance(wh, str) or not wh:
-        return "?"  # no usable key: the dead letter is filed by the record's content
-    return f"{code}@{wh}"
+    return record_key(raw, "code", "warehouse")
 
 
 def item_from_erp(raw: Mapping[str, Any]) -> ItemInfo:

@@ -13,7 +13,6 @@ quarantine what fails, let the good records go on, and stop a batch that is too 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -85,12 +84,7 @@ def _external_id(item: Any, key: Callable[[Any], str] | None) -> str:
             ext = key_of(item)
     except _UNREADABLE:  # a record the flow's key cannot read (null, malformed JSON left as text)
         ext = "?"
-    if ext in ("", "?"):
-        # no id: told apart by their content, so that two such records are two dead letters (one
-        # open dead letter per id: under one "?" the last would replace the others' payloads)
-        digest = hashlib.sha256(json.dumps(_payload(item), sort_keys=True, default=str).encode()).hexdigest()
-        ext = f"?#{digest[:12]}"
-    return ext
+    return ext  # "" or "?": flows.base.dead_letter files it by its content
 
 
 def _payload(item: Any) -> Any:
