@@ -180,3 +180,59 @@ def test_shipping_an_order_creates_a_shipment_and_moves_stock(clean_sandbox: San
     assert (after["on_hand"], after["allocated"]) == (max(0, before["on_hand"] - 2), before["allocated"])
     r = requests.post(f"{clean_sandbox.erp_url}/_admin/ship", json={"external_ref": "O100003"}, timeout=5)
     assert r.status_code == 409
+
+
+def _stock(erp_adapter: SandboxErpAdapter, code: str) -> dict[str, dict[str, Any]]:
+    return {s["warehouse"]: s for s in erp_adapter.stock_for_items([code])}
+
+
+def test_sales_orders_are_booked_on_the_warehouse_they_name(clean_sandbox: Sandbox, erp_adapter: SandboxErpAdapter) -> None:
+    """Several warehouses with the stock split over them (the default); no default warehouse: an
+    order naming none is refused as Tryton refuses it; one beyond a warehouse's stock is accepted
+    and shows as negative there; shipping takes the stock from the order's warehouse."""
+    sb = clean_sandbox
+    assert sb.settings("erp") == {"default_warehouse": "MAIN"}  # the test fixture's pin
+    assert sb.settings("erp", default_warehouse=None) == {"default_warehouse": None}
+    before = _stock(erp_adapter, "ITEM-000002")
+    assert sorted(before) == ["EAST", "MAIN", "WEST"]
+    assert sum(1 for s in before.values() if s["on_hand"] > 0) >= 2  # split over several warehouses
+
+    with pytest.raises(PermanentError) as err:
+        erp_adapter.create_sales_order(order_payload("O-NOWH"), idempotency_key="so-nowh")
+    body = err.value.body
+    assert (err.value.status, body["error"], body["field"]) == (422, "warehouse_required", "warehouse")
+    assert "you must enter a warehouse" in body["message"] and body["warehouses"] == ["MAIN", "EAST", "WEST"]
+    with pytest.raises(PermanentError) as err:
+        erp_adapter.create_sales_order({**order_payload("O-BADWH"), "warehouse": "MOON"}, idempotency_key="so-badwh")
+    assert (err.value.body["error"], err.value.body["field"]) == ("unknown_warehouse", "warehouse")
+    assert sb.stats("erp")["sales_orders"] == 0  # nothing booked by the refused ones
+
+    east = before["EAST"]
+    qty = east["on_hand"] - east["allocated"] + 7  # 7 beyond what EAST has
+    big = order_payload("O-EAST")
+    big["lines"][0]["qty"] = qty
+    created = erp_adapter.create_sales_order({**big, "warehouse": "EAST"}, idempotency_key="so-east")
+    assert created["warehouse"] == "EAST" and created["status"] == "open"
+    after = _stock(erp_adapter, "ITEM-000002")
+    assert after["EAST"]["on_hand"] - after["EAST"]["allocated"] == -7  # negative there, as ERPs show it
+    assert after["MAIN"] == before["MAIN"] and after["WEST"] == before["WEST"]
+
+    sb.admin("erp", "POST", "ship", {"external_ref": "O-EAST"})
+    shipped = _stock(erp_adapter, "ITEM-000002")
+    assert shipped["EAST"]["on_hand"] == east["on_hand"] - qty and shipped["EAST"]["allocated"] == east["allocated"]
+    assert shipped["MAIN"]["on_hand"] == before["MAIN"]["on_hand"]
+
+    sb.settings("erp", default_warehouse="WEST")  # a default warehouse, like a Tryton user's preference
+    assert erp_adapter.create_sales_order(order_payload("O-DEF"), idempotency_key="so-def")["warehouse"] == "WEST"
+    r = requests.post(f"{sb.erp_url}/_admin/settings", json={"default_warehouse": "MOON"}, timeout=5)
+    assert (r.status_code, r.json()["error"]) == (422, "unknown_warehouse")
+    r = requests.post(f"{sb.erp_url}/_admin/settings", json={"require": True}, timeout=5)
+    assert (r.status_code, r.json()["error"]) == (422, "unknown_settings")
+    sb.reset()
+    assert sb.settings("erp") == {"default_warehouse": "MAIN"}  # reset returns to the launch settings
+
+
+def test_one_warehouse_takes_orders_that_name_none(seeded: Any, erp_adapter: SandboxErpAdapter) -> None:
+    sb = seeded(seed=42, skus=10, locations=1, customers=5, orders=5)
+    sb.settings("erp", default_warehouse=None)
+    assert erp_adapter.create_sales_order(order_payload("O-ONE"), idempotency_key="so-one")["warehouse"] == "MAIN"

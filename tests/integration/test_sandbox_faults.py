@@ -175,3 +175,28 @@ def test_bad_fault_settings_are_422(clean_sandbox: Sandbox) -> None:
     assert r.status_code == 422 and "eror_rate" in r.json()["message"]
     r = requests.post(f"{clean_sandbox.erp_url}/_admin/faults", json={"error_rate": "lots"}, timeout=5)
     assert r.status_code == 422
+
+
+def test_null_removes_any_fault_setting(clean_sandbox: Sandbox, erp_adapter: SandboxErpAdapter) -> None:
+    """As documented: ``null`` removes a setting, whatever its kind (it was refused for
+    ``rate_limit`` and ``commit_then_timeout``)."""
+    sb = clean_sandbox
+    settings = {"seed": 3, "latency_ms": 5, "jitter_ms": 1, "error_rate": 0.5, "error_status": [503],
+                "rate_limit": {"rate": 1.0, "retry_after": 1}, "commit_then_timeout": {"rate": 1.0, "hold_seconds": 1},
+                "hold_seconds": 1, "malformed_rate": 0.5, "paths": ["/api/sales-orders"], "methods": ["POST"],
+                "max_faults": 5, "concurrency": {"limit": 2, "service_ms": 1}}
+    sb.set_faults("erp", **settings)
+    assert set(sb.admin("erp", "GET", "faults")["faults"]) == set(settings)
+    sb.set_faults("erp", outage_seconds=60)
+    cleared = sb.set_faults("erp", **dict.fromkeys([*settings, "outage_seconds"]))
+    assert cleared["faults"] == {} and cleared["outage_remaining_seconds"] == 0
+    # and the faults are gone, not only hidden: a write goes through at once
+    created = erp_adapter.create_sales_order(order("O-NULL-1"), idempotency_key="so-null-1")
+    assert created["external_ref"] == "O-NULL-1"
+    assert sb.stats("erp")["requests"]["POST /api/sales-orders"] == {"201": 1}
+
+
+def test_bad_commit_then_timeout_is_422(clean_sandbox: Sandbox) -> None:
+    for bad in ({"rate": "often"}, {"rate": 0.1, "hold": 2}, "always"):
+        r = requests.post(f"{clean_sandbox.erp_url}/_admin/faults", json={"commit_then_timeout": bad}, timeout=5)
+        assert r.status_code == 422 and "commit_then_timeout" in r.json()["message"]

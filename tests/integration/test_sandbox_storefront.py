@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -195,3 +196,82 @@ def test_shared_emails_between_storefront_and_erp(clean_sandbox: Sandbox, storef
     shared = set(sf) & set(erp)
     assert 3 <= len(shared) <= 10
     assert any(sf[e] != erp[e] for e in shared)  # same address, other case or spacing
+
+
+def _levels(sb: Sandbox, sku: str) -> dict[str, int]:
+    r = requests.get(f"{sb.storefront_url}/admin/api/inventory_levels/by-skus", params={"skus": sku},
+                     headers=auth(sb), timeout=5)
+    return {rec["location_id"]: rec["available"] for rec in r.json()["data"]}
+
+
+def _checkout(sb: Sandbox, sku: str, qty: int, **extra: Any) -> requests.Response:
+    return requests.post(f"{sb.storefront_url}/admin/api/orders", headers=auth(sb), timeout=5,
+                         json={"email": "flash@example.com", "guest": True,
+                               "line_items": [{"sku": sku, "quantity": qty}], **extra})
+
+
+def test_checkouts_beyond_stock_are_refused_by_default(clean_sandbox: Sandbox) -> None:
+    sb = clean_sandbox
+    assert sb.settings("storefront")["inventory_policy"] == "deny"
+    levels = _levels(sb, "SKU-000002")
+    total = sum(levels.values())
+    assert total > 0 and len(levels) == 3
+    r = _checkout(sb, "SKU-000002", total + 1)
+    assert (r.status_code, r.json()["error"], r.json()["available"]) == (422, "insufficient_stock", total)
+    assert _levels(sb, "SKU-000002") == levels  # all or nothing
+    two_lines = requests.post(f"{sb.storefront_url}/admin/api/orders", headers=auth(sb), timeout=5, json={
+        "email": "flash@example.com", "guest": True,
+        "line_items": [{"sku": "SKU-000002", "quantity": total}, {"sku": "SKU-000002", "quantity": 1}]})
+    assert two_lines.status_code == 422  # two lines of one sku share its stock
+    assert _checkout(sb, "SKU-000002", total).status_code == 201  # taken across the locations
+    assert _levels(sb, "SKU-000002") == dict.fromkeys(levels, 0)
+    assert _checkout(sb, "SKU-000002", 1).status_code == 422
+
+    sb.settings("storefront", inventory_policy="continue")  # backorders: the level goes negative
+    assert _checkout(sb, "SKU-000002", 2).status_code == 201
+    assert _levels(sb, "SKU-000002")["MAIN"] == -2
+    assert sb.admin("storefront", "POST", "inventory_policy", {"policy": None}) == {"policy": None}
+    assert sb.settings("storefront")["inventory_policy"] == "untracked"
+    assert _checkout(sb, "SKU-000002", 5).status_code == 201
+    assert _levels(sb, "SKU-000002")["MAIN"] == -2  # not tracked
+    r = requests.post(f"{sb.storefront_url}/_admin/settings", json={"inventory_policy": "maybe"}, timeout=5)
+    assert (r.status_code, r.json()["field"]) == (422, "inventory_policy")
+    sb.reset()
+    assert sb.settings("storefront")["inventory_policy"] == "deny"
+
+
+def _money(order: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """(tax charged, total recomputed from the parts) of a store order."""
+    lines = sum(Decimal(li["price"]) * li["quantity"] - Decimal(li["total_discount"]) for li in order["line_items"])
+    tax = sum(Decimal(t["price"]) for li in order["line_items"] for t in li["tax_lines"])
+    tax += sum(Decimal(t["price"]) for t in order["tax_lines"])
+    ship = sum(Decimal(s["price"]) for s in order["shipping_lines"])
+    disc = sum(Decimal(d["amount"]) for d in order["discount_codes"])
+    return tax, lines + tax + ship - disc
+
+
+def test_orders_are_taxed_by_default_and_taxes_can_be_set_or_turned_off(clean_sandbox: Sandbox) -> None:
+    sb = clean_sandbox
+    us = {"address1": "1 Main St", "city": "Austin", "province": "TX", "zip": "78701", "country_code": "US"}
+    order = _checkout(sb, "SKU-000002", 1, shipping_address=us).json()
+    tax, total = _money(order)
+    line = order["line_items"][0]
+    assert line["tax_lines"][0]["code"] == "US-STATE" and line["tax_lines"][0]["rate"] == "0.0725"
+    assert tax > 0 and total == Decimal(order["total_price"])  # the total includes the tax
+
+    sb.settings("storefront", tax_rate="0.10", tax_code="VAT10")  # one flat rate, as in issue 16's store
+    order = _checkout(sb, "SKU-000002", 1, shipping_address=us).json()
+    line = order["line_items"][0]
+    net = Decimal(line["price"]) - Decimal(line["total_discount"])
+    assert [(t["code"], t["rate"], Decimal(t["price"])) for t in line["tax_lines"]] == [
+        ("VAT10", "0.10", (net * Decimal("0.10")).quantize(Decimal("0.01")))]
+    assert _money(order)[1] == Decimal(order["total_price"])
+
+    sb.settings("storefront", taxes=False)
+    order = _checkout(sb, "SKU-000002", 1, shipping_address=us).json()
+    assert order["line_items"][0]["tax_lines"] == [] and order["tax_lines"] == []
+    assert _money(order) == (Decimal("0"), Decimal(order["total_price"]))
+    r = requests.post(f"{sb.storefront_url}/_admin/settings", json={"tax_rate": "10%"}, timeout=5)
+    assert (r.status_code, r.json()["field"]) == (422, "tax_rate")
+    sb.reset()
+    assert sb.settings("storefront") == {"inventory_policy": "deny", "taxes": True, "tax_rate": None, "tax_code": "TAX"}

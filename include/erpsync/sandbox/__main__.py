@@ -39,6 +39,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--session-ttl", type=float, default=1800, help="ERP session lifetime in seconds")
     p.add_argument("--auto-ship-seconds", type=float, default=0,
                    help="ERP ships open orders older than this (0 = only via POST /_admin/ship)")
+    p.add_argument("--default-warehouse", default=None,
+                   help="ERP: the warehouse of a sales order that names none (default: none, such an order is "
+                        "refused with 422 warehouse_required when there are several warehouses)")
+    p.add_argument("--inventory-policy", choices=["deny", "continue", "untracked"], default="deny",
+                   help="storefront: refuse checkouts beyond stock (deny, the default), let levels go negative "
+                        "(continue) or ignore them (untracked)")
+    p.add_argument("--no-taxes", action="store_true", help="storefront: charge no tax on new orders")
+    p.add_argument("--tax-rate", default=None,
+                   help='storefront: one flat tax rate for new orders, e.g. 0.10 (default: by shipping country)')
+    p.add_argument("--tax-code", default="TAX", help="storefront: the tax code of --tax-rate")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -51,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         from erpsync.sandbox.server import serve
 
         svc: Any = ErpService(options, username=a.erp_user, password=a.erp_password, session_ttl=a.session_ttl,
-                              auto_ship_seconds=a.auto_ship_seconds)
+                              auto_ship_seconds=a.auto_ship_seconds, default_warehouse=a.default_warehouse)
         svc.verbose = a.verbose
         serve(svc, a.host, a.erp_port if a.port is None else a.port)
         return 0
@@ -59,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         from erpsync.sandbox.server import serve
         from erpsync.sandbox.storefront import StorefrontService
 
-        svc = StorefrontService(options, token=a.storefront_token)
+        svc = StorefrontService(options, token=a.storefront_token, inventory_policy=a.inventory_policy,
+                                taxes=not a.no_taxes, tax_rate=a.tax_rate, tax_code=a.tax_code)
         svc.verbose = a.verbose
         serve(svc, a.host, a.storefront_port if a.port is None else a.port)
         return 0
@@ -67,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = start_sandbox(
             erp_port=a.erp_port, storefront_port=a.storefront_port, host=a.host, token=a.storefront_token,
             erp_user=a.erp_user, erp_password=a.erp_password, session_ttl=a.session_ttl,
-            auto_ship_seconds=a.auto_ship_seconds, **options.to_dict())
+            auto_ship_seconds=a.auto_ship_seconds, default_warehouse=a.default_warehouse,
+            inventory_policy=a.inventory_policy, taxes=not a.no_taxes, tax_rate=a.tax_rate, tax_code=a.tax_code,
+            **options.to_dict())
     except SandboxStartError as exc:
         print(f"sandbox failed to start: {exc}", file=sys.stderr)
         return 1

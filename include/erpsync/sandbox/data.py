@@ -400,9 +400,12 @@ class Dataset:
         self, r: random.Random, *, order_index: int, customer: Raw | None, email: str, currency: str,
         lines: list[tuple[int | str, int]], created: float, updated: float, financial_status: str = "paid",
         cancelled_at: str | None = None, discount_code: str | None = None,
-        shipping_address: Raw | None = None, gateway: str | None = None,
+        shipping_address: Raw | None = None, gateway: str | None = None, tax: tuple[str, Decimal] | None = None,
     ) -> Raw:
-        """One order with consistent money: total = lines - discounts + line taxes + shipping + shipping tax."""
+        """One order with consistent money: total = lines - discounts + line taxes + shipping + shipping tax.
+
+        Taxed by the shipping country (``TAX_BY_COUNTRY``) unless ``tax`` = (code, rate) says otherwise;
+        a rate of 0 means no tax at all (no tax lines)."""
         rate = CURRENCY_RATES[currency]
         if shipping_address is None:
             if customer and customer.get("addresses"):
@@ -413,7 +416,9 @@ class Dataset:
                                     "province": a["state"], "zip": a["postal_code"],
                                     "country_code": a["country"], "name": "Guest Shopper", "company": "",
                                     "phone": ""}
-        tax_code, tax_rate = TAX_BY_COUNTRY.get(shipping_address.get("country_code", "US"), ("US-STATE", Decimal("0.0725")))
+        tax_code, tax_rate = tax or TAX_BY_COUNTRY.get(shipping_address.get("country_code", "US"),
+                                                      ("US-STATE", Decimal("0.0725")))
+        taxed = tax_rate > 0
         jurisdiction = shipping_address.get("country_code", "US")
         line_items: list[Raw] = []
         subtotal = Decimal("0")
@@ -434,7 +439,7 @@ class Dataset:
                 "id": f"L{order_index + 100001}-{n}", "sku": code, "title": title, "quantity": qty,
                 "price": str(unit), "total_discount": str(disc),
                 "tax_lines": [{"title": tax_code, "code": tax_code, "rate": str(tax_rate), "price": str(tax),
-                               "jurisdiction": jurisdiction}],
+                               "jurisdiction": jurisdiction}] if taxed else [],
             })
         ship_price = Decimal("0.00") if subtotal > 100 else q2(Decimal("7.95") * rate)
         ship_tax = q2(ship_price * tax_rate)

@@ -1,5 +1,12 @@
 """The simulated ERP: session login, page pagination, customers, items, stock, prices, orders, shipments.
 
+Several warehouses (``--locations``, 3 by default) each hold part of every item's stock. A sales
+order is booked on the warehouse it names (``warehouse``); one naming none is refused with 422
+``warehouse_required`` when there are several, as Tryton refuses to confirm it, unless the ERP has
+a default warehouse (the ``default_warehouse`` setting, like a Tryton user's preference; launcher
+``--default-warehouse``, admin ``POST /_admin/settings``). An order beyond a warehouse's stock is
+accepted and shows there as negative availability (``on_hand - allocated < 0``), as ERPs do.
+
 Shipments appear when an order is shipped through ``POST /_admin/ship`` or, when the service runs
 with ``auto_ship_seconds > 0``, lazily for every open order older than that (checked on reads of
 orders and shipments, so no background thread and no timing races in tests).
@@ -37,9 +44,11 @@ class ErpService(Service):
 
     def __init__(
         self, options: SeedOptions, *, username: str = "erpsync", password: str = "erpsync-sandbox",
-        session_ttl: float = 1800, auto_ship_seconds: float = 0,
+        session_ttl: float = 1800, auto_ship_seconds: float = 0, default_warehouse: str | None = None,
     ) -> None:
         self.username, self.password = username, password
+        #: the launch settings; ``/_admin/reset`` returns to them, ``POST /_admin/settings`` changes them
+        self.launch_settings: dict[str, Any] = {"default_warehouse": default_warehouse}
         self.session_ttl, self.auto_ship_seconds = session_ttl, auto_ship_seconds
         super().__init__(options)
         r = self.route
@@ -64,12 +73,15 @@ class ErpService(Service):
         self.admin("POST", "/_admin/churn", self.admin_churn)
         self.admin("POST", "/_admin/prices", self.admin_prices)
         self.admin("POST", "/_admin/items", self.admin_items)
+        self.admin("GET", "/_admin/settings", lambda req: (200, dict(self.settings)))
+        self.admin("POST", "/_admin/settings", self.admin_settings)
         install_erp(self)  # stock export, reads by item, admin stock (sandbox/inventory.py)
         install_erp_transactions(self)  # packages, returns, credit memos, anonymise (sandbox/transactions.py)
 
     def reseed(self, options: SeedOptions) -> None:
         super().reseed(options)
         d = self.data
+        self.settings = dict(self.launch_settings)
         self.sessions: dict[str, float] = {}
         self.items = LazyTable(options.skus, d.item, lambda i: seed_time(i, options.skus))
         self.stock = LazyTable(d.stock_count, d.stock, lambda i: seed_time(i, d.stock_count))
@@ -81,6 +93,44 @@ class ErpService(Service):
         self._index: dict[int, tuple[str, str, frozenset[str]]] | None = None
         self._churn_round = 0
         self._price_keys: dict[tuple[Any, ...], int] | None = None
+
+    # ------------------------------------------------------------------ settings
+    def _check_settings(self, settings: Raw) -> None:
+        wh = settings.get("default_warehouse")
+        if wh is not None and wh not in self.data.warehouses:
+            raise HttpError(422, "unknown_warehouse",
+                            f"default_warehouse {wh!r} is not a warehouse; warehouses: {self.data.warehouses}",
+                            field="default_warehouse")
+
+    def admin_settings(self, req: Request) -> tuple[int, Any]:
+        """``{"default_warehouse": "MAIN"|null}``: merged into the settings until the next reset."""
+        body = req.json_object()
+        unknown = set(body) - set(self.launch_settings)
+        if unknown:
+            raise HttpError(422, "unknown_settings", f"unknown settings {sorted(unknown)}; "
+                            f"allowed: {sorted(self.launch_settings)}")
+        with self.lock:
+            merged = {**self.settings, **body}
+            self._check_settings(merged)
+            self.settings = merged
+            return 200, dict(self.settings)
+
+    def order_warehouse(self, body: Raw) -> str:
+        """The warehouse an order is booked on: the one it names, else the only one, else the
+        default warehouse if the ERP has one; otherwise 422 (Tryton: "you must enter a warehouse")."""
+        whs = self.data.warehouses
+        wh = body.get("warehouse")
+        if wh is not None:
+            if wh not in whs:
+                raise HttpError(422, "unknown_warehouse", f"no warehouse {wh!r}; warehouses: {whs}", field="warehouse")
+            return str(wh)
+        if len(whs) == 1:
+            return whs[0]
+        if self.settings.get("default_warehouse") in whs:
+            return str(self.settings["default_warehouse"])
+        raise HttpError(422, "warehouse_required",
+                        f"you must enter a warehouse for the sale: the ERP has {len(whs)} warehouses ({', '.join(whs)}) "
+                        "and no default warehouse", field="warehouse", warehouses=whs)
 
     # ------------------------------------------------------------------ auth
     def login(self, req: Request) -> tuple[int, Any]:
@@ -328,6 +378,7 @@ class ErpService(Service):
     def create_sales_order(self, req: Request) -> tuple[int, Any]:
         body = req.json_object()
         self._validate_order(body)
+        warehouse = self.order_warehouse(body)
         at = now()
 
         def make(idx: int) -> Raw:
@@ -335,7 +386,7 @@ class ErpService(Service):
                         "exchange_rate": "1", "shipping": None, "payments": [], "taxes": [], "discounts": [],
                         "total": "0.00"}
             rec.update({k: v for k, v in body.items() if k not in ("order_no", "status", "modified_at")})
-            rec.update(status="open", modified_at=iso(at))
+            rec.update(status="open", warehouse=warehouse, modified_at=iso(at))
             return rec
 
         idx, rec = self.orders.add(make, at)
@@ -345,19 +396,24 @@ class ErpService(Service):
                 self.counters["duplicate_external_refs"] += 1
             self.orders_by_ref.setdefault(ref, []).append(idx)
         for line in rec["lines"]:
-            self._move_stock(line["item_code"], allocated=int(Decimal(str(line["qty"]))), at=at)
+            self._move_stock(line["item_code"], allocated=int(Decimal(str(line["qty"]))), at=at, warehouse=warehouse)
         return 201, rec
 
-    def _move_stock(self, code: str, *, allocated: int = 0, on_hand: int = 0, at: float) -> None:
+    def _move_stock(self, code: str, *, allocated: int = 0, on_hand: int = 0, at: float,
+                    warehouse: str | None = None) -> None:
+        """Move stock of one item in ``warehouse`` (an order's; the first one for orders made before
+        orders had one). Nothing is clamped: an order beyond the stock there leaves ``on_hand -
+        allocated`` negative, and shipping it leaves ``on_hand`` negative, as ERPs show it."""
         item = index_of(code, "ITEM-")
         if item is None:
             return
-        j = item * self.options.locations  # orders allocate from the first warehouse
+        whs = self.data.warehouses
+        j = item * self.options.locations + (whs.index(warehouse) if warehouse in whs else 0)
         rec = dict(self.stock.get(j) or {})
         if not rec:
             return
         rec["allocated"] = max(0, rec["allocated"] + allocated)
-        rec["on_hand"] = max(0, rec["on_hand"] + on_hand)
+        rec["on_hand"] = rec["on_hand"] + on_hand
         rec["modified_at"] = iso(at)
         self.stock.put(j, rec, at)
 
@@ -411,7 +467,7 @@ class ErpService(Service):
         _, shipment = self.shipments.add(make, at)
         for ln in ship_lines:
             q = int(Decimal(str(ln["qty"])))
-            self._move_stock(ln["item_code"], allocated=-q, on_hand=-q, at=at)
+            self._move_stock(ln["item_code"], allocated=-q, on_hand=-q, at=at, warehouse=order.get("warehouse"))
         order["status"] = "partially_shipped" if lines else "shipped"
         order["modified_at"] = iso(at)
         self.orders.put(idx, order, at)

@@ -69,6 +69,13 @@ class Faults:
         with self._lock:
             cfg = dict(self.config)
             for key, value in changes.items():
+                if value is None:  # null removes any setting (and what it set up), as documented
+                    cfg.pop(key, None)
+                    if key == "concurrency":
+                        self._slots = None
+                    elif key == "outage_seconds":
+                        self.outage_until = 0.0
+                    continue
                 if key == "outage_seconds":
                     self.outage_until = time.monotonic() + _number(key, value)
                 elif key == "expire_sessions":
@@ -79,20 +86,14 @@ class Faults:
                     self._bucket = float(cfg[key].get("rps") or 0)
                     self._bucket_at = time.monotonic()
                 elif key == "concurrency":
-                    if value is None:
-                        cfg.pop(key, None)
-                        self._slots = None
-                        continue
                     if not isinstance(value, dict) or not isinstance(value.get("limit"), int) or value["limit"] < 1:
                         raise FaultConfigError('concurrency must be {"limit": n, "service_ms": ms}')
                     cfg[key] = {"limit": value["limit"], "service_ms": float(value.get("service_ms", 0))}
                     self._slots = threading.BoundedSemaphore(value["limit"])
                 elif key == "commit_then_timeout":
-                    cfg[key] = value if isinstance(value, dict) else {"rate": _number(key, value)}
+                    cfg[key] = _commit_then_timeout(value)
                 elif key in ("paths", "methods", "error_status"):
                     cfg[key] = value if isinstance(value, list) else [value]
-                elif value is None:
-                    cfg.pop(key, None)
                 else:
                     cfg[key] = _number(key, value)
             self.config = cfg
@@ -205,3 +206,11 @@ def _rate_limit(value: Any) -> dict[str, Any]:
     if isinstance(value, dict) and set(value) <= {"rate", "rps", "retry_after"}:
         return dict(value)
     raise FaultConfigError('rate_limit must be a number or {"rate"|"rps": n, "retry_after": seconds}')
+
+
+def _commit_then_timeout(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict) and set(value) <= {"rate", "hold_seconds"}:
+        return {k: _number(f"commit_then_timeout.{k}", v) for k, v in value.items()}
+    if isinstance(value, dict):
+        raise FaultConfigError('commit_then_timeout must be a number or {"rate": n, "hold_seconds": s}')
+    return {"rate": _number("commit_then_timeout", value)}

@@ -8,9 +8,11 @@ query; a store's bulk export (Shopify's bulk operations) and the stock decrement
   (up to 1,000 codes): every warehouse of those items, ``{"data": [...]}``. ``POST /_admin/stock``
   sets fields of one record (``{"item_code", "warehouse", "on_hand": 500, ...}``).
 * Storefront ``GET /admin/api/inventory_levels/export?after=&limit=`` likewise, and
-  ``GET /admin/api/inventory_levels/by-skus?skus=A,B``. ``POST /_admin/inventory_policy
-  {"policy": "deny"|"continue"|null}``: with a policy, a checkout takes its units from the store's
-  levels (location order); ``deny`` refuses it (422 ``insufficient_stock``) when they do not suffice.
+  ``GET /admin/api/inventory_levels/by-skus?skus=A,B``. A checkout takes its units from the store's
+  levels (location order) and, by default (``deny``), is refused (422 ``insufficient_stock``) when
+  they do not suffice; ``POST /_admin/inventory_policy {"policy": "deny"|"continue"|null}`` (or the
+  ``inventory_policy`` setting of ``POST /_admin/settings``): ``continue`` lets levels go negative,
+  ``null`` (``untracked``) leaves them alone.
 * ``POST /_admin/warm`` (both): derive the seeded stock columns now, as a database would simply
   have them (done lazily by the first export otherwise); about 15 s per million records.
 
@@ -246,25 +248,29 @@ def sf_by_skus(svc: Any, req: Request) -> tuple[int, Any]:
 
 
 def sf_policy(svc: Any, req: Request) -> tuple[int, Any]:
-    policy = req.json_object().get("policy")
-    if policy not in ("deny", "continue", None):
-        raise HttpError(422, "invalid_policy", "policy must be deny, continue or null")
+    body = req.json_object()
+    if "policy" not in body:
+        raise HttpError(422, "invalid_policy", 'send {"policy": "deny"|"continue"|null}')
+    policy = body["policy"]
+    if policy not in ("deny", "continue", "untracked", None):
+        raise HttpError(422, "invalid_policy", "policy must be deny, continue or null (untracked)")
     with svc.lock:
-        _state(svc)["policy"] = policy
+        svc.settings["inventory_policy"] = policy or "untracked"
     return 200, {"policy": policy}
 
 
 def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> None:
     """At checkout (under the service lock): take each line's units from the store's levels.
 
-    No policy set (the default): stock is not tracked, as before. ``deny``: all or nothing, 422
-    ``insufficient_stock`` when a line cannot be covered. ``continue``: levels may go negative.
+    ``deny`` (the default): all or nothing, 422 ``insufficient_stock`` when a line cannot be
+    covered. ``continue``: levels may go negative. ``untracked``: the levels are left alone.
     """
-    policy = _state(svc).get("policy")
-    if policy is None:
+    policy = svc.settings["inventory_policy"]
+    if policy == "untracked":
         return
     at = now()
     plan: list[tuple[int, Raw, int]] = []
+    taken: dict[int, int] = {}  # two lines of one sku share its levels
     for item, qty in lines:
         code = sku(item) if isinstance(item, int) else item
         need = qty
@@ -273,9 +279,10 @@ def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> None:
             rec = svc.inventory.get(idx) if idx is not None else None
             if rec is None or need <= 0:
                 continue
-            take = min(need, max(0, int(rec["available"])))
+            take = min(need, max(0, int(rec["available"]) - taken.get(idx, 0)))
             if take:
                 plan.append((idx, rec, take))
+                taken[idx] = taken.get(idx, 0) + take
                 need -= take
         if need > 0:
             if policy == "deny":

@@ -155,6 +155,11 @@ class Sandbox:
         for s in [system] if system else ["erp", "storefront"]:
             self.admin(s, "POST", "reset", seed or None)
 
+    def settings(self, system: str, **changes: Any) -> Any:
+        """The realism settings of one service (``GET``), or merge ``changes`` into them (``POST``);
+        ERP ``default_warehouse``, storefront ``inventory_policy``, ``taxes``, ``tax_rate``, ``tax_code``."""
+        return self.admin(system, "POST", "settings", changes) if changes else self.admin(system, "GET", "settings")
+
     def stats(self, system: str) -> Any:
         return self.admin(system, "GET", "stats")
 
@@ -177,20 +182,29 @@ def start_sandbox(
     locations: int = 3, customers: int = 2000, orders: int = 500, token: str = DEFAULT_TOKEN,
     erp_user: str = DEFAULT_USER, erp_password: str = DEFAULT_PASSWORD, session_ttl: float = 1800,
     auto_ship_seconds: float = 0, log_dir: str | Path | None = None, timeout: float = 20.0,
-    die_with_parent: bool = True,
+    die_with_parent: bool = True, default_warehouse: str | None = None, inventory_policy: str = "deny",
+    taxes: bool = True, tax_rate: str | None = None, tax_code: str = "TAX",
 ) -> Sandbox:
-    """Start the ERP and the storefront (ports 0 = free ports) and return once both are healthy."""
+    """Start the ERP and the storefront (ports 0 = free ports) and return once both are healthy.
+
+    Realistic by default: the ERP refuses a sales order that names no warehouse (it has several)
+    unless ``default_warehouse`` is given; the store refuses checkouts beyond stock
+    (``inventory_policy`` ``deny``) and taxes orders (``taxes``, by country or a flat ``tax_rate``).
+    """
     seed_args = ["--seed", str(seed), "--skus", str(skus), "--locations", str(locations),
                  "--customers", str(customers), "--orders", str(orders)]
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="erpsync-sandbox-"))
     erp = start_service("erp", port=erp_port, host=host, log_dir=log_dir, timeout=timeout,
                         die_with_parent=die_with_parent,
                         args=[*seed_args, "--session-ttl", str(session_ttl), "--erp-user", erp_user,
-                              "--erp-password", erp_password, "--auto-ship-seconds", str(auto_ship_seconds)])
+                              "--erp-password", erp_password, "--auto-ship-seconds", str(auto_ship_seconds),
+                              *(["--default-warehouse", default_warehouse] if default_warehouse else [])])
     try:
         storefront = start_service("storefront", port=storefront_port, host=host, log_dir=log_dir, timeout=timeout,
                                    die_with_parent=die_with_parent,
-                                   args=[*seed_args, "--storefront-token", token])
+                                   args=[*seed_args, "--storefront-token", token, "--inventory-policy", inventory_policy,
+                                         "--tax-code", tax_code, *([] if taxes else ["--no-taxes"]),
+                                         *(["--tax-rate", str(tax_rate)] if tax_rate is not None else [])])
     except Exception:
         erp.stop()
         raise

@@ -2,12 +2,17 @@
 
 Seeded events: ``customer.created`` for every seeded customer (seq 1..C), then ``order.created`` for
 every seeded order (seq C+1..C+O); live changes append events after that.
+
+Realistic by default, each switchable (launcher options, ``POST /_admin/settings``): a checkout
+takes its units from the store's levels and is refused beyond them (``inventory_policy`` ``deny``;
+``continue`` lets levels go negative, ``untracked`` ignores them), and orders are taxed (by the
+shipping country, or a flat ``tax_rate``; ``taxes: false`` charges none).
 """
 
 from __future__ import annotations
 
 import random
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from erpsync.sandbox.data import (
@@ -36,8 +41,13 @@ PRODUCT_FIELDS = {"id", "handle", "title", "description", "vendor", "product_typ
 class StorefrontService(Service):
     name = "storefront"
 
-    def __init__(self, options: SeedOptions, *, token: str = "sandbox-token") -> None:
+    def __init__(self, options: SeedOptions, *, token: str = "sandbox-token", inventory_policy: str = "deny",
+                 taxes: bool = True, tax_rate: str | None = None, tax_code: str = "TAX") -> None:
         self.token = token
+        #: the launch settings; ``/_admin/reset`` returns to them, ``POST /_admin/settings`` changes them
+        self.launch_settings: dict[str, Any] = {"inventory_policy": inventory_policy, "taxes": taxes,
+                                                "tax_rate": tax_rate, "tax_code": tax_code}
+        _check_settings(self.launch_settings)
         super().__init__(options)
         r = self.route
         r("GET", "/admin/api/shop", self.shop)
@@ -66,6 +76,8 @@ class StorefrontService(Service):
         r("GET", "/admin/api/price_lists/{id}/prices", self.list_price_list_prices)
         r("POST", "/admin/api/price_lists/{id}/prices", self.change_price_list_prices)
         self.admin("POST", "/_admin/orders/generate", self.admin_generate)
+        self.admin("GET", "/_admin/settings", lambda req: (200, dict(self.settings)))
+        self.admin("POST", "/_admin/settings", self.admin_settings)
         install_storefront(self)  # stock export, reads by sku, checkout stock (sandbox/inventory.py)
         install_storefront_transactions(self)  # returns, refunds, erasure requests (sandbox/transactions.py)
 
@@ -73,6 +85,7 @@ class StorefrontService(Service):
         super().reseed(options)
         d: Dataset = self.data
         o = options
+        self.settings = dict(self.launch_settings)
         self.customers = LazyTable(o.customers, d.sf_customer, lambda i: seed_time(i, o.customers))
         self.orders = LazyTable(o.orders, d.sf_order, self._seed_order_time)
         self.products = LazyTable(d.sf_product_count, d.sf_product,
@@ -92,6 +105,30 @@ class StorefrontService(Service):
     def _seed_order_time(self, i: int) -> float:
         """Seeded orders' ``updated_at`` grows with the index (see ``Dataset.sf_order``)."""
         return parse_time(self.data.sf_order(i)["updated_at"])
+
+    # ------------------------------------------------------------------ settings
+    def admin_settings(self, req: Request) -> tuple[int, Any]:
+        """Merge ``{"inventory_policy", "taxes", "tax_rate", "tax_code"}`` into the settings (until
+        the next reset, which returns to the launch settings)."""
+        body = req.json_object()
+        unknown = set(body) - set(self.launch_settings)
+        if unknown:
+            raise HttpError(422, "unknown_settings", f"unknown settings {sorted(unknown)}; "
+                            f"allowed: {sorted(self.launch_settings)}")
+        with self.lock:
+            merged = {**self.settings, **body}
+            _check_settings(merged)
+            self.settings = merged
+            return 200, dict(self.settings)
+
+    def order_tax(self) -> tuple[str, Decimal] | None:
+        """(code, rate) of a new order's taxes: None = by shipping country; rate 0 = untaxed."""
+        st = self.settings
+        if not st["taxes"]:
+            return (str(st["tax_code"]), Decimal("0"))
+        if st["tax_rate"] is not None:
+            return (str(st["tax_code"]), Decimal(str(st["tax_rate"])))
+        return None
 
     # ------------------------------------------------------------------ auth and shop
     def authorize(self, req: Request) -> None:
@@ -218,7 +255,7 @@ class StorefrontService(Service):
             rec = self.data.build_order(
                 r, order_index=idx, customer=customer, email=email, currency=currency, lines=lines, created=at,
                 updated=at, financial_status=financial_status, discount_code=discount_code,
-                shipping_address=shipping_address, gateway=gateway)
+                shipping_address=shipping_address, gateway=gateway, tax=self.order_tax())
             if source_name:  # the sales channel, as Shopify's source_name ("web", "pos", an app)
                 rec["source_name"] = source_name
             return rec
@@ -268,7 +305,7 @@ class StorefrontService(Service):
         if status not in ("paid", "pending"):
             raise HttpError(422, "validation_failed", "financial_status must be paid or pending")
         r = random.Random(f"{self.options.seed}:{len(self.orders)}")
-        take_stock(self, lines)  # no-op unless an inventory policy is set
+        take_stock(self, lines)  # refused beyond the store's levels unless inventory_policy says otherwise
         rec = self._create_order(r, customer=customer, email=email, currency=currency, lines=lines,
                                  financial_status=status, discount_code=body.get("discount_code"),
                                  shipping_address=body.get("shipping_address"), gateway=body.get("gateway"),
@@ -656,3 +693,25 @@ class StorefrontService(Service):
                 return i
         return 0
 
+
+
+INVENTORY_POLICIES = ("deny", "continue", "untracked")
+
+
+def _check_settings(st: dict[str, Any]) -> None:
+    if st.get("inventory_policy") not in INVENTORY_POLICIES:
+        raise HttpError(422, "invalid_settings", f"inventory_policy must be one of {list(INVENTORY_POLICIES)}, "
+                        f"got {st.get('inventory_policy')!r}", field="inventory_policy")
+    if not isinstance(st.get("taxes"), bool):
+        raise HttpError(422, "invalid_settings", "taxes must be true or false", field="taxes")
+    rate = st.get("tax_rate")
+    if rate is not None:
+        try:
+            ok = not isinstance(rate, bool) and 0 <= Decimal(str(rate)) < 1
+        except (InvalidOperation, ValueError):
+            ok = False
+        if not ok:
+            raise HttpError(422, "invalid_settings", f"tax_rate must be a decimal string in [0, 1), e.g. \"0.10\", "
+                            f"or null (by shipping country), got {rate!r}", field="tax_rate")
+    if not isinstance(st.get("tax_code"), str) or not st["tax_code"].strip():
+        raise HttpError(422, "invalid_settings", "tax_code must be a non-empty string", field="tax_code")

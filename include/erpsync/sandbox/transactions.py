@@ -152,7 +152,8 @@ def erp_ship_packages(svc: Any, req: Request) -> tuple[int, Any]:
         _, shipment = svc.shipments.add(make, at)
         for p in out:
             for ln in p["lines"]:
-                svc._move_stock(ln["item_code"], allocated=-ln["qty"], on_hand=-ln["qty"], at=at)
+                svc._move_stock(ln["item_code"], allocated=-ln["qty"], on_hand=-ln["qty"], at=at,
+                                warehouse=order.get("warehouse"))
         complete = all(shipped.get(c, 0) >= q for c, q in ordered.items())
         order.update(status="shipped" if complete else "partially_shipped", modified_at=iso(at))
         svc.orders.put(idx, order, at)
@@ -290,7 +291,7 @@ def erp_receive_return(svc: Any, req: Request) -> tuple[int, Any]:
             match[0].update(received_qty=match[0]["received_qty"] + qty, disposition=disp)
             memo_lines.append(_credit_line(order, match[0]["item_code"], qty))
             if disp == "restock":
-                svc._move_stock(match[0]["item_code"], on_hand=qty, at=at)
+                svc._move_stock(match[0]["item_code"], on_hand=qty, at=at, warehouse=order.get("warehouse"))
         svc.counters["credit_memos"] += 1
         amount = sum((Decimal(m["amount"]) for m in memo_lines), Decimal("0"))
         rec.update(lines=lines, status="credited", modified_at=iso(at),
