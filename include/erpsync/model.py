@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -40,6 +41,13 @@ def money(value: Any, *, field_name: str = "amount") -> Decimal:
             raise ModelError(f"{field_name}: {value!r} is not a finite amount")
         return d
     raise ModelError(f"{field_name}: {value!r} ({type(value).__name__}) cannot be read as money")
+
+
+def identifier(value: Any) -> Any:
+    """A code (SKU, item code, order id) in Unicode NFKC: ``ＳＫＵ－１`` and ``SKU-1`` are one code.
+    Codes that still hold invisible characters or mix scripts are refused by the quality gate
+    (``erpsync.limits.identifier_problem``: ``suspicious_identifier``)."""
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
 
 
 def _check_currency(code: str, field_name: str = "currency") -> str:
@@ -109,6 +117,9 @@ class Variant(Record):
     uom: str = "EA"
     active: bool = True
 
+    def __post_init__(self) -> None:
+        self.sku = identifier(self.sku)
+
 
 @dataclass(slots=True)
 class Product(Record):
@@ -122,6 +133,9 @@ class Product(Record):
     kit_components: dict[str, int] = field(default_factory=dict)  # component sku -> qty per kit
     active: bool = True
     updated_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.code = identifier(self.code)
 
 
 @dataclass(slots=True)
@@ -167,6 +181,7 @@ class PriceEntry(Record):
     cost: Decimal | None = None
 
     def __post_init__(self) -> None:
+        self.sku = identifier(self.sku)
         self.price = money(self.price, field_name=f"price of {self.sku}")
         if self.cost is not None:
             self.cost = money(self.cost, field_name=f"cost of {self.sku}")
@@ -268,6 +283,7 @@ class OrderLine(Record):
     item_code: str | None = None  # ERP item code, filled by the cross-reference lookup
 
     def __post_init__(self) -> None:
+        self.sku = identifier(self.sku)
         self.unit_price = money(self.unit_price, field_name=f"unit_price of line {self.line_id}")
         self.discount = money(self.discount, field_name=f"discount of line {self.line_id}")
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity <= 0:
@@ -319,8 +335,14 @@ class Order(Record):
     exchange_rate: Decimal = Decimal("1")  # to the ERP's company currency
     is_guest: bool = False
     updated_at: dt.datetime | None = None
+    #: where the store sold it: its sales channel and the store location it is fulfilled from (if
+    #: the store says); ``warehouse`` is the ERP warehouse chosen for it (rules.orders.sale_warehouse)
+    channel: str | None = None
+    location: str | None = None
+    warehouse: str | None = None
 
     def __post_init__(self) -> None:
+        self.external_id = identifier(self.external_id)
         _check_currency(self.currency)
         self.shipping_amount = money(self.shipping_amount, field_name=f"shipping of order {self.external_id}")
         self.total = money(self.total, field_name=f"total of order {self.external_id}")
@@ -374,6 +396,7 @@ class ReturnLine(Record):
     refund_amount: Decimal = Decimal("0")
 
     def __post_init__(self) -> None:
+        self.sku = identifier(self.sku)
         self.refund_amount = money(self.refund_amount, field_name=f"refund of return line {self.sku}")
 
 

@@ -135,6 +135,11 @@ xref = sa.Table(
     sa.Column("content_hash", sa.String(128)),
     sa.UniqueConstraint("system", "entity", "external_id"),
     sa.Index(None, "system", "entity", "internal_id"),
+    # migration 0011: both ids name a real record (never "", "None", "null": store.check_ref)
+    sa.CheckConstraint(
+        "lower(trim(internal_id)) NOT IN ('', 'none', 'null', 'nil', 'undefined', '?') AND "
+        "lower(trim(external_id)) NOT IN ('', 'none', 'null', 'nil', 'undefined', '?')",
+        name="ck_xref_real_ids"),
 )
 
 cursors = sa.Table(

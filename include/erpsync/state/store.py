@@ -7,6 +7,7 @@ as a single run. One `StateStore` per process; it is safe to share between threa
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,8 +52,11 @@ _APPROVAL_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "approved": ("pending",),
     "rejected": ("pending",),
     "published": ("approved",),
+    # erpsync itself: the ERP no longer says what was proposed or approved (compare-and-set of
+    # pricing_sync); kept as status "rejected" with a note "superseded: ..."
+    "superseded": ("pending", "approved"),
 }
-_APPROVAL_ALIASES = {"approve": "approved", "reject": "rejected", "publish": "published"}
+_APPROVAL_ALIASES = {"approve": "approved", "reject": "rejected", "publish": "published", "supersede": "superseded"}
 
 
 def create_state_engine(url: str) -> sa.Engine:
@@ -274,7 +278,12 @@ class StateStore:
     def upsert_xref(
         self, system: str, entity: str, external_id: str, internal_id: str, content_hash: str | None = None
     ) -> Xref:
-        """Bind (or rebind) an external id; `content_hash` is replaced too, None forces the next sync."""
+        """Bind (or rebind) an external id; `content_hash` is replaced too, None forces the next sync.
+
+        Both ids must be real: an empty, blank or "None"/"null" id raises ValueError (a binding to
+        nothing is a false success; the table has the same CHECK, migration 0011)."""
+        check_ref(internal_id, f"{system} {entity} {external_id}: internal id")
+        check_ref(external_id, f"{system} {entity}: external id")
         x = t.xref
         now = self._now()
         stmt = self._insert(x).values(
@@ -322,6 +331,10 @@ class StateStore:
             ).scalar_one_or_none()
 
     def set_cursor(self, flow: str, value: str, name: str = "default") -> None:
+        """Store a cursor; a time beyond now + the allowed clock skew (``erpsync.limits``) is never
+        stored: such a cursor would skip every later change. It is held at now instead (a re-read
+        overlap the ledger makes harmless), with a warning."""
+        value = _bounded_cursor(flow, name, str(value))
         c = t.cursors
         stmt = self._insert(c).values(flow=flow, name=name, value=str(value), updated_at=self._now())
         stmt = stmt.on_conflict_do_update(
@@ -394,7 +407,13 @@ class StateStore:
         correlation_id: str | None = None,
         error_kind: str = "permanent",
     ) -> int:
-        """Park a record that failed; the open dead letter of the same record is updated, not duplicated."""
+        """Park a record that failed; the open dead letter of the same record is updated, not duplicated.
+        A payload over the record limits is kept as its bounded excerpt, a reason cut to its limit
+        (``erpsync.limits``)."""
+        from erpsync import limits
+
+        payload = limits.bounded_payload(payload)
+        reason = limits.bounded(str(reason))
         dl = t.dead_letters
         now = self._now()
         stmt = self._insert(dl).values(
@@ -637,9 +656,9 @@ class StateStore:
         """
         decision = _APPROVAL_ALIASES.get(decision, decision)
         if decision not in _APPROVAL_TRANSITIONS:
-            raise ValueError(f"approval decision {decision!r}: use approved, rejected or published")
+            raise ValueError(f"approval decision {decision!r}: use approved, rejected, published or superseded")
         ap = t.approvals
-        values: dict[str, Any] = {"status": decision}
+        values: dict[str, Any] = {"status": "rejected" if decision == "superseded" else decision}
         if decision != "published":
             values.update(decided_by=decided_by, decided_at=self._now(), note=note)
         elif note:
@@ -652,9 +671,12 @@ class StateStore:
             )
             if res.rowcount:
                 return
-            current = conn.execute(sa.select(ap.c.status).where(ap.c.id == approval_id)).scalar_one_or_none()
-        if current is None:
+            found = conn.execute(sa.select(ap.c.status, ap.c.note).where(ap.c.id == approval_id)).first()
+        if found is None:
             raise KeyError(f"approval {approval_id} does not exist")
+        current, why = found
+        if current == "rejected" and (why or "").startswith("superseded:"):
+            current = f"superseded ({why[len('superseded:'):].strip()})"
         raise ValueError(f"approval {approval_id} is {current}; it cannot become {decision}")
 
     # -- drift reports ----------------------------------------------------------------------
@@ -868,5 +890,37 @@ class StateStore:
             return {status: int(n) for status, n in conn.execute(q)}
 
 
+#: ids that stand for nothing (a str() of None or null): never an internal or external id
+NO_ID = frozenset({"", "none", "null", "nil", "undefined", "?"})
+
+
+def check_ref(value: Any, what: str) -> str:
+    """``value`` as an id, or ValueError when it is empty or stands for nothing ("None", "null")."""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in NO_ID:
+        raise ValueError(f"{what} is {value!r}: not an id (a cross-reference must name a real record)")
+    return text
+
+
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _bounded_cursor(flow: str, name: str, value: str) -> str:
+    """``value``, or now when it is a time beyond now + the allowed clock skew."""
+    from erpsync import limits
+
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value  # not a time (a token, an id): the flow's own business
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    if parsed <= limits.future_bound(now=now):
+        return value
+    held = now.isoformat().replace("+00:00", "Z")
+    logging.getLogger("erpsync.state").warning(
+        "cursor %s/%s: %s is beyond now + the allowed clock skew; held at %s (a record stamped in the "
+        "future must not make every later change unread)", flow, name, value, held)
+    return held
