@@ -261,3 +261,152 @@ def test_a_held_change_the_erp_takes_back_is_rejected_as_superseded(
     assert decided.status == "rejected" and decided.decided_by == "erpsync"
     assert (decided.note or "").startswith("superseded: the ERP is back to the accepted price")
     assert variant_prices(storefront_adapter)["SKU-000003"] == shown and back.done == 0
+
+
+# --------------------------------------------------------------------------- compare-and-set approvals (issue 17, class 2)
+
+
+def _list_row(erp: Any, item: str = "ITEM-000003") -> dict[str, Any]:
+    return next(dict(r) for r in erp.list_prices()
+                if r["item_code"] == item and r["price_list"] == "LIST" and int(r.get("min_qty") or 1) == 1)
+
+
+def _set_price(world: Any, row: dict[str, Any], price: Decimal | str) -> None:
+    world.admin("erp", "POST", "prices", {"set": [{**row, "price": str(price)}]})
+
+
+def _hold_a_cut(world: Any, store: StateStore, erp: Any, sf: Any) -> tuple[dict[str, Any], Any, str]:
+    """r1 publishes; the ERP cuts ITEM-000003 by 90 %; r2 holds it. The ERP row, the approval and
+    the price the store shows."""
+    run(store, erp, sf, "r1")
+    row = _list_row(erp)
+    shown = variant_prices(sf)["SKU-000003"][0]
+    assert Decimal(shown) == Decimal(row["price"])
+    _set_price(world, row, (Decimal(row["price"]) * Decimal("0.1")).quantize(Decimal("0.01")))
+    run(store, erp, sf, "r2")
+    (held,) = store.list_approvals(status="pending", flow="pricing_sync")
+    assert held.proposed["sku"] == "SKU-000003"
+    return row, held, shown
+
+
+def _approve_cli(approval_id: int) -> int:
+    from erpsync_airflow.cli import main
+
+    return main(["approvals", "approve", str(approval_id), "--by", "pat"])
+
+
+def _superseded_notes(notes: Notes) -> list[str]:
+    return [body for subject, body in notes.sent if "superseded" in subject]
+
+
+def test_an_approval_of_a_price_the_erp_took_back_is_superseded_not_published(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    """hold -> ERP set back -> someone approves -> run: compare-and-set against the ERP's current
+    value: nothing stale published, the approval superseded with its reason (audited, mailed), and
+    the ERP's real price is not held as a +900 % rise."""
+    row, held, shown = _hold_a_cut(world, store, erp_adapter, storefront_adapter)
+    _set_price(world, row, row["price"])  # the ERP is fixed ...
+    assert _approve_cli(held.id) == 0  # ... and someone approves the cut before the next run
+    before = writes(world)
+    notes = Notes()
+    summary = run(store, erp_adapter, storefront_adapter, "r3", notifier=notes)
+
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == shown, "the stale approved price was published"
+    assert writes(world) == before and summary.done == 0
+    decided = store.get_approval(held.id)
+    assert decided.status == "rejected", decided
+    assert (decided.note or "").startswith("superseded: ")
+    assert f"the ERP now says {row['price']}" in decided.note and "approved by pat" in decided.note
+    assert store.list_approvals(status="pending", flow="pricing_sync") == [], "the ERP's real price was held"
+    assert store.list_approvals(status="approved", flow="pricing_sync") == []
+    audit = store.list_audit(flow="pricing_sync", entity="approval", external_id=held.external_id)
+    assert [a.operation for a in audit] == ["supersede_approval"] and audit[0].result == "superseded"
+    (body,) = _superseded_notes(notes)
+    assert f"#{held.id}" in body and "approved" in body and row["price"] in body
+    # and it stays so: the next run neither publishes nor holds anything for it
+    again = run(store, erp_adapter, storefront_adapter, "r4")
+    assert again.done == 0 and store.list_approvals(status="pending", flow="pricing_sync") == []
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == shown
+
+
+def test_a_held_price_set_back_before_approval_is_superseded_in_that_run_and_cannot_be_approved(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    row, held, shown = _hold_a_cut(world, store, erp_adapter, storefront_adapter)
+    _set_price(world, row, row["price"])
+    notes = Notes()
+    run(store, erp_adapter, storefront_adapter, "r3", notifier=notes)
+    decided = store.get_approval(held.id)
+    assert decided.status == "rejected" and decided.note.startswith("superseded: ")  # the same run
+    assert _superseded_notes(notes), "the operator is told"
+    assert store.list_audit(flow="pricing_sync", entity="approval", external_id=held.external_id)
+    capsys.readouterr()
+    assert _approve_cli(held.id) == 1  # too late: a person is told why, nothing is published
+    assert "superseded" in capsys.readouterr().err
+    run(store, erp_adapter, storefront_adapter, "r4")
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == shown
+
+
+def test_an_approval_whose_erp_price_moved_to_a_third_value_is_superseded_and_the_third_value_guarded(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    row, held, shown = _hold_a_cut(world, store, erp_adapter, storefront_adapter)
+    near = (Decimal(row["price"]) * Decimal("0.95")).quantize(Decimal("0.01"))  # 5 % off: passes the guard
+    _set_price(world, row, near)
+    assert _approve_cli(held.id) == 0
+    summary = run(store, erp_adapter, storefront_adapter, "r3", notifier=Notes())
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == str(near), "the ERP's current price goes out"
+    assert summary.done == 1
+    decided = store.get_approval(held.id)
+    assert decided.status == "rejected" and f"the ERP now says {near}" in decided.note
+    assert store.list_approvals(status="pending", flow="pricing_sync") == []
+
+    # a third value that breaks the guard too: the approval is superseded, the new value held anew
+    far = (near * Decimal("0.5")).quantize(Decimal("0.01"))
+    _set_price(world, row, (near * Decimal("0.1")).quantize(Decimal("0.01")))
+    run(store, erp_adapter, storefront_adapter, "r4")
+    (second,) = store.list_approvals(status="pending", flow="pricing_sync")
+    _set_price(world, row, far)
+    assert _approve_cli(second.id) == 0
+    run(store, erp_adapter, storefront_adapter, "r5")
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == str(near)
+    assert store.get_approval(second.id).status == "rejected"
+    (third,) = store.list_approvals(status="pending", flow="pricing_sync")
+    assert third.id != second.id and Decimal(third.proposed["data"]["price"]) == far
+
+
+def test_a_held_change_the_erp_changes_again_is_a_new_approval_not_the_one_a_person_reviewed(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    """What a person approves is what is published: a pending approval is never rewritten to a
+    different price under them; the old one is superseded and a new one is held."""
+    row, held, shown = _hold_a_cut(world, store, erp_adapter, storefront_adapter)
+    other = (Decimal(row["price"]) * Decimal("0.2")).quantize(Decimal("0.01"))
+    _set_price(world, row, other)
+    run(store, erp_adapter, storefront_adapter, "r3")
+    (new,) = store.list_approvals(status="pending", flow="pricing_sync")
+    assert new.id != held.id and Decimal(new.proposed["data"]["price"]) == other
+    old = store.get_approval(held.id)
+    assert old.status == "rejected" and f"the ERP now says {other}" in old.note
+    assert Decimal(old.proposed["data"]["price"]) != other, "the reviewed proposal was rewritten"
+    assert _approve_cli(held.id) == 1
+    assert _approve_cli(new.id) == 0
+    run(store, erp_adapter, storefront_adapter, "r4")
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == str(other)
+    assert store.get_approval(new.id).status == "published"
+
+
+def test_an_approval_the_erp_still_agrees_with_is_published(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    row, held, shown = _hold_a_cut(world, store, erp_adapter, storefront_adapter)
+    assert _approve_cli(held.id) == 0
+    notes = Notes()
+    summary = run(store, erp_adapter, storefront_adapter, "r3", notifier=notes)
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == held.proposed["data"]["price"]
+    assert summary.done == 1 and store.get_approval(held.id).status == "published"
+    assert not _superseded_notes(notes)
+    # a lookback re-read of the same ERP row in the next run does not hold the published price
+    run(store, erp_adapter, storefront_adapter, "r4", full_pass=True)
+    assert store.list_approvals(status="pending", flow="pricing_sync") == []

@@ -145,6 +145,14 @@ class _Run:
     sf_map: Any = None  # the storefront adapter's mapping module
     #: targets the storefront has no place for: handle -> [reason, rows, an example row]
     unsupported: dict[str, list[Any]] = field(default_factory=dict)
+    #: approved changes not yet checked against the ERP: approval external id -> Approval
+    approved: dict[str, Any] = field(default_factory=dict)
+    #: ERP price row ids of those approvals (proposal "erp_row") -> approval external id
+    approved_rows: dict[str, str] = field(default_factory=dict)
+    #: of ``approved_rows``, the rows this run read from the ERP (taken or quarantined)
+    seen_rows: set[str] = field(default_factory=set)
+    #: approvals superseded in this run: (approval, what it was, note) for the e-mail
+    superseded: list[tuple[Any, str, str]] = field(default_factory=list)
 
 
 def _flag(value: Any) -> bool:
@@ -177,8 +185,8 @@ def run(ctx: FlowContext) -> RunSummary:
         if full or book.is_empty():
             load_baseline(state)
         load_approvals(state)
-        apply_approved(state)
-        intake(ctx, state, summary, full=full)
+        intake(ctx, state, summary, full=full)  # an approval whose ERP row changed is checked here
+        apply_approved(state, full=full)  # compare-and-set: the rest, the ERP unchanged since
         publish(ctx, state, summary)
     except TransientError:
         summary.failed += 1
@@ -187,6 +195,8 @@ def run(ctx: FlowContext) -> RunSummary:
     finally:
         if state.held:
             notify_held(ctx, state)
+        if state.superseded:
+            notify_superseded(ctx, state)
     return summary
 
 
@@ -281,14 +291,35 @@ def load_approvals(state: _Run) -> None:
     for ap in store.list_approvals(status="pending", flow=state.ctx.flow):
         state.pending[ap.external_id] = ap
     for ap in store.list_approvals(status="rejected", flow=state.ctx.flow):
+        if (ap.note or "").startswith("superseded:"):
+            continue  # erpsync's, not a person's: the same value may be proposed again later
         if isinstance(ap.proposed, dict) and "data" in ap.proposed:
             state.rejected.add((ap.external_id, _proposal_hash(ap.proposed)))
+    for ap in store.list_approvals(status="approved", flow=state.ctx.flow):
+        if isinstance(ap.proposed, dict) and "data" in ap.proposed:
+            state.approved[ap.external_id] = ap
+            if ap.proposed.get("erp_row"):
+                state.approved_rows[str(ap.proposed["erp_row"])] = ap.external_id
 
 
-def apply_approved(state: _Run) -> None:
-    """Approved changes join the accepted rules; they are published by this run's publish step."""
-    approved = [a for a in state.ctx.store.list_approvals(status="approved", flow=state.ctx.flow)
-                if isinstance(a.proposed, dict) and "data" in a.proposed]
+def apply_approved(state: _Run, *, full: bool = False) -> None:
+    """Compare-and-set, after the intake: an approved change whose ERP row this run read was
+    already taken or superseded by ``_take``; the rest are changes the ERP has not touched since
+    they were held (every ERP change since the last run is read: cursor with lookback), so the
+    ERP still says what was approved: they join the accepted rules and this run publishes them.
+    Superseded instead: an approval whose ERP row was read but could not be taken (quarantined,
+    unmappable), or, on a full pass, whose row the ERP no longer has."""
+    approved = []
+    for ext, a in list(state.approved.items()):
+        row_id = str(a.proposed.get("erp_row") or "")
+        if row_id and row_id in state.seen_rows:
+            _supersede(state, ext, "the ERP's current row for this price could not be taken "
+                       "(see the dead letters of this run)", None)
+        elif full and row_id:
+            _supersede(state, ext, "the ERP no longer has this price row", None)
+        else:
+            approved.append(a)
+    state.approved.clear()
     if not approved:
         return
     rows = state.book.load(a.proposed["key"] for a in approved)
@@ -311,7 +342,10 @@ def _price_rows(ctx: FlowContext, state: _Run, full: bool, high: _High) -> Itera
     ctx.log.info("%s: reading ERP prices %s", ctx.flow, "(full pass)" if full else f"updated since {since or 'the beginning'}")
     for raw in ctx.erp.list_prices(updated_since=since):
         if isinstance(raw, Mapping):  # anything else is not a price row: the quality gate quarantines it
-            high.see(state.erp_map.price_ref(raw).updated_at)
+            ref = state.erp_map.price_ref(raw)
+            high.see(ref.updated_at)
+            if state.approved_rows and ref.row_id in state.approved_rows:
+                state.seen_rows.add(ref.row_id)
         yield raw
 
 
@@ -372,7 +406,7 @@ def _intake_chunk(
         return it.sku if it else None
 
     spec = erp_map.price_spec(sku_of)
-    entries: list[tuple[PriceEntry, Target, str]] = []
+    entries: list[tuple[PriceEntry, Target, str, str]] = []
     for raw in raws:
         try:
             entry = erp_map.price_from_erp(raw, sku_of, spec=spec)
@@ -393,16 +427,17 @@ def _intake_chunk(
                         f"currency's minor units ({type(exc).__name__}: {len(str(raw.get('price')))} characters)",
                         error_kind="mapping")
             continue
-        entries.append((entry, target, price_key(target.handle, entry.sku, entry.min_quantity)))
-    rows = state.book.load(k for _, _, k in entries)
+        entries.append((entry, target, price_key(target.handle, entry.sku, entry.min_quantity),
+                        str(erp_map.price_ref(raw).row_id)))
+    rows = state.book.load(k for _, _, k, _ in entries)
     changed: dict[str, BookRow] = {}
-    for entry, target, key in entries:
+    for entry, target, key, row_id in entries:
         row = rows.get(key)
         if row is None:
             row = BookRow(key, target.handle, entry.sku, entry.min_quantity, entry.currency)
             row.published = state.baseline.get(key)  # what the store shows already counts as published
             rows[key] = row
-        if _take(state, row, entry, _cost_of(by_sku.get(entry.sku), entry.currency), summary):
+        if _take(state, row, entry, _cost_of(by_sku.get(entry.sku), entry.currency), summary, row_id=row_id):
             changed[key] = row
     state.book.save(list(changed.values()))
     _hold(state)
@@ -441,15 +476,27 @@ def _cost_of(item: PricingItem | None, currency: str) -> Decimal | None:
     return item.cost if (item.currency or currency) == currency else None
 
 
-def _take(state: _Run, row: BookRow, entry: PriceEntry, cost: Decimal | None, summary: RunSummary) -> bool:
+def _take(state: _Run, row: BookRow, entry: PriceEntry, cost: Decimal | None, summary: RunSummary,
+          row_id: str = "") -> bool:
     """Accept the entry's rule into ``row`` or hold it; True when the row changed."""
     rid = rule_id(entry)
     new = PriceRule(entry.price, entry.effective_from, entry.effective_to, sale=entry.kind is PriceKind.SALE)
     data = new.to_json()
     ext = _ext_id(row.key, rid)
+    approved = state.approved.pop(ext, None)
+    if approved is not None:  # compare-and-set: publish only what the ERP says now
+        state.approved_rows.pop(str(approved.proposed.get("erp_row") or ""), None)
+        state.seen_rows.discard(row_id)
+        if approved.proposed.get("data") == data:
+            row.rules[rid] = data
+            row.dirty = True
+            state.approved_by_key[row.key].append(approved.id)
+            state.ctx.log.info("approval #%s (%s): the ERP still says %s; accepted", approved.id, ext, new.price)
+            return True
+        _supersede(state, ext, "the ERP changed the price after it was held", new.price, approval=approved)
     prev_data = row.rules.get(rid)
     if prev_data == data:
-        _supersede(state, ext, "the ERP is back to the accepted price")
+        _supersede(state, ext, "the ERP is back to the accepted price", new.price)
         summary.skip("unchanged")
         return False
     prev = PriceRule.from_json(prev_data) if prev_data else None
@@ -462,16 +509,19 @@ def _take(state: _Run, row: BookRow, entry: PriceEntry, cost: Decimal | None, su
     if not verdict.hold:
         row.rules[rid] = data
         row.dirty = True
-        _supersede(state, ext, f"a later ERP price {new.price} passed the guard")
+        _supersede(state, ext, "a later ERP price passed the guard", new.price)
         return True
     proposal = {"key": row.key, "rule": rid, "data": data, "handle": row.handle, "sku": row.sku,
                 "min_qty": row.min_qty, "currency": row.currency, "kind": entry.kind.value,
-                "price_list": entry.price_list}
+                "price_list": entry.price_list, "erp_row": row_id or None}
     if (ext, _proposal_hash(proposal)) in state.rejected:
         summary.skip("rejected_before")
         return False
     existing = state.pending.get(ext)
     same = existing is not None and isinstance(existing.proposed, dict) and existing.proposed.get("data") == data
+    if existing is not None and not same:
+        # never rewrite what a person may be reviewing: the old proposal goes, a new one is held
+        _supersede(state, ext, "the ERP changed the held price again (a new approval is held)", new.price)
     state.to_hold.append((
         {"flow": state.ctx.flow, "entity": ENTITY, "external_id": ext, "kind": APPROVAL_KIND, "proposed": proposal,
          "current": {"price": None if reference is None else str(reference),
@@ -501,10 +551,36 @@ def _reference(state: _Run, row: BookRow, new: PriceRule, prev: PriceRule | None
     return None
 
 
-def _supersede(state: _Run, ext: str, why: str) -> None:
-    ap = state.pending.pop(ext, None)
-    if ap is not None:
-        state.ctx.store.decide_approval(ap.id, "rejected", "erpsync", note=f"superseded: {why}")
+def _supersede(state: _Run, ext: str, why: str, erp_now: Decimal | None, *, approval: Any = None) -> None:
+    """The ERP no longer says what a pending (or approved) change proposed: the approval is
+    superseded (status rejected, note ``superseded: ...``), audited and listed in the e-mail."""
+    ap = approval or state.pending.get(ext) or state.approved.get(ext)
+    state.pending.pop(ext, None)
+    state.approved.pop(ext, None)
+    if ap is None:
+        return
+    store = state.ctx.store
+    proposed = ap.proposed.get("data", {}).get("price") if isinstance(ap.proposed, dict) else None
+    base = (f"superseded: {why}: the ERP now says {erp_now if erp_now is not None else 'no usable price'}, "
+            f"the approval proposed {proposed}")
+    for _attempt in range(2):  # a person may approve it between this run's load and now
+        note = base + (f"; approved by {ap.decided_by}" if ap.status == "approved" else "")
+        try:
+            store.decide_approval(ap.id, "superseded", "erpsync", note=note)
+            break
+        except ValueError:
+            current = store.get_approval(ap.id)
+            if current is None or current.status not in ("pending", "approved") or current.status == ap.status:
+                return  # decided otherwise meanwhile (rejected by a person): nothing to supersede
+            ap = current
+    else:
+        return
+    store.audit(flow=state.ctx.flow, system="erpsync", operation="supersede_approval", entity="approval",
+                external_id=ap.external_id, request={"approval_id": ap.id, "was": ap.status, "proposed": proposed},
+                response={"erp_now": None if erp_now is None else str(erp_now), "note": note},
+                duration_ms=None, result="superseded", run_id=state.ctx.run_id)
+    state.superseded.append((ap, ap.status, note))
+    state.ctx.log.warning("approval #%s (%s, %s) %s", ap.id, ap.external_id, ap.status, note)
 
 
 # --------------------------------------------------------------------------- 4. publish
@@ -685,3 +761,38 @@ def notify_held(ctx: FlowContext, state: _Run) -> None:
         notifier.send(subject, body)
     except Exception:
         ctx.log.exception("%s: the held-price e-mail could not be sent; its text:\n%s\n%s", ctx.flow, subject, body)
+
+
+def render_superseded(superseded: list[tuple[Any, str, str]]) -> tuple[str, str]:
+    """Subject and body of the e-mail listing the approvals a run superseded (compare-and-set)."""
+    n = len(superseded)
+    subject = f"[erpsync] pricing_sync superseded {n} price approval{'s' if n != 1 else ''}"
+    lines = [
+        f"{n} held price change(s) will NOT be published: the ERP no longer says what was proposed.",
+        "The storefront gets the ERP's current price (through the price guard), not the held one.",
+        "",
+    ]
+    for ap, was, note in superseded[:HELD_LISTED]:
+        key = ap.proposed.get("key", ap.external_id) if isinstance(ap.proposed, dict) else ap.external_id
+        lines.append(f"#{ap.id} ({was}) {key}: {note}")
+    if n > HELD_LISTED:
+        lines.append(f"... and {n - HELD_LISTED} more (erpsync approvals list --flow pricing_sync --status rejected)")
+    lines += [
+        "",
+        "Nothing to do unless the ERP's current price is wrong: fix it in the ERP; a change the guard",
+        "holds again is a new approval. Runbook: docs/runbooks/price-cascade.md",
+    ]
+    return subject, "\n".join(lines)
+
+
+def notify_superseded(ctx: FlowContext, state: _Run) -> None:
+    subject, body = render_superseded(state.superseded)
+    notifier = getattr(ctx, "notifier", None)
+    if notifier is None:
+        ctx.log.warning("%s\n%s", subject, body)
+        return
+    try:
+        notifier.send(subject, body)
+    except Exception:
+        ctx.log.exception("%s: the superseded-approvals e-mail could not be sent; its text:\n%s\n%s",
+                          ctx.flow, subject, body)
