@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from erpsync.errors import PermanentError, UnknownOutcomeError
+from erpsync.errors import ErpsyncError, PermanentError, UnknownOutcomeError
 from erpsync.model import Record
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class FlowContext:
         for record in records:
             if on_record is not None:
                 on_record(record)
+            summary.read += 1
             batch.append(record)
             if len(batch) >= chunk:
                 yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key)
@@ -114,10 +115,13 @@ class FlowContext:
 
 @dataclass(slots=True)
 class RunSummary:
-    """Counts of one run. ``done`` written or matched, ``failed`` transient failures (the run is
-    failed), ``quarantined`` sent to dead letters, ``skipped`` left alone on purpose (unchanged,
-    unpaid, ...). ``reasons`` counts why records were skipped or quarantined, and ``found_by_key``
-    for done records that an earlier, interrupted try had already written."""
+    """Counts of one run. ``read`` records read from the source, ``compared`` records checked
+    against the other side (None: every record decided, ``done + skipped``), ``done`` written or
+    matched, ``failed`` transient failures (the run is failed), ``quarantined`` sent to dead
+    letters, ``skipped`` left alone on purpose (unchanged, unpaid, ...). ``reasons`` counts why
+    records were skipped or quarantined, and ``found_by_key`` for done records that an earlier,
+    interrupted try had already written. :func:`check_useful` fails a run whose counts show it
+    did nothing useful where work existed."""
 
     flow: str = ""
     run_id: str = ""
@@ -129,6 +133,14 @@ class RunSummary:
     reasons: Counter[str] = field(default_factory=Counter)
     queued: int = 0  # kept in the outbox: the target was unavailable (erpsync.reliability)
     drained: int = 0  # taken from the outbox this run (also counted as done/skipped/quarantined)
+    read: int = 0  # records read from the source (the quality gate counts them; other readers set it)
+    compared: int | None = None  # records checked against the other side; None: done + skipped
+    #: what ``compared`` counts when it is not records (the drift check: SKU-locations), for the log
+    compared_unit: str = "records"
+
+    @property
+    def compared_count(self) -> int:
+        return self.done + self.skipped if self.compared is None else self.compared
 
     def skip(self, reason: str) -> None:
         self.skipped += 1
@@ -151,6 +163,8 @@ class RunSummary:
             "drained": self.drained,
             "dead_letters": [list(d) for d in self.dead_letters],
             "reasons": dict(self.reasons),
+            "read": self.read,
+            "compared": self.compared_count,
         }
 
     def render(self, *, top: int = 5, max_dead_letters: int = 20) -> str:
@@ -159,7 +173,9 @@ class RunSummary:
         if self.run_id:
             head += f" [{self.run_id}]"
         lines = [
-            f"{head}: done={self.done} failed={self.failed} "
+            f"{head}: read={self.read} compared={self.compared_count}"
+            + (f" {self.compared_unit}" if self.compared_unit != "records" else "")
+            + f" done={self.done} failed={self.failed} "
             f"quarantined={self.quarantined} skipped={self.skipped}"
             + (f" queued={self.queued}" if self.queued else "")
             + (f" drained={self.drained}" if self.drained else "")
@@ -186,6 +202,80 @@ class RunSummary:
         if self.queued:
             lines.append(f"outbox: {self.queued} record(s) queued until the target is back (erpsync outbox status)")
         return "\n".join(lines)
+
+
+#: a run that read at least MIN_COMPARED_BATCH records and compared fewer than this share of them
+#: fails (``ERPSYNC_MIN_COMPARED_SHARE``, DAG param ``min_compared_share``); a run that read
+#: records and compared none fails whatever their number
+DEFAULT_MIN_COMPARED_SHARE = 0.5
+DEFAULT_MIN_COMPARED_BATCH = 10
+
+
+class NothingUseful(ErpsyncError):
+    """A run whose counts show it did nothing useful where work existed (it read records and
+    compared none, or too small a share of them). Raised so that Airflow marks the run failed and
+    the failure mail goes out; ``summary`` has the counts."""
+
+    def __init__(self, message: str, summary: RunSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+def compared_limits(params: dict[str, Any] | None = None) -> tuple[float, int]:
+    """(min share, min batch): DAG params ``min_compared_share``/``min_compared_batch``, else
+    ``ERPSYNC_MIN_COMPARED_SHARE``/``ERPSYNC_MIN_COMPARED_BATCH``, else 0.5 and 10."""
+    import os
+
+    from erpsync.errors import ConfigError
+
+    params = params or {}
+    out: list[float] = []
+    for name, env, default in (("min_compared_share", "ERPSYNC_MIN_COMPARED_SHARE", DEFAULT_MIN_COMPARED_SHARE),
+                               ("min_compared_batch", "ERPSYNC_MIN_COMPARED_BATCH", DEFAULT_MIN_COMPARED_BATCH)):
+        raw = params.get(name)
+        if raw in (None, ""):
+            raw = os.environ.get(env, "").strip() or default
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} ({env}) = {raw!r} is not a number") from None
+        if value < 0 or (name == "min_compared_share" and value > 1):
+            raise ConfigError(f"{name} ({env}) = {raw!r} must be between 0 and 1" if name == "min_compared_share"
+                              else f"{name} ({env}) = {raw!r} must not be negative")
+        out.append(value)
+    return out[0], int(out[1])
+
+
+def useless_reason(summary: RunSummary, min_share: float, min_batch: int, *, read: int | None = None) -> str | None:
+    """Why the counts show a run did nothing useful where work existed, or None: it read records
+    and compared none, or (from ``min_batch`` records read) compared fewer than ``min_share`` of
+    them. ``read`` overrides ``summary.read`` (what could have been compared)."""
+    n = summary.read if read is None else read
+    compared = summary.compared_count
+    if n <= 0:
+        return None
+    unit = summary.compared_unit
+    detail = (f"read {n}, compared {compared} {unit}, wrote {summary.done}, skipped by rule {summary.skipped}, "
+              f"dead-lettered {summary.quarantined}")
+    top = ", ".join(f"{r} x{c}" for r, c in summary.reasons.most_common(3))
+    if top:
+        detail += f"; top reasons: {top}"
+    if compared <= 0:
+        return f"{summary.flow or 'flow'}: compared nothing of what it read ({detail})"
+    if n >= min_batch and compared < min_share * n:
+        return (f"{summary.flow or 'flow'}: compared {compared / n:.0%} of what it read, below the "
+                f"{min_share:.0%} required (min_compared_share) ({detail})")
+    return None
+
+
+def check_useful(ctx: FlowContext, summary: RunSummary, *, read: int | None = None) -> None:
+    """Raise :class:`NothingUseful` when :func:`useless_reason` says so (the limits from
+    :func:`compared_limits`); the run's counts are logged first."""
+    share, batch = compared_limits(ctx.params)
+    reason = useless_reason(summary, share, batch, read=read)
+    if reason is not None:
+        ctx.log.error("%s\n%s", reason, summary.render())
+        raise NothingUseful(reason, summary)
 
 
 def reason_key(reason: str) -> str:
@@ -258,10 +348,18 @@ def format_cursor(value: dt.datetime) -> str:
 
 
 class CursorTracker:
-    """Highest ``updated_at`` seen in a batch; stored only after the whole batch was handled."""
+    """Highest ``updated_at`` seen in a batch; stored only after the whole batch was handled.
 
-    def __init__(self) -> None:
+    A time beyond now + the allowed clock skew (``erpsync.limits.future_bound``) is not taken: the
+    quality gate dead-letters its record (``timestamp_in_future``), and the cursor stays where the
+    next run reads every later change (``StateStore.set_cursor`` refuses such a time as well).
+    Naive times (no zone) are read as UTC."""
+
+    def __init__(self, bound: dt.datetime | None = None) -> None:
+        from erpsync.limits import future_bound
+
         self.high: dt.datetime | None = None
+        self.bound = bound or future_bound()
 
     def see(self, raw: dict[str, Any]) -> None:
         value = raw.get("updated_at") if isinstance(raw, dict) else None  # bad records are not dicts
@@ -270,6 +368,8 @@ class CursorTracker:
         try:
             seen = parse_cursor(value)
         except ValueError:
+            return
+        if seen > self.bound:
             return
         if self.high is None or seen > self.high:
             self.high = seen
@@ -298,9 +398,11 @@ def dead_letter(
     """Keep the record and why it failed, count it, and go on with the batch. The payload keeps
     the personal data it needs for a replay; the reason, which reaches task logs and mails, does
     not (``mask_text``)."""
+    from erpsync.limits import bounded, bounded_payload
     from erpsync.state.redact import mask_text
 
-    reason = mask_text(reason)
+    reason = mask_text(bounded(reason))  # a 10 MB value quoted in a reason is cut, not copied
+    payload = bounded_payload(payload)  # a record over the limits is kept as a bounded excerpt
     if external_id in ("", "?"):
         # no id: told apart by their content, so that two such records are two dead letters (one
         # open dead letter per id: under one "?" the last would replace the others' payloads)

@@ -45,6 +45,7 @@ from erpsync.rules.availability import (
     kit_available,
     kit_restock_date,
     parse_shares,
+    take_shortfall,
 )
 from erpsync.state.inventory import InventoryState, ItemInfo, Pushed
 
@@ -56,7 +57,7 @@ SAMPLE = 20  # SKUs named in a report line
 SHARED = "inventory"
 #: reported, but not skipped: in-flight units are a deduction; a held SKU-location is counted as
 #: quarantined already (its record's dead letter)
-NOT_SKIPS = {"in_flight_units", "held_by_quality_gate"}
+NOT_SKIPS = {"in_flight_units", "held_by_quality_gate", "over_allocated_units", "store_changed"}
 BASELINE_CHUNK = 50_000
 #: stock rows validated together on the first run's full export (GX costs ~0.15 s a call + ~10 µs a row)
 FIRST_RUN_CHUNK = 20_000
@@ -305,7 +306,9 @@ class Engine:
             targets.update(self.kits_of.get(code, ()))
         need: set[str] = set()
         lmap = self.settings.location_map
-        multi = any(len(lmap.sources(loc)) > 1 for loc in lmap.locations)
+        # with more than one warehouse, any of them changing can change every location of the item
+        # (several feed one location, or an over-allocated one takes from the others): read them all
+        multi = sum(1 for loc in lmap.mapping.values() if loc is not None) > 1
         for code in targets:
             kit = self.kits.get(code)
             if kit is not None:
@@ -327,7 +330,10 @@ class Engine:
         for f in figs:
             restock = dt.date.fromisoformat(f.restock_date) if f.restock_date else None
             agg.add(lmap, f.item_code, f.warehouse, f.available, backorderable=f.backorderable,
-                    restock_date=restock, at=f.modified)
+                    restock_date=restock, at=f.modified, short=f.short)
+        short = agg.settle(lmap.locations)
+        if short:
+            self.stats.report("over_allocated_units", ",".join(sorted(agg.short_skus)), short)
         for code, wh in agg.unmapped:
             self.stats.report("unmapped_location", f"{code}@{wh}")
         by_code = agg.levels
@@ -386,7 +392,9 @@ class Engine:
         (``unmapped_location``), one mapped to None is left out on purpose. The first half of
         :meth:`available_by_location`, without any item facts (the drift check reads them after)."""
         mapping = self.settings.location_map.mapping
-        agg: dict[str, dict[str, int]] = {loc: {} for loc in self.settings.location_map.locations}
+        locations = self.settings.location_map.locations
+        agg: dict[str, dict[str, int]] = {loc: {} for loc in locations}
+        short: dict[str, dict[str, int]] = {}  # item code -> location -> units over-allocated
         for code, wh, avail in figures:
             loc = mapping.get(wh)
             if loc is None:
@@ -394,7 +402,19 @@ class Engine:
                     self.stats.report("unmapped_location", f"{code}@{wh}")
                 continue
             by_code = agg[loc]
+            if avail < 0:  # a net figure: the warehouse is over-allocated by -avail
+                owed = short.setdefault(code, {})
+                owed[loc] = owed.get(loc, 0) - avail
+                avail = 0
             by_code[code] = by_code.get(code, 0) + avail
+        taken = 0
+        for code, owed in short.items():
+            before = {loc: agg[loc][code] for loc in locations if code in agg[loc]}
+            for loc, n in take_shortfall(before, owed, locations).items():
+                taken += agg[loc][code] - n
+                agg[loc][code] = n
+        if taken:
+            self.stats.report("over_allocated_units", ",".join(sorted(short)), taken)
         return agg
 
     def available_by_location(
@@ -427,6 +447,64 @@ class Engine:
                 have = agg[loc]
                 out[loc][kit.sku] = kit_available(comps, {c: have[c] for c in comps if c in have}) if kit.active else 0
         self.stats.computed += sum(len(v) for v in out.values())
+        return out
+
+    # -- the location map against the ERP's warehouses (issue 16, 1)
+    def check_location_map(self, seen: Iterable[str] | None = None) -> int:
+        """Report, once per run, every gap between the location map and the ERP's warehouses: a
+        mapped warehouse the ERP does not have (its store location gets nothing from it:
+        ``location_without_source``), an ERP warehouse the map does not name (its stock reaches no
+        store: ``warehouse_not_mapped``; map it to null to leave it out on purpose). Each gap is a
+        warning in the log, a reason in the run's summary and one open dead letter (entity
+        ``location_map``, id ``warehouse:<code>``), closed by the first run that finds it fixed.
+        The ERP's warehouses come from ``list_warehouses``; an ERP that cannot list them is
+        checked against ``seen`` (the warehouses of a full read), else not at all. Returns the gaps."""
+        ctx, lmap = self.ctx, self.settings.location_map
+        listed = ctx.erp.list_warehouses()
+        if listed is None:
+            # what a full read showed, quarantined rows too; nothing read: nothing to tell
+            seen = set(seen or ()) | {k.rpartition("@")[2] for k in self._quarantined}
+            if not seen:
+                return 0
+            listed = list(seen)
+        erp = set(listed)
+        gaps: dict[str, tuple[str, str]] = {}
+        for wh, loc in lmap.mapping.items():
+            if loc is not None and wh not in erp:
+                fed = [w for w in lmap.sources(loc) if w in erp]
+                gaps[wh] = ("location_without_source",
+                            f"location_map: store location {loc!r} is fed by ERP warehouse {wh!r}, which the ERP "
+                            f"does not have (its warehouses: {', '.join(sorted(erp)) or 'none'}): {loc!r} gets no "
+                            + (f"stock from it (only from {', '.join(fed)})" if fed else "stock at all")
+                            + "; fix the param location_map")
+        for wh in sorted(erp - set(lmap.mapping)):
+            gaps[wh] = ("warehouse_not_mapped",
+                        f"location_map: ERP warehouse {wh!r} feeds no store location, so its stock reaches no "
+                        f"store; map it to a location of the store, or to null to leave it out on purpose")
+        for wh in sorted((erp | set(lmap.mapping)) - set(gaps)):
+            ctx.store.resolve_dead_letters(ctx.flow, "location_map", f"warehouse:{wh}")
+        for wh, (kind, reason) in sorted(gaps.items()):
+            ctx.log.warning("%s: %s", ctx.flow, reason)
+            dead_letter(ctx, self.summary, "location_map", f"warehouse:{wh}",
+                        {"warehouse": wh, "location": lmap.mapping.get(wh), "erp_warehouses": sorted(erp),
+                         "location_map": dict(lmap.mapping)}, f"{kind}: {reason}", error_kind="config")
+        return len(gaps)
+
+    # -- what the store holds now (issue 16, 4)
+    def store_now(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """(sku, location) -> the store's level as it is now (``store_level_of``: what it sells),
+        read for these SKUs only (``inventory_for``): the cycle compares with the store, not only
+        with what it last pushed, so a figure moved under it (a hand edit, a fulfilment the store
+        booked its own way) is seen and set right."""
+        skus = sorted({k[0] for k in keys})
+        if not skus:
+            return {}
+        store_level_of = self.store_map.store_level_of
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for raw in self.ctx.storefront.inventory_for(skus):
+            row = store_level_of(raw)
+            if row is not None:
+                out[(row["sku"], str(row["location"]))] = row
         return out
 
     # -- store orders the ERP has not received yet
@@ -521,8 +599,15 @@ class Engine:
         return out
 
     # -- compare and push
-    def differences(self, levels: dict[tuple[str, str], StoreLevel]) -> list[tuple[StoreLevel, dict[str, Any]]]:
+    def differences(
+        self, levels: dict[tuple[str, str], StoreLevel], *, reread: bool = True
+    ) -> list[tuple[StoreLevel, dict[str, Any]]]:
+        """What differs from the store: from what it holds now (:meth:`store_now`, with ``reread``
+        and the param ``compare_with_store``, on by default), else from what was last pushed. A
+        level the store changed under us (it differs from what we last pushed and from what it
+        should be) is reported as ``store_changed`` and set right."""
         pushed = self.state.pushed(levels)
+        now = self.store_now(levels) if reread and self.ctx.params.get("compare_with_store", True) else {}
         diffs: list[tuple[StoreLevel, dict[str, Any]]] = []
         unchanged = 0
         level_to_storefront = self.store_map.level_to_storefront
@@ -530,7 +615,14 @@ class Engine:
             lv = levels[key]
             payload = level_to_storefront(lv)
             last = pushed.get(key)
-            if last is not None and _same(last, payload):
+            current = now.get(key)
+            if current is not None:
+                if _same_now(current, payload):
+                    unchanged += 1
+                    continue
+                if last is not None and _same(last, payload):
+                    self.stats.report("store_changed", f"{key[0]}@{key[1]}")
+            elif last is not None and _same(last, payload):
                 unchanged += 1
                 continue
             diffs.append((lv, payload))
@@ -602,6 +694,13 @@ def _same(last: Pushed, payload: dict[str, Any]) -> bool:
             and (last.restock_date or None) == payload.get("restock_date"))
 
 
+def _same_now(current: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """The store's level as it is now already shows ``payload``."""
+    return (current.get("available") == payload["available"]
+            and bool(current.get("backorderable")) == bool(payload.get("backorderable"))
+            and (current.get("restock_date") or None) == payload.get("restock_date"))
+
+
 def _rejected(exc: PermanentError, n: int) -> set[int]:
     """Indexes the store named in a 422 ``errors[]``; empty when it named none."""
     body = exc.body if isinstance(exc.body, dict) else {}
@@ -655,6 +754,7 @@ def cycle(engine: Engine) -> CycleStats:
     new_skus = refresh_store_skus(ctx, state)
     since = _cursor(ctx, "stock")
     first = since is None
+    seen: set[str] = set()  # the warehouses of a full read: the map's check when the ERP cannot list them
     if first:
         ctx.log.info("%s: first run: full stock export, store levels as the baseline", ctx.flow)
         bootstrap_baseline(engine)
@@ -670,14 +770,20 @@ def cycle(engine: Engine) -> CycleStats:
             for f in engine.figures(raws):
                 if f.modified and (not high_box or f.modified > high_box[0]):
                     high_box[:] = [f.modified]
+                seen.add(f.warehouse)
                 yield f
 
         levels = engine.compute(tracked())
         high = high_box[0] if high_box else None
     else:
         levels, high = _incremental(engine, raws, new_skus)
+    if first:
+        engine.check_location_map(seen)
+    else:
+        engine.check_location_map()
     levels = engine.for_store(levels, skip_hot=True)
-    engine.push(engine.differences(levels))
+    # the first run's baseline is the store's levels read a moment ago: no second read
+    engine.push(engine.differences(levels, reread=not first))
     if high:
         current = ctx.store.get_cursor(ctx.flow, name="stock")
         if not current or high > current:
@@ -725,6 +831,10 @@ def bootstrap_baseline(engine: Engine) -> int:
 def finish(engine: Engine) -> None:
     """Fold the reports into the summary and log them with samples."""
     s, st = engine.summary, engine.stats
+    # the general rule (flows.base.check_useful): stock records read, and those that reached the
+    # computation (not dead-lettered)
+    s.read = max(s.read, st.read)
+    s.compared = max(0, st.read - s.quarantined)
     for reason, n in st.reports.items():
         if reason not in NOT_SKIPS:
             s.skipped += n
@@ -760,6 +870,7 @@ def run_fast_lane(ctx: FlowContext) -> RunSummary:
     budget = float(ctx.params.get("budget_seconds", 0))
     sleep = ctx.params.get("_sleep") or time.sleep
     engine = Engine(ctx, settings, summary)
+    engine.check_location_map()
     deadline = time.monotonic() + budget
     passes = 0
     while True:

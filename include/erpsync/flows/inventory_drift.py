@@ -1,8 +1,10 @@
 """inventory_drift_check: a full comparison of ERP availability and store stock, every SKU-location.
 
 1. Refresh items and the store's SKUs (as inventory_sync does).
-2. Read the whole ERP stock (bulk export, as blocks of array rows) and compute what every store
-   SKU-location should show (``Engine.aggregate_available`` and ``available_by_location``: the
+2. Read the whole ERP stock (bulk export, as blocks of array rows, when the adapter speaks the
+   canonical shape; otherwise record by record through the adapter's own mapping: Tryton reads
+   each product's quantities per warehouse, Vendure each variant's stock levels) and compute what
+   every store SKU-location should show (``Engine.aggregate_available`` and ``available_by_location``: the
    figure only, one dict per location, no object per SKU-location), while the store's levels (bulk export) are read in a
    second thread. A record of either export that cannot be read is dead-lettered, never skipped.
 3. Classify every difference: ``quantity_mismatch``, ``kit_mismatch`` (the SKU is a kit),
@@ -10,7 +12,10 @@
    ``missing_in_erp`` (the store has a level for a SKU the ERP does not know), ``unmapped_location``
    (an ERP warehouse the location map does not know, or a store location no warehouse feeds).
 4. Store a drift report (counts by kind; the first ``max_items`` differences as items), render the
-   summary e-mail and log it.
+   summary e-mail and log it. A run that read records but compared none of them, or (from
+   ``min_compared_batch`` SKU-locations) less than ``min_compared_share`` of what it could compare
+   (the unreadable records count as not compared), fails (``flows.base.NothingUseful``) after its
+   report is stored: a check that compares nothing never says "no drift".
 5. Heal when ``heal`` is on: re-read the ERP stock of the drifted items, recompute, and push only
    where the fresh value still differs and no newer write reached the SKU-location since the check
    began (a sync or fast-lane push after that instant wins; the healer never overwrites it).
@@ -26,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from erpsync.errors import ConfigError, MappingError
-from erpsync.flows.base import FlowContext, RunSummary, dead_letter
+from erpsync.flows.base import FlowContext, RunSummary, check_useful, dead_letter
 from erpsync.flows.inventory import Engine, Settings, finish, refresh_items, refresh_store_skus
-from erpsync.mappings.stock import level_to_storefront, record_key, stock_available_rows, store_level_rows
+from erpsync.mappings import stock as canonical
+from erpsync.mappings.stock import record_key, stock_available_rows, store_level_rows
 from erpsync.rules.availability import StoreLevel, allocate_channels
 
 FLOW = "inventory_drift_check"
@@ -42,6 +48,12 @@ class DriftResult:
     counts: Counter[str] = field(default_factory=Counter)
     items: list[dict[str, Any]] = field(default_factory=list)
     compared: int = 0
+    #: store levels with no ERP counterpart that were classified (missing_in_erp, unmapped_location,
+    #: a level where no warehouse holds the item): compared too, from the store's side
+    store_only: int = 0
+    #: records read from the ERP and from the store
+    erp_read: int = 0
+    store_read: int = 0
     #: records of either export that could not be read: dead-lettered (flow, reason mapping_error)
     unreadable: int = 0
     healed: int = 0
@@ -49,7 +61,8 @@ class DriftResult:
     report_id: int | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"compared": self.compared, "differences": sum(self.counts.values()),
+        return {"compared": self.compared, "store_only": self.store_only, "erp_read": self.erp_read,
+                "store_read": self.store_read, "differences": sum(self.counts.values()),
                 "by_kind": {k: self.counts.get(k, 0) for k in KINDS}, "unreadable": self.unreadable,
                 "healed": self.healed,
                 "heal_skipped_newer": self.heal_skipped_newer, "stored_items": len(self.items)}
@@ -79,6 +92,11 @@ def run_with_email(ctx: FlowContext) -> tuple[RunSummary, tuple[str, str], Drift
             ctx.log.warning("%s: the drift summary e-mail could not be sent", ctx.flow, exc_info=True)
     summary.done = result.healed
     finish(engine)
+    # the general rule (flows.base.check_useful): records read on both sides, SKU-locations compared
+    summary.read = result.erp_read + result.store_read
+    summary.compared = result.compared + result.store_only
+    summary.compared_unit = "SKU-locations"
+    check_useful(ctx, summary, read=summary.compared + result.unreadable)
     return summary, (subject, body), result
 
 
@@ -99,12 +117,11 @@ def check(engine: Engine) -> DriftResult:
             def bad(raw: dict[str, Any], exc: MappingError) -> None:
                 unreadable.append((raw, exc))
 
-            for block in ctx.storefront.export_inventory_rows():
-                for sku, loc, avail in store_level_rows(block.fields, block.rows, bad):
-                    by_sku = store_levels.get(loc)
-                    if by_sku is None:
-                        by_sku = store_levels[loc] = {}
-                    by_sku[sku] = avail
+            for sku, loc, avail in _store_levels(engine, res, bad):
+                by_sku = store_levels.get(loc)
+                if by_sku is None:
+                    by_sku = store_levels[loc] = {}
+                by_sku[sku] = avail
         except BaseException as exc:  # re-raised in the main thread
             failure.append(exc)
 
@@ -120,7 +137,7 @@ def check(engine: Engine) -> DriftResult:
     agg.clear()
     res.unreadable += len(unreadable)
     for raw, exc in unreadable:
-        dead_letter(ctx, engine.summary, "inventory_level", record_key(raw, "sku", "location_id"), raw,
+        dead_letter(ctx, engine.summary, "inventory_level", _level_key(raw), raw,
                     f"mapping_error: {exc}", error_kind="mapping")
 
     store_skus = state.all_store_skus()
@@ -134,6 +151,8 @@ def check(engine: Engine) -> DriftResult:
 
     def note(kind: str, sku: str, loc: str, **detail: Any) -> None:
         res.counts[kind] += 1
+        if kind in ("missing_in_erp", "unmapped_location") or detail.get("no_erp_record"):
+            res.store_only += 1
         if len(res.items) < cap:
             res.items.append({"entity": "inventory_level", "external_id": f"{sku}@{loc}", "kind": kind,
                               "sku": sku, "location": loc, **detail})
@@ -192,9 +211,55 @@ def _erp_figures(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, i
                     error_kind="mapping")
 
     safety = engine.settings.include_safety_stock
-    for block in ctx.erp.export_stock_rows():
-        engine.stats.read += len(block.rows)
-        yield from stock_available_rows(block.fields, block.rows, bad, include_safety_stock=safety)
+    stock_figures = engine.erp_map.stock_figures
+    if stock_figures is canonical.stock_figures:  # the canonical shape: its bulk export, block by block
+        for block in ctx.erp.export_stock_rows():
+            engine.stats.read += len(block.rows)
+            res.erp_read += len(block.rows)
+            yield from stock_available_rows(block.fields, block.rows, bad, include_safety_stock=safety)
+        return
+    # an ERP with its own shape and no columnar export (Tryton: each product's quantities read per
+    # warehouse): record by record through its mapping, as inventory_sync reads it
+    for raw in ctx.erp.export_stock():
+        engine.stats.read += 1
+        res.erp_read += 1
+        try:
+            f = stock_figures(raw, include_safety_stock=safety)
+        except MappingError as exc:
+            bad(raw, exc)
+            continue
+        yield f.item_code, f.warehouse, f.available
+
+
+def _store_levels(engine: Engine, res: DriftResult,
+                  bad: Callable[[dict[str, Any], MappingError], None]) -> Iterator[tuple[str, str, int]]:
+    """(sku, store location, available) of every store level: the bulk export's blocks when the
+    store speaks the canonical shape, else each level through the store's mapping
+    (``store_level_of``: Vendure's variant stock levels)."""
+    ctx = engine.ctx
+    store_level_of = engine.store_map.store_level_of
+    if store_level_of is canonical.store_level_of:
+        for block in ctx.storefront.export_inventory_rows():
+            res.store_read += len(block.rows)
+            yield from store_level_rows(block.fields, block.rows, bad)
+        return
+    for raw in ctx.storefront.export_inventory():
+        res.store_read += 1
+        row = store_level_of(raw) if isinstance(raw, dict) else None
+        if row is None:
+            bad(raw if isinstance(raw, dict) else {"_record": raw},
+                MappingError(f"store level {_level_key(raw)}", "sku/location/available",
+                             "the store's level shape", raw))
+            continue
+        yield row["sku"], row["location"], row["available"]
+
+
+def _level_key(raw: Any) -> str:
+    """The id a dead letter of a store level is filed under (``sku@location`` in either shape)."""
+    key = record_key(raw, "sku", "location_id")
+    if key == "?" and isinstance(raw, dict) and raw.get("stockLocationId") is not None:
+        key = record_key({"sku": raw.get("sku"), "loc": str(raw.get("stockLocationId"))}, "sku", "loc")
+    return key
 
 
 def _channel(engine: Engine) -> Callable[[str, int], int] | None:
@@ -225,8 +290,12 @@ def heal(engine: Engine, keys: list[tuple[str, str]], started: dt.datetime, res:
             fetch.update(kit.kit or {})
     figs = engine.read_stock(engine.ctx.erp.stock_for_items(sorted(fetch)))  # through the quality gate
     fresh = engine.for_store(engine.compute(figs, codes), skip_hot=False)
-    current = {(r["sku"], r["location_id"]): r.get("available")
-               for r in engine.ctx.storefront.inventory_for(sorted({k[0] for k in wanted}))}
+    store_level_of, level_to_storefront = engine.store_map.store_level_of, engine.store_map.level_to_storefront
+    current: dict[tuple[str, str], Any] = {}
+    for r in engine.ctx.storefront.inventory_for(sorted({k[0] for k in wanted})):
+        lv_now = store_level_of(r)
+        if lv_now is not None:
+            current[(lv_now["sku"], lv_now["location"])] = lv_now["available"]
     diffs = []
     for key in sorted(set(wanted)):
         info = items.get(key[0])
@@ -245,7 +314,8 @@ def render_email(flow: str, run_id: str, res: DriftResult, *, top: int = 10) -> 
     """Subject and plain-text body of the nightly drift summary."""
     total = sum(res.counts.values())
     subject = f"[erpsync] {flow}: {total:,} differences in {res.compared:,} SKU-locations"
-    lines = [f"Run {run_id}: compared {res.compared:,} SKU-locations of the ERP and the store.", ""]
+    lines = [f"Run {run_id}: compared {res.compared:,} SKU-locations of the ERP and the store "
+             f"(read {res.erp_read:,} ERP stock records and {res.store_read:,} store levels).", ""]
     for kind in KINDS:
         lines.append(f"  {kind:<20} {res.counts.get(kind, 0):>10,}")
     lines.append(f"  {'total':<20} {total:>10,}")

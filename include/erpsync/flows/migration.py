@@ -638,18 +638,19 @@ def _orders_report(ctx: FlowContext, source: Source, dead: Mapping[str, str]) ->
         if earliest is None or order.placed_at < earliest:
             earliest = order.placed_at
     erp_by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    view = reconciliation.erp_view(ctx)  # each ERP sales order through the ERP's mapping
     if store_orders and type(ctx.erp).list_sales_orders is ErpAdapter.list_sales_orders:
         for ref in store_orders:  # an ERP that cannot list: one look-up by reference each
             so = ctx.erp.find_sales_order(ref)
             if so is not None:
-                erp_by_ref[ref].append(so)
+                erp_by_ref[ref].append(view(so))
     elif store_orders:
         # a sales order is written after its store order exists: nothing older can belong here
         since = earliest - dt.timedelta(days=1) if earliest is not None else None
         for so in ctx.erp.list_sales_orders(updated_since=since):
-            ref = str(so.get("external_ref"))
-            if ref in store_orders:
-                erp_by_ref[ref].append(so)
+            v = view(so)
+            if v["ref"] in store_orders:
+                erp_by_ref[v["ref"]].append(v)
     tolerance = Decimal(str(ctx.params.get("amount_tolerance", "0")))
     found, totals, matched = reconciliation.compare_orders(store_orders, erp_by_ref, dead, tolerance)
     items += found

@@ -6,8 +6,13 @@ cancelled) against the ERP sales orders of that day by external reference. Each 
 item of the day's drift report: ``missing_in_erp`` (with its dead letter's reason when it has one),
 ``unexpected_in_erp`` (the store says unpaid/cancelled, or has no such order), ``duplicate_in_erp``,
 ``currency_mismatch``, ``total_mismatch``, ``tax_mismatch``, ``unmappable`` (the store's record does
-not map). The summary has order counts, totals and tax per currency on both sides. Re-running the
-same day replaces its report.
+not map), ``not_confirmed_in_erp`` (the ERP has the sale but left it unconfirmed: a draft left by a
+failed confirm, or cancelled). Both sides are read through their adapter's mapping
+(``order_from_storefront``, ``sales_order_summary``), so the same comparison runs on the sandbox,
+Tryton or Vendure. The summary has order counts, totals and tax per currency on both sides, and
+how many orders of each side were read and compared; a run that read orders of the day and
+compared none (or too small a share: ``flows.base.check_useful``) fails after its report is
+stored. Re-running the same day replaces its report.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError
-from erpsync.flows.base import FlowContext, RunSummary
-from erpsync.mappings.storefront_sandbox import order_from_storefront
-from erpsync.model import Order, OrderStatus
+from erpsync.flows.base import FlowContext, RunSummary, check_useful
+from erpsync.model import ModelError, Order, OrderStatus
 
 FLOW = "orders_reconciliation"
 ZERO = Decimal("0")
@@ -38,18 +43,22 @@ def day_of(ctx: FlowContext) -> dt.date:
     return (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).date()
 
 
-def _t(value: Any) -> dt.datetime | None:
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+def erp_view(ctx: FlowContext) -> Any:
+    """The ERP mapping's ``sales_order_summary`` (``mappings.sales_orders``): what is compared of
+    one ERP sales order."""
+    view = getattr(erp_mapping(ctx.erp), "sales_order_summary", None)
+    if view is None:
+        raise ConfigError(f"{type(ctx.erp).__name__}: its mapping has no sales_order_summary; "
+                          "orders_reconciliation cannot read its sales orders (docs/adding-an-adapter.md)")
+    return view
 
 
-def _erp_tax(so: dict[str, Any]) -> Decimal:
-    tax = sum((Decimal(str(t.get("amount") or "0")) for t in so.get("taxes") or []), ZERO)
-    return tax + sum((Decimal(str(t.get("amount") or "0")) for ln in so.get("lines") or [] for t in ln.get("taxes") or []),
-                     ZERO)
+def _raw_id(raw: Any, *names: str) -> str:
+    if isinstance(raw, dict):
+        for n in names:
+            if raw.get(n) not in (None, ""):
+                return str(raw[n])
+    return "?"
 
 
 def run(ctx: FlowContext) -> RunSummary:
@@ -59,33 +68,55 @@ def run(ctx: FlowContext) -> RunSummary:
     end = start + dt.timedelta(days=1)
     tolerance = Decimal(str(ctx.params.get("amount_tolerance", "0")))
     items: list[dict[str, Any]] = []
-    store_orders: dict[str, Any] = {}
+    store_orders: dict[str, Order] = {}
+    order_from_storefront = storefront_mapping(ctx.storefront).order_from_storefront
+    view = erp_view(ctx)
+    read = {"store": 0, "erp": 0}
     for raw in ctx.storefront.list_orders(updated_since=start):
-        placed = _t(raw.get("created_at"))
-        if placed is None or not start <= placed < end:
-            continue
         try:
-            store_orders[str(raw["id"])] = order_from_storefront(raw)
-        except MappingError as exc:
-            items.append({"kind": "unmappable", "order": str(raw.get("id")), "detail": str(exc)})
+            order = order_from_storefront(raw)
+        except (MappingError, ModelError, TypeError, ValueError) as exc:
+            read["store"] += 1  # its day cannot be told: reported, never dropped
+            items.append({"kind": "unmappable", "side": "store", "order": _raw_id(raw, "code", "id"),
+                          "detail": str(exc)})
+            continue
+        if not start <= order.placed_at < end:
+            continue  # another day's order, changed since: that day's reconciliation has it
+        read["store"] += 1
+        store_orders[order.external_id] = order
     erp_by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for so in ctx.erp.list_sales_orders(updated_since=start):
-        placed = _t(so.get("order_date"))
-        if placed is not None and start <= placed < end:
-            erp_by_ref[str(so.get("external_ref"))].append(so)
+        try:
+            v = view(so)
+        except (MappingError, TypeError, ValueError) as exc:
+            read["erp"] += 1
+            items.append({"kind": "unmappable", "side": "erp",
+                          "order": _raw_id(so, "reference", "external_ref", "number", "order_no", "id"),
+                          "detail": str(exc)})
+            continue
+        if v["placed_on"] != day:
+            continue
+        read["erp"] += 1
+        erp_by_ref[v["ref"] or f"(no reference: {v['order_no']})"].append(v)
 
     dead = {d.external_id: d.reason for d in ctx.store.list_dead_letters(flow="orders_sync")}
     found, totals, summary.done = compare_orders(store_orders, erp_by_ref, dead, tolerance)
     items += found
     for it in items:
         summary.reasons[it["kind"]] += 1
+    compared = {"store": len(store_orders), "erp": sum(len(v) for v in erp_by_ref.values())}
+    summary.read = read["store"] + read["erp"]
+    summary.compared = compared["store"] + compared["erp"]
+    summary.compared_unit = "orders"
     per_currency = money_table(totals)
     report = {"day": day.isoformat(), "differences": len(items), "by_kind": dict(summary.reasons),
-              "per_currency": per_currency}
+              "per_currency": per_currency, "read": read, "compared": compared}
     rows = [{"entity": "order", "external_id": str(it["order"]), **it} for it in items]
     ctx.store.add_drift_report(ctx.flow, f"{day.isoformat()}", report, rows)
-    ctx.log.info("%s %s: %d difference(s) %s; per currency %s", ctx.flow, day, len(items), dict(summary.reasons),
-                 per_currency)
+    ctx.log.info("%s %s: read %d store / %d ERP orders, compared %d / %d; %d difference(s) %s; per currency %s",
+                 ctx.flow, day, read["store"], read["erp"], compared["store"], compared["erp"], len(items),
+                 dict(summary.reasons), per_currency)
+    check_useful(ctx, summary)
     return summary
 
 
@@ -93,10 +124,10 @@ def compare_orders(
     store_orders: Mapping[str, Order], erp_by_ref: Mapping[str, list[dict[str, Any]]], dead: Mapping[str, str],
     tolerance: Decimal,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
-    """Store orders (by id) against ERP sales orders (by external reference): the differences,
-    counts and totals per currency on both sides, and how many orders matched. The daily report
-    and the historical migration's reconciliation both use it; ``dead`` gives a missing order's
-    reason (its dead letter)."""
+    """Store orders (by id) against ERP sales orders (by external reference, each a
+    ``sales_order_summary`` of the ERP's mapping): the differences, counts and totals per currency
+    on both sides, and how many orders matched. The daily report and the historical migration's
+    reconciliation both use it; ``dead`` gives a missing order's reason (its dead letter)."""
     items: list[dict[str, Any]] = []
     matched = 0
     totals: dict[str, dict[str, Any]] = defaultdict(lambda: {
@@ -116,15 +147,18 @@ def compare_orders(
                               "store_total": order.total, "detail": dead.get(oid, "not synced yet")})
             continue
         if len(found) > 1:
-            items.append({"kind": "duplicate_in_erp", "order": oid, "erp": [so.get("order_no") for so in found]})
+            items.append({"kind": "duplicate_in_erp", "order": oid, "erp": [so["order_no"] for so in found]})
         so = found[0]
         if not expected and order.status is not OrderStatus.REFUNDED:
-            items.append({"kind": "unexpected_in_erp", "order": oid, "erp": so.get("order_no"),
+            items.append({"kind": "unexpected_in_erp", "order": oid, "erp": so["order_no"],
                           "detail": f"store status {order.status.value}"})
-        if so.get("currency") != order.currency:
-            items.append({"kind": "currency_mismatch", "order": oid, "store": order.currency, "erp": so.get("currency")})
+        if expected and so.get("confirmed") is False:
+            items.append({"kind": "not_confirmed_in_erp", "order": oid, "erp": so["order_no"],
+                          "detail": f"ERP state {so.get('state')}: it will not ship"})
+        if so["currency"] != order.currency:
+            items.append({"kind": "currency_mismatch", "order": oid, "store": order.currency, "erp": so["currency"]})
             continue
-        erp_total, erp_tax = Decimal(str(so.get("total") or "0")), _erp_tax(so)
+        erp_total, erp_tax = so["total"], so["tax"]
         if abs(erp_total - order.total) > tolerance:
             items.append({"kind": "total_mismatch", "order": oid, "currency": order.currency, "store": order.total,
                           "erp": erp_total, "difference": order.total - erp_total})
@@ -134,12 +168,12 @@ def compare_orders(
         matched += 1
     for ref, found in sorted(erp_by_ref.items()):
         for so in found:
-            t = totals[str(so.get("currency"))]
+            t = totals[str(so["currency"])]
             t["erp_orders"] += 1
-            t["erp_total"] += Decimal(str(so.get("total") or "0"))
-            t["erp_tax"] += _erp_tax(so)
+            t["erp_total"] += so["total"]
+            t["erp_tax"] += so["tax"]
         if ref not in store_orders:
-            items.append({"kind": "unexpected_in_erp", "order": ref, "erp": [so.get("order_no") for so in found],
+            items.append({"kind": "unexpected_in_erp", "order": ref, "erp": [so["order_no"] for so in found],
                           "detail": "no storefront order placed that day with this reference"})
     return items, totals, matched
 

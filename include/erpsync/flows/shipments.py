@@ -74,7 +74,15 @@ def sync_batch(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: Run
                 pending = erp_map.pending_packages(raw)
                 if pending:
                     summary.reasons["package_pending"] += pending
-                summary.skip("nothing_shipped")
+                elif erp_map.shipment_done(raw):
+                    # shipped by the ERP with no package: the store would never hear of it
+                    summary.read += 1
+                    dead_letter(ctx, summary, ENTITY, erp_map.shipment_no(raw), raw,
+                                "no_packages: the ERP shipped it without any package (no carrier, no "
+                                "tracking number): add its package(s) in the ERP, then replay")
+                    continue
+                summary.read += 1  # read, not given to the gate: counted here
+                summary.skip("nothing_shipped")  # a documented no-op: its packages come when shipped
                 continue
             yield raw
 

@@ -36,6 +36,7 @@ from erpsync.mappings.erp_pricing import price_ref as price_ref
 from erpsync.mappings.erp_pricing import price_spec as price_spec
 from erpsync.mappings.erp_shipments import changed_at as changed_at
 from erpsync.mappings.erp_shipments import pending_packages as pending_packages
+from erpsync.mappings.erp_shipments import shipment_done as shipment_done
 from erpsync.mappings.erp_shipments import shipment_from_erp as shipment_from_erp
 from erpsync.mappings.erp_shipments import shipment_no as shipment_no
 from erpsync.mappings.erp_shipments import shipment_order_no as shipment_order_no
@@ -43,6 +44,7 @@ from erpsync.mappings.erp_shipments import shipped_packages as shipped_packages
 from erpsync.mappings.returns import return_from_erp as return_from_erp
 from erpsync.mappings.returns import return_to_erp as return_to_erp
 from erpsync.mappings.returns import rma_no as rma_no
+from erpsync.mappings.sales_orders import sandbox_sales_order as sales_order_summary  # noqa: F401 - re-exported
 from erpsync.mappings.stock import item_changed_at as item_changed_at
 from erpsync.mappings.stock import item_from_erp as item_from_erp
 from erpsync.mappings.stock import stock_figures as stock_figures
@@ -69,7 +71,16 @@ def customer_external_ref(raw: Mapping[str, Any]) -> str | None:
 
 
 def order_no(raw: Mapping[str, Any]) -> str:
+    """The sales order's number; none (never the text \"None\") is a MappingError."""
+    if not raw.get("order_no"):
+        raise MappingError(f"erp sales order {raw.get('external_ref', '?')}", "order_no", "required",
+                           raw.get("order_no"))
     return str(raw["order_no"])
+
+
+def order_state(raw: Mapping[str, Any]) -> str:
+    """``booked`` or ``dead`` (cancelled): the sandbox ERP books an order when it accepts it."""
+    return "dead" if raw.get("status") == "cancelled" else "booked"
 
 
 def item_code(raw: Mapping[str, Any]) -> str | None:
@@ -164,6 +175,8 @@ def order_to_erp(o: Order, customer_no: str) -> Raw:
         "taxes": [_tax(t) for t in o.taxes],
         "discounts": [{"code": d.code, "amount": dec_str(d.amount), "kind": d.kind} for d in o.discounts],
         "total": dec_str(o.total),
+        # the configured warehouse (rules.orders.WarehouseConfig); none: the ERP's default
+        **({"warehouse": o.warehouse} if o.warehouse else {}),
     }
 
 

@@ -50,6 +50,11 @@ def shipped_packages(raw: Raw) -> list[Raw]:
     return [p for p in _packages(raw) if not isinstance(p, Mapping) or (p.get("status") or "shipped") == "shipped"]
 
 
+def shipment_done(raw: Raw) -> bool:
+    """The ERP says the shipment left (a shipped one without packages is a dead letter)."""
+    return str(raw.get("status") or "shipped") == "shipped"
+
+
 def pending_packages(raw: Raw) -> int:
     """Packages of the shipment not yet handed to their carrier (they come when the ERP ships them)."""
     return len(_packages(raw)) - len(shipped_packages(raw))

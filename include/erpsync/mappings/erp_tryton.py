@@ -43,6 +43,7 @@ from erpsync.mappings.engine import (
     timestamp,
 )
 from erpsync.mappings.refs import CatalogItem, PriceRef
+from erpsync.mappings.sales_orders import tryton_sales_order as sales_order_summary  # noqa: F401 - re-exported
 from erpsync.mappings.transforms import chain, uom
 from erpsync.mappings.tryton_stock import item_from_erp as item_from_erp
 from erpsync.mappings.tryton_stock import stock_figures as stock_figures
@@ -53,6 +54,7 @@ from erpsync.mappings.tryton_transactions import pending_packages as pending_pac
 from erpsync.mappings.tryton_transactions import return_from_erp as return_from_erp
 from erpsync.mappings.tryton_transactions import return_to_erp as return_to_erp
 from erpsync.mappings.tryton_transactions import rma_no as rma_no
+from erpsync.mappings.tryton_transactions import shipment_done as shipment_done
 from erpsync.mappings.tryton_transactions import shipment_from_erp as shipment_from_erp
 from erpsync.mappings.tryton_transactions import shipment_no as shipment_no
 from erpsync.mappings.tryton_transactions import shipment_order_no as shipment_order_no
@@ -90,7 +92,26 @@ def customer_external_ref(raw: Mapping[str, Any]) -> str | None:
 
 
 def order_no(raw: Mapping[str, Any]) -> str:
+    """The sale's number; a sale without one (a draft: Tryton numbers a sale when it is quoted)
+    has no reference to bind a store order to: MappingError, never the text \"None\"."""
+    if not raw.get("number"):
+        raise MappingError(f"tryton sale {raw.get('id', '?')} ({raw.get('state', '?')})", "number", "required",
+                           raw.get("number"))
     return str(raw["number"])
+
+
+#: sale states where the order is booked in Tryton (confirmed and after); draft and quotation are
+#: a failed or interrupted try, taken forward by ``create_sales_order``
+BOOKED_STATES = ("confirmed", "processing", "done")
+
+
+def order_state(raw: Mapping[str, Any]) -> str:
+    """``booked`` (the flow's work is done), ``resumable`` (a draft or quotation the adapter's
+    create takes forward), or ``dead`` (cancelled: a person must decide)."""
+    state = str(raw.get("state") or "")
+    if state in BOOKED_STATES:
+        return "booked"
+    return "resumable" if state in ("draft", "quotation") else "dead"
 
 
 def item_code(raw: Mapping[str, Any]) -> str | None:
@@ -134,10 +155,11 @@ def order_to_erp(o: Order, customer_no: str) -> Raw:
         if not ln.item_code:
             raise MappingError(record, f"lines[{n}].item_code", "item_xref", ln.sku)
         lines.append({"product": ln.item_code, "quantity": ln.quantity, "description": ln.name or ln.sku,
-                      "unit_price": _unit_price(ln.unit_price, ln.discount, ln.quantity)})
+                      "unit_price": _unit_price(ln.unit_price, ln.discount, ln.quantity),
+                      "taxes": [_tax(t) for t in ln.taxes]})
     if o.shipping_amount:
         lines.append({"product": SHIPPING_PRODUCT, "quantity": 1, "unit_price": dec_str(o.shipping_amount),
-                      "description": f"Shipping {o.shipping_method}".strip()})
+                      "description": f"Shipping {o.shipping_method}".strip(), "taxes": [_tax(t) for t in o.taxes]})
     for d in o.discounts:
         lines.append({"type": "comment", "description": f"Order discount {d.code}: -{dec_str(d.amount)}"})
     payments = ", ".join(f"{p.method} {dec_str(p.amount)} ({p.reference})" for p in o.payments)
@@ -151,7 +173,16 @@ def order_to_erp(o: Order, customer_no: str) -> Raw:
         "comment": f"Storefront total {dec_str(o.total)} {o.currency}" + (f"; paid: {payments}" if payments else ""),
         "shipment_address": address_to_erp(ship_to) if ship_to else None,
         "lines": lines,
+        # the configured warehouse (rules.orders.WarehouseConfig) and the store's total, which
+        # Tryton's computed total (its taxes) must match before the sale is confirmed
+        "warehouse": o.warehouse,
+        "expected_total": dec_str(o.total),
     }
+
+
+def _tax(t: Any) -> Raw:
+    """A store tax line; the adapter maps its code (else ``rate:<percent>``) to a Tryton tax (``tax_map``)."""
+    return {"code": t.code, "rate": dec_str(t.rate), "amount": dec_str(t.amount), "jurisdiction": t.jurisdiction}
 
 
 # --------------------------------------------------------------------------- Tryton -> canonical

@@ -96,6 +96,11 @@ def shipped_packages(raw: Raw) -> list[Raw]:
     return _packages(raw) if raw.get("state") in SHIPPED_STATES else []
 
 
+def shipment_done(raw: Raw) -> bool:
+    """Tryton shipped (or finished) the shipment (one without packages is a dead letter)."""
+    return raw.get("state") in SHIPPED_STATES
+
+
 def pending_packages(raw: Raw) -> int:
     return len(_packages(raw)) if raw.get("state") in PENDING_STATES else 0
 
