@@ -68,11 +68,26 @@ class UnsupportedError(ErpsyncError):
         self.reason = reason
 
 
+class HostileRecord(ErpsyncError):
+    """A record that must not be synced for a reason of its own (``erpsync.limits``: a lookalike
+    code, an absurd or invalid price); ``reason`` is the whole dead-letter reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class MappingError(ErpsyncError):
     """A record could not be mapped; names the record, the field and the rule."""
 
     def __init__(self, record: str, field: str, rule: str, value: Any = None) -> None:
-        super().__init__(f"record {record}: field {field!r} failed rule {rule!r} (value: {value!r})")
+        try:
+            shown = repr(value)
+        except RecursionError:
+            shown = "<a value nested too deep to show>"
+        if len(shown) > 200:  # a megabyte of broken input is not copied into the reason
+            shown = f"{shown[:200]}\u2026 ({len(shown):,} characters)"
+        super().__init__(f"record {record}: field {field!r} failed rule {rule!r} (value: {shown})")
         self.record = record
         self.field = field
         self.rule = rule

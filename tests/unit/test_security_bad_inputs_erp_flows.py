@@ -231,9 +231,9 @@ def item_corpus() -> Corpus:
         ("duplicate item code, different content (again)", i(13, description="Brass Lamp 13"), True),
         ("injection in the description (valid data)", i(20, description=INJECTIONS[4]), False),
         ("script in the brand (valid data)", i(21, brand=INJECTIONS[2]), False),
-        ("negative list price: created as a draft, never on sale", i(22, list_price="-5.00"), False),
+        ("negative list price: a dead letter (the price checks of pricing_sync)", i(22, list_price="-5.00"), True),
         ("list price in an unknown currency: created as a draft", i(23, currency="XXX"), False),
-        ("list price that is no money (the sandbox's malformed item)", i(24, list_price="N/A"), False),
+        ("list price that is no money (the sandbox's malformed item)", i(24, list_price="N/A"), True),
         ("the same item read twice", i(25), False),
         ("the same item read twice (again)", i(25), False),
     ]
@@ -262,10 +262,12 @@ def test_catalog_corpus(store: StateStore) -> None:
     assert sum("not readable as a record" in r for r in unnamed) == 4  # the four that are no object at all
 
     products = {p["handle"]: p for p in sf.products.values()}
-    assert set(products) == {f"sku-{n:06d}" for n in range(20, 26)}  # the good ones, each once
+    assert reasons["ITEM-000022"].startswith("bad_price:") and "negative" in reasons["ITEM-000022"]
+    assert reasons["ITEM-000024"].startswith("bad_price:") and "not a number" in reasons["ITEM-000024"]
+    assert set(products) == {f"sku-{n:06d}" for n in (20, 21, 23, 25)}  # the good ones, each once
     assert products["sku-000020"]["title"] == INJECTIONS[4]  # stored verbatim, as data
     assert products["sku-000021"]["vendor"] == INJECTIONS[2]
-    for n in (22, 23, 24):  # no valid first price: a draft without a price, never on sale
+    for n in (23,):  # no valid first price: a draft without a price, never on sale
         assert products[f"sku-{n:06d}"]["status"] == "draft"
         assert "price" not in products[f"sku-{n:06d}"]["variants"][0]
     assert products["sku-000025"]["status"] == "active" and products["sku-000025"]["variants"][0]["price"] == "19.99"
@@ -329,7 +331,7 @@ def test_pricing_corpus(store: StateStore) -> None:
     assert "price_not_negative" in reasons["ITEM-000006/LIST/USD/1"]
     assert reasons["ITEM-000007/LIST/XXX/1"].startswith("bad_currency: currency='XXX'")
     assert "iso4217" in reasons["ITEM-000008/LIST/usd/1"] and "'quantity'" in reasons["ITEM-000009/LIST/USD/-3"]
-    assert "cannot be rounded" in reasons["ITEM-000012/LIST/USD/1"]
+    assert reasons["ITEM-000012/LIST/USD/1"].startswith("absurd_amount:")  # caught before rounding, bounded
     assert "item_xref" in reasons["ITEM-000099/LIST/USD/1"] and "item_xref" in reasons[f"{INJECTIONS[0]}/LIST/USD/1"]
     assert reasons["ITEM-000014/LIST/USD/1"].startswith("duplicate_key:")
 

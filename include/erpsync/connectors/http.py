@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ import requests
 import urllib3.exceptions
 
 from erpsync.errors import AuthError, PermanentError, TransientError, UnknownOutcomeError
+from erpsync.limits import max_response_bytes
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +230,13 @@ class HttpClient:
                 failure, reason = classify_exception(exc)
             else:
                 status, resp_headers = resp.status_code, resp.headers
+                limit = max_response_bytes()
+                if len(resp.content) > limit:
+                    self._report(status, None, "")
+                    raise PermanentError(
+                        f"{what}: the answer is {len(resp.content):,} bytes, over the limit of {limit:,} "
+                        "(ERPSYNC_MAX_RESPONSE_BYTES); ask for smaller pages or raise the limit",
+                        system=self.system, status=status)
                 body = _body(resp, decode)
                 if status in allow_statuses:
                     self._report(status, None, "")
@@ -269,9 +279,55 @@ def _body(resp: requests.Response, decode: Callable[[bytes], Any] | None = None)
     if not resp.content:
         return None
     try:
-        return decode(resp.content) if decode is not None else resp.json()
+        return decode(resp.content) if decode is not None else decode_json(resp.content)
     except ValueError:
         return resp.text[:2000]
+
+
+#: nesting kept when an answer is too deep for the JSON decoder: deeper values are replaced by a
+#: marker object one level below it, so the record stays over ``erpsync.limits``' depth limit and
+#: becomes a dead letter (``record_too_deep``) while the rest of the page is read
+DECODE_DEPTH = 200
+TOO_DEEP = {"erpsync_truncated": "nested too deep to decode"}
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def decode_json(content: bytes) -> Any:
+    """``json.loads`` that does not crash on a value nested ~1000 levels deep (the decoder
+    recurses per level): such an answer is decoded with every value below ``DECODE_DEPTH`` levels
+    replaced by :data:`TOO_DEEP`. Raises ValueError when the body is not JSON."""
+    try:
+        return json.loads(content)
+    except RecursionError:
+        pass
+    text = content.decode("utf-8", errors="replace")
+    return json.loads(_cut_deep(text, DECODE_DEPTH))
+
+
+def _cut_deep(text: str, limit: int) -> str:
+    """``text`` with each array or object opened below ``limit`` levels replaced by TOO_DEEP (a
+    scan of strings and brackets only: C speed over megabytes of strings)."""
+    marker = json.dumps(TOO_DEEP)
+    out: list[str] = []
+    depth = 0
+    last = 0  # text[last:] not yet copied
+    skip_from: int | None = None  # start of the span being cut, at depth ``limit``
+    for m in _TOKENS.finditer(text):
+        tok = m.group()
+        if tok[0] == '"':
+            continue
+        if tok in "[{":
+            depth += 1
+            if depth == limit + 1 and skip_from is None:
+                skip_from = m.start()
+        else:
+            if depth == limit + 1 and skip_from is not None:
+                out.append(text[last:skip_from])
+                out.append(marker)
+                last, skip_from = m.end(), None
+            depth -= 1
+    out.append(text[last:] if skip_from is None else text[last:skip_from] + marker)
+    return "".join(out)
 
 
 def _error_text(body: Any) -> str:

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
-from erpsync.errors import MappingError, PermanentError, TransientError
+from erpsync.errors import HostileRecord, MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
     CursorTracker,
     FlowContext,
@@ -43,6 +43,7 @@ from erpsync.flows.base import (
     parse_cursor,
     sync_hash,
 )
+from erpsync.limits import price_problem
 from erpsync.mappings.engine import amount
 from erpsync.mappings.refs import CatalogItem
 from erpsync.model import Product
@@ -80,10 +81,23 @@ def sync_batch(ctx: FlowContext, items: Iterable[dict[str, Any]], summary: RunSu
     fails is quarantined, not written), each through ``sync_product``."""
     state = state or _RunState(ctx)
     products = _products(iter(items), tracker or CursorTracker(), state)
-    passed = ctx.gate(ENTITY, products, summary, mapper=lambda g: state.erp_map.product_from_erp(g, state.sku_of),
-                      key=lambda g: g.code)
+    passed = ctx.gate(ENTITY, products, summary, mapper=lambda g: _product(g, state), key=lambda g: g.code)
     for group in passed:
         sync_product(ctx, group.code, list(group), summary, state)
+
+
+def _product(group: _Group, state: _RunState) -> Product:
+    """The product of ``group``; its list prices pass the price checks of pricing_sync
+    (``erpsync.limits.price_problem``: a number, finite, not negative, within the currency's
+    bound), or the product is a dead letter (``bad_price``/``absurd_amount``)."""
+    product = state.erp_map.product_from_erp(group, state.sku_of)
+    for raw in group:
+        ref = state.erp_map.catalog_item(raw)
+        if ref.list_price not in (None, ""):
+            problem = price_problem(ref.list_price, ref.currency, what=f"list price of {ref.sku or ref.code}")
+            if problem:
+                raise HostileRecord(problem)
+    return product
 
 
 def run_state(ctx: FlowContext) -> _RunState:

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from erpsync import limits
 from erpsync.config import erpsync_home
-from erpsync.errors import ErpsyncError, MappingError
+from erpsync.errors import ErpsyncError, HostileRecord, MappingError
 from erpsync.model import ModelError, Record
 from erpsync.quality import settings
 from erpsync.quality.suites import key_of, row, suite
@@ -138,19 +139,40 @@ def run_gate(
     if not items:
         return []
     bad: dict[int, tuple[str, str]] = {}  # position -> (reason, error kind)
+    kept: dict[int, Any] = {}  # position -> the bounded excerpt a dead letter keeps instead of the record
     mapped: list[tuple[int, Any]] = []
+    bound = limits.future_bound(ctx.params)
     for pos, item in enumerate(items):
-        if mapper is None:
-            mapped.append((pos, item))
+        # the adapter boundary: a record nested too deep or too large is never mapped nor kept whole
+        over = limits.raw_problem(item, ctx.params)
+        if over is not None:
+            bad[pos], kept[pos] = (over[0], "limits"), over[1]
             continue
-        try:
-            mapped.append((pos, mapper(item)))
-        except (MappingError, ModelError) as exc:
-            bad[pos] = (f"mapping_error: {exc}", "mapping")
-        except _UNREADABLE as exc:
-            # not a record the mapping can read (null, malformed JSON left as text, a list, a
-            # field of the wrong type deep inside): quarantined with what broke, never a crash
-            bad[pos] = (f"mapping_error: not readable as a record ({type(exc).__name__}: {exc})", "mapping")
+        if mapper is None:
+            rec = item
+        else:
+            try:
+                rec = mapper(item)
+            except HostileRecord as exc:
+                bad[pos] = (exc.reason, "limits")
+                continue
+            except (MappingError, ModelError) as exc:
+                bad[pos] = (f"mapping_error: {exc}", "mapping")
+                continue
+            except RecursionError:
+                bad[pos] = ("mapping_error: not readable as a record (nested too deep to map)", "mapping")
+                continue
+            except _UNREADABLE as exc:
+                # not a record the mapping can read (null, malformed JSON left as text, a list, a
+                # field of the wrong type deep inside): quarantined with what broke, never a crash
+                bad[pos] = (f"mapping_error: not readable as a record ({type(exc).__name__}: {exc})", "mapping")
+                continue
+        # a change time beyond now + the clock skew, an absurd amount, a lookalike code
+        hostile = limits.record_problem(rec, bound)
+        if hostile is not None:
+            bad[pos] = (hostile, "limits")
+            continue
+        mapped.append((pos, rec))
     # the same record read twice (a page boundary, an overlap) is validated once and shares the
     # verdict of its first copy; only different records under one key are duplicates
     rows: list[dict[str, Any]] = []
@@ -179,10 +201,18 @@ def run_gate(
     result.bad = len(bad)
     for reason, _ in bad.values():
         result.reasons[reason.split(":", 1)[0]] += 1
-    too_bad = result.checked >= settings.min_batch(ctx.params) and result.share > result.max_bad_share
+    too_bad = (result.checked >= settings.min_batch(ctx.params) and result.bad >= settings.min_bad(ctx.params)
+               and result.share > result.max_bad_share)
     for pos in sorted(bad):
         reason, kind = bad[pos]
-        dead_letter(ctx, summary, entity, _external_id(items[pos], key), _payload(items[pos]), reason, error_kind=kind)
+        try:
+            ext = _external_id(items[pos], key)
+        except RecursionError:
+            ext = "?"
+        if len(ext) > 200:  # an id of a megabyte is no id: filed by its content
+            ext = "?"
+        payload = kept[pos] if pos in kept else _payload(items[pos])
+        dead_letter(ctx, summary, entity, ext, payload, reason, error_kind=kind)
     if too_bad:
         ctx.log.error("%s", result.line())
         raise QualityGateFailed(result, summary)

@@ -50,6 +50,10 @@ MAX_STOCK_QUANTITY = 1_000_000_000
 #: a batch smaller than this never fails the run on its share (its bad records are still
 #: quarantined; the watchdog's dead-letter check catches a steady trickle)
 DEFAULT_MIN_BATCH = 10
+#: fewer bad records than this never fail the run on their share, whatever the batch size (one
+#: negative price among 14 changed ones is quarantined, the 13 others go on); param
+#: ``quality_min_bad`` or ERPSYNC_QUALITY_MIN_BAD
+DEFAULT_MIN_BAD = 3
 #: rounding policy of "lines + shipping + tax - discounts = total"
 TOTAL_TOLERANCE = 0.01
 DEFAULT_REPORT_RETENTION_DAYS = 14
@@ -106,6 +110,18 @@ def min_batch(params: Mapping[str, Any] | None = None) -> int:
         return max(1, int(raw))
     except (TypeError, ValueError):
         raise ConfigError(f"quality_min_batch {raw!r} is not a whole number; set e.g. 10") from None
+
+
+def min_bad(params: Mapping[str, Any] | None = None) -> int:
+    """Param ``quality_min_bad``, else ERPSYNC_QUALITY_MIN_BAD, else 3: the bad records a batch needs
+    before its bad share can fail the run."""
+    raw = (params or {}).get("quality_min_bad")
+    if raw is None:
+        raw = os.environ.get("ERPSYNC_QUALITY_MIN_BAD", "").strip() or DEFAULT_MIN_BAD
+    try:
+        return max(1, int(raw))
+    except (TypeError, ValueError):
+        raise ConfigError(f"quality_min_bad {raw!r} is not a whole number; set e.g. 3") from None
 
 
 def report_retention_days() -> int:

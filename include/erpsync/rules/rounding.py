@@ -25,13 +25,21 @@ MODES: dict[str, str] = {
     "floor": decimal.ROUND_FLOOR,
 }
 
-#: ISO 4217 minor units of the currencies we expect; others are added by configuration
-ISO_MINOR_UNITS: dict[str, int] = {
-    "USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "NZD": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2,
-    "PLN": 2, "CZK": 2, "MXN": 2, "BRL": 2, "INR": 2, "CNY": 2, "SGD": 2, "HKD": 2, "ZAR": 2,
-    "JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "HUF": 2,
-    "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3,
-}
+#: ISO 4217 codes without minor units ("N.A."): metals, SDR, units of account, testing, none
+NO_MINOR_UNITS = frozenset({"XAU", "XAG", "XPT", "XPD", "XDR", "XSU", "XUA", "XBA", "XBB", "XBC", "XBD", "XTS", "XXX"})
+
+
+def minor_units_of(currency: str) -> int | None:
+    """ISO 4217 minor units of ``currency`` from the one currency table, babel's CLDR data
+    (``babel.numbers.get_currency_precision``): USD 2, JPY 0, KWD 3. None for a code babel does
+    not know (never a guessed 2)."""
+    from babel.numbers import get_currency_precision, is_currency
+
+    if not (isinstance(currency, str) and len(currency) == 3 and is_currency(currency)) or currency in NO_MINOR_UNITS:
+        return None
+    return int(get_currency_precision(currency))
+
+
 DEFAULT_MODE = "half_up"
 
 
@@ -58,6 +66,12 @@ class RoundingPolicy:
         self.rules = dict(rules)
 
     def rule(self, currency: str) -> RoundingRule:
+        if currency in self.rules:
+            return self.rules[currency]
+        minor = minor_units_of(currency)
+        if minor is not None and minor <= 4:
+            self.rules[currency] = RoundingRule(DEFAULT_MODE, minor)
+            return self.rules[currency]
         try:
             return self.rules[currency]
         except KeyError:
@@ -84,15 +98,16 @@ class RoundingPolicy:
 
 
 def rounding_policy(config: Mapping[str, Any] | None = None) -> RoundingPolicy:
-    """ISO 4217 minor units with ``half_up``, overridden per currency by ``config``
+    """ISO 4217 minor units (babel's table, :func:`minor_units_of`) with ``half_up``, overridden per currency by ``config``
     (the flow param ``rounding``: ``{"EUR": {"mode": "half_even", "minor_units": 2}}``)."""
-    rules = {c: RoundingRule(DEFAULT_MODE, n) for c, n in ISO_MINOR_UNITS.items()}
+    rules: dict[str, RoundingRule] = {}  # every other ISO 4217 currency: babel's minor units, half_up
     for currency, spec in (config or {}).items():
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper()):
             raise ConfigError(f"rounding: {currency!r} is not an ISO 4217 currency code")
         if not isinstance(spec, Mapping):
             raise ConfigError(f"rounding.{currency}: expected {{'mode': ..., 'minor_units': ...}}")
-        base = rules.get(currency, RoundingRule())
+        minor = minor_units_of(currency)
+        base = rules.get(currency, RoundingRule(DEFAULT_MODE, minor if minor is not None and minor <= 4 else 2))
         rules[currency] = RoundingRule(
             mode=str(spec.get("mode", base.mode)), minor_units=spec.get("minor_units", base.minor_units)
         )
