@@ -79,13 +79,16 @@ def test_first_cycle_pushes_only_differences_then_nothing(sb, store, erp_adapter
 
 
 def test_changed_stock_is_pushed_in_minimal_batches(sb, store, erp_adapter, storefront_adapter) -> None:
-    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1"))
+    # one warehouse feeds the store: with several, a change of one re-reads and recomputes them all
+    # (an over-allocated warehouse takes from the others), which is what the next tests cover
+    one = {"location_map": {"MAIN": "MAIN", "EAST": None, "WEST": None}}
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1", **one))
     before = set_calls(sb)
     for i in range(1, 31):  # 30 published SKUs (every 5th item is not in the store)
         if i % 5:
             set_erp_stock(sb, f"ITEM-{i:06d}", on_hand=500 + i, allocated=0, reserved=0, damaged=0,
                           quarantined=0, safety_stock=0)
-    s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2", batch_limit=7))
+    s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2", batch_limit=7, **one))
     assert s.done == 24
     assert set_calls(sb) - before == math.ceil(24 / 7)
     assert store_level(storefront_adapter, "SKU-000003")["available"] == 503
@@ -114,11 +117,40 @@ def test_warehouses_aggregate_into_one_location(sb, store, erp_adapter, storefro
     set_erp_stock(sb, "ITEM-000002", "EAST", on_hand=-4, **zero)
     inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1",
                       location_map={"MAIN": "MAIN", "EAST": "MAIN", "WEST": None}))
-    assert store_level(storefront_adapter, "SKU-000002")["available"] == 10
+    # EAST sold 4 it did not have: they come off MAIN's 10 (issue 16, 9)
+    assert store_level(storefront_adapter, "SKU-000002")["available"] == 6
     set_erp_stock(sb, "ITEM-000002", "EAST", on_hand=5, **zero)  # only EAST changes: MAIN is re-read
     inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2",
                       location_map={"MAIN": "MAIN", "EAST": "MAIN", "WEST": None}))
     assert store_level(storefront_adapter, "SKU-000002")["available"] == 15
+
+
+def test_split_stock_never_sells_more_than_the_item_has(sb, store, erp_adapter, storefront_adapter) -> None:
+    """Issue 16, 9: 500 units split over two warehouses (300 + 200), 420 booked on the first one.
+    Each warehouse clamped at 0 on its own showed EAST's full 200 while the item had 80 left:
+    the 120 MAIN is short come off EAST, and when MAIN alone changes back, EAST follows."""
+    zero = {"reserved": 0, "damaged": 0, "quarantined": 0, "safety_stock": 0}
+    lmap = {"MAIN": "MAIN", "EAST": "EAST", "WEST": None}
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r0", location_map=lmap))
+    set_erp_stock(sb, "ITEM-000002", "MAIN", on_hand=300, allocated=420, **zero)
+    set_erp_stock(sb, "ITEM-000002", "EAST", on_hand=200, allocated=0, **zero)
+    s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1", location_map=lmap))
+    got = {loc: store_level(storefront_adapter, "SKU-000002", loc)["available"] for loc in ("MAIN", "EAST")}
+    assert got == {"MAIN": 0, "EAST": 80}, s.render()
+    assert sum(got.values()) == 300 + 200 - 420
+    assert s.reasons["over_allocated_units"] == 120
+    # only MAIN changes (the sales are cancelled): EAST is read again and gets its 200 back
+    set_erp_stock(sb, "ITEM-000002", "MAIN", allocated=0)
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2", location_map=lmap))
+    assert {loc: store_level(storefront_adapter, "SKU-000002", loc)["available"] for loc in ("MAIN", "EAST")} == {
+        "MAIN": 300, "EAST": 200}
+    # the drift check computes the same figures: nothing to report on that item
+    set_erp_stock(sb, "ITEM-000002", "MAIN", allocated=420)
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r3", location_map=lmap))
+    assert store_level(storefront_adapter, "SKU-000002", "EAST")["available"] == 80
+    _, _, drift = inventory_drift.run_with_email(ctx("inventory_drift_check", store, erp_adapter,
+                                                     storefront_adapter, "d1", location_map=lmap))
+    assert not [i for i in drift.items if i["external_id"] in ("SKU-000002@MAIN", "SKU-000002@EAST")], drift.items
 
 
 def test_kit_follows_its_components(sb, store, erp_adapter, storefront_adapter) -> None:
@@ -160,7 +192,8 @@ def test_fast_lane_pushes_hot_skus_and_the_cycle_leaves_them(sb, store, erp_adap
     inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1", fast_lane_skus=["SKU-000007"]))
     set_erp_stock(sb, "ITEM-000007", on_hand=42, **zero)
     s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2", fast_lane_skus=["SKU-000007"]))
-    assert s.reasons["fast_lane"] == 1 and store_level(storefront_adapter, "SKU-000007")["available"] != 42
+    # left to the fast lane at each of its 3 locations (all read: one warehouse changing can move them all)
+    assert s.reasons["fast_lane"] == 3 and store_level(storefront_adapter, "SKU-000007")["available"] != 42
     f = inventory.run_fast_lane(ctx("inventory_fast_lane", store, erp_adapter, storefront_adapter, "f1",
                                     fast_lane_skus=["SKU-000007"], budget_seconds=0))
     assert f.done >= 1 and store_level(storefront_adapter, "SKU-000007")["available"] == 42

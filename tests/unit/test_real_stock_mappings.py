@@ -49,8 +49,9 @@ def test_vendure_products_levels_and_orders() -> None:
     assert storefront_vendure.store_skus_of(product) == [("TEE-S", "3", False), ("TEE-M", "3", False)]
     assert storefront_vendure.product_changed_at(product) == "2026-12-01T10:00:00.000Z"
     level = {"sku": "TEE-S", "stockLocationId": "1", "stockOnHand": 4, "stockAllocated": 1}
+    # what Vendure sells there: on hand less its own allocations (issue 16, 4)
     assert storefront_vendure.store_level_of(level) == {
-        "sku": "TEE-S", "location": "1", "available": 4, "backorderable": False, "restock_date": None}
+        "sku": "TEE-S", "location": "1", "available": 3, "backorderable": False, "restock_date": None}
     assert storefront_vendure.store_level_of({**level, "stockOnHand": None}) is None
     assert storefront_vendure.level_to_storefront(StoreLevel("TEE-S", "1", 4, False, None, None)) == {
         "sku": "TEE-S", "location_id": "1", "available": 4}

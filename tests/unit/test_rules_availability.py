@@ -15,8 +15,10 @@ from erpsync.rules.availability import (
     figures_to_sell,
     kit_available,
     kit_restock_date,
+    over_allocated,
     parse_shares,
     split_by_shares,
+    take_shortfall,
 )
 
 
@@ -79,8 +81,9 @@ def test_aggregate_per_location_and_reports_unmapped() -> None:
     assert res.unmapped == [("SKU-1", "WEST")]
 
 
-def test_aggregate_sums_warehouses_clamped_each() -> None:
-    """Two warehouses feed one store location; a negative warehouse does not eat the other's stock."""
+def test_aggregate_sums_warehouses_and_a_negative_one_eats_the_others_stock() -> None:
+    """Two warehouses feed one store location; one in the red (4 units sold it does not have)
+    takes its shortfall off the other: the location sells what the item really has."""
     lmap = LocationMap.from_param({"MAIN": "ONLINE", "EAST": "ONLINE"})
     t1 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     t2 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
@@ -89,8 +92,61 @@ def test_aggregate_sums_warehouses_clamped_each() -> None:
         lmap,
     )
     agg = res.levels[("SKU-1", "ONLINE")]
-    assert agg.available == 5
+    assert agg.available == 1
     assert agg.source_at == t2
+
+
+# --------------------------------------------------------------------------- over-allocation (issue 16, 9)
+
+
+def test_over_allocated_is_what_a_warehouse_committed_beyond_its_stock() -> None:
+    assert over_allocated(300, 2227, 0, 0, 0) == 1927
+    assert over_allocated(10, 3, 2, 1, 1) == 0
+    assert over_allocated(-3, 0, 0, 0, 0) == 3  # negative on hand: sold what it did not have
+    assert over_allocated(2, 1, 0, 0, 0) == 0  # safety stock is a margin, never a debt to the others
+
+
+def test_flash_sale_split_stock_never_sells_more_than_the_item_has() -> None:
+    """The flash sale of the issue: 500 units split 300 + 200, 2,227 booked on the first warehouse.
+    Clamping each warehouse at 0 on its own left the second one showing 200; the item is short."""
+    lmap = LocationMap.from_param({"WH1": "STORE-1", "WH2": "STORE-2"})
+    res = aggregate([level(location="WH1", on_hand=300, allocated=2227), level(location="WH2", on_hand=200)], lmap)
+    assert {k[1]: v.available for k, v in res.levels.items()} == {"STORE-1": 0, "STORE-2": 0}
+    # 120 booked on the first warehouse beyond its 300: the second location covers them
+    res = aggregate([level(location="WH1", on_hand=300, allocated=420), level(location="WH2", on_hand=200)], lmap)
+    assert {k[1]: v.available for k, v in res.levels.items()} == {"STORE-1": 0, "STORE-2": 80}
+
+
+@pytest.mark.parametrize("wh1,wh2,wh3", [
+    ((300, 420), (200, 0), (50, 10)), ((10, 0), (5, 30), (0, 0)), ((0, 7), (0, 0), (9, 1)),
+    ((100, 100), (3, 3), (1, 0)), ((-5, 0), (4, 0), (8, 2)),
+])
+def test_availability_over_locations_never_exceeds_the_items_total(wh1, wh2, wh3) -> None:
+    lmap = LocationMap.from_param({"WH1": "A", "WH2": "B", "WH3": "A"})
+    levels = [level(location=w, on_hand=oh, allocated=al) for w, (oh, al) in zip(("WH1", "WH2", "WH3"),
+                                                                            (wh1, wh2, wh3), strict=True)]
+    res = aggregate(levels, lmap)
+    total = sum(oh - al for oh, al in (wh1, wh2, wh3))
+    got = {k[1]: v.available for k, v in res.levels.items()}
+    assert sum(got.values()) == max(0, total)
+    assert all(n >= 0 for n in got.values())
+    # no location sells more than its own warehouses hold free
+    assert got["A"] <= max(0, wh1[0] - wh1[1]) + max(0, wh3[0] - wh3[1])
+    assert got["B"] <= max(0, wh2[0] - wh2[1])
+
+
+def test_shortfall_comes_off_its_own_location_first_then_the_others_in_map_order() -> None:
+    assert take_shortfall({"A": 5, "B": 10, "C": 10}, {"B": 12}, ["A", "B", "C"]) == {"A": 3, "B": 0, "C": 10}
+    assert take_shortfall({"A": 5, "B": 10}, {"A": 3}, ["A", "B"]) == {"A": 2, "B": 10}
+    assert take_shortfall({"A": 5, "B": 10}, {"A": 30}, ["A", "B"]) == {"A": 0, "B": 0}
+    assert take_shortfall({"A": 5}, {}, ["A"]) == {"A": 5}
+
+
+def test_excluded_warehouse_owes_nothing_to_the_store() -> None:
+    """A warehouse mapped to None is outside the store's stock, its commitments too."""
+    lmap = LocationMap.from_param({"WH1": "A", "B2B": None})
+    res = aggregate([level(location="WH1", on_hand=10), level(location="B2B", on_hand=0, allocated=50)], lmap)
+    assert res.levels[("SKU-1", "A")].available == 10
 
 
 def test_excluded_warehouse_is_neither_pushed_nor_reported() -> None:

@@ -172,6 +172,11 @@ class ErpAdapter(PagedReads, abc.ABC):
         the system's export is columnar already."""
         return row_blocks(self.export_stock())
 
+    def list_warehouses(self) -> list[str] | None:
+        """The codes of the ERP's warehouses (what stock rows name as ``warehouse``), or None when
+        the ERP cannot list them (inventory_sync then checks its location map on full reads only)."""
+        return None
+
     def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
         """The stock records of every warehouse of these items; override with a filtered query."""
         wanted = set(item_codes)

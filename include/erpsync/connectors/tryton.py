@@ -53,6 +53,11 @@ PACKAGE_FIELDS = ["number", "shipping_reference", "moves", "parent"]
 #: a return sale's return shipments and where their received goods went (storage = restocked)
 RETURN_SHIPMENT_FIELDS = ["number", "state", "effective_date", "inventory_moves", "write_date"]
 RETURN_MOVE_FIELDS = ["product", "product.code", "quantity", "state", "to_location.type"]
+#: product types inventory and the catalog read: goods, and kits (module ``product_kit``)
+ITEM_TYPES = ("goods", "kit")
+#: a kit's components (``product.component``, module ``product_kit``)
+COMPONENT_FIELDS = ["parent_product", "parent_template", "product", "product.code", "product.default_uom",
+                    "quantity", "unit", "fixed"]
 #: a domain clause that lifts Tryton's default filter on active records
 ALL = ("active", "in", [True, False])
 MOVE_FIELDS = ["product", "product.code", "quantity", "state", "origin", "sale", "sale.reference",
@@ -362,14 +367,46 @@ class TrytonErpAdapter(ErpAdapter):
 
     # ------------------------------------------------------------------ catalog, stock, prices
     def list_items(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        """Goods products, retired ones too (the catalog unpublishes what the ERP deactivates),
-        changed since the time, or whose template changed (the list price and the name live on
-        the template: writing them does not touch the product's ``write_date``)."""
-        domain: list[Any] = [("type", "=", "goods"), ALL]
+        """Goods and kit products (``product_kit``), retired ones too (the catalog unpublishes what
+        the ERP deactivates), changed since the time, or whose template changed (the list price
+        and the name live on the template: writing them does not touch the product's
+        ``write_date``). A kit carries its components as ``kit_components`` (:meth:`_with_kits`)."""
+        domain: list[Any] = [("type", "in", list(ITEM_TYPES)), ALL]
         if updated_since is None:
-            return self.pages("product.product", domain, PRODUCT_FIELDS)
-        return self._read_ids("product.product", sorted(self._changed_products(domain, updated_since)),
-                              PRODUCT_FIELDS)
+            return self._with_kits(self.pages("product.product", domain, PRODUCT_FIELDS))
+        return self._with_kits(self._read_ids("product.product",
+                                              sorted(self._changed_products(domain, updated_since)), PRODUCT_FIELDS))
+
+    def _with_kits(self, rows: Iterator[Raw]) -> Iterator[Raw]:
+        """Each kit product with ``kit_components``: ``[{"code", "quantity", "unit", "default_uom",
+        "fixed"}]``, the product's own components, else its template's (as Tryton's
+        ``components_used``); a page of products at a time."""
+        page: list[Raw] = []
+        for row in rows:
+            page.append(row)
+            if len(page) >= self.page_size:
+                yield from self._complete_kits(page)
+                page = []
+        if page:
+            yield from self._complete_kits(page)
+
+    def _complete_kits(self, rows: list[Raw]) -> list[Raw]:
+        kits = [r for r in rows if r.get("type") == "kit"]
+        if not kits:
+            return rows
+        ids = [r["id"] for r in kits]
+        templates = sorted({r["template"] for r in kits})
+        comps = self.search_read("product.component", ["OR", ("parent_product", "in", ids),
+                                                       ("parent_template", "in", templates)], COMPONENT_FIELDS,
+                                 order=[["sequence", "ASC"], ["id", "ASC"]])
+        for kit in kits:
+            own = [c for c in comps if c.get("parent_product") == kit["id"]]
+            used = own or [c for c in comps if c.get("parent_template") == kit["template"]
+                           and not c.get("parent_product")]
+            kit["kit_components"] = [{"code": c.get("product.code"), "quantity": c.get("quantity"),
+                                      "unit": c.get("unit"), "default_uom": c.get("product.default_uom"),
+                                      "fixed": bool(c.get("fixed"))} for c in used]
+        return rows
 
     def _changed_products(self, domain: list[Any], since: dt.datetime) -> set[int]:
         # one search per condition: Tryton 8.2 drops the products of an inactive template from a
@@ -408,14 +445,25 @@ class TrytonErpAdapter(ErpAdapter):
         return item
 
     def list_stock(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        """On hand and forecast per product in the warehouse (Tryton computes both from the moves, so
-        every product is read: a move does not change the product's ``write_date``); retired products
-        too (inventory_sync sells them as 0)."""
+        """On hand and forecast per goods product in every warehouse (Tryton computes both from the
+        moves, so every product is read: a move does not change the product's ``write_date``);
+        retired products too (inventory_sync sells them as 0). Kits have no stock of their own:
+        inventory_sync derives theirs from their components'."""
         return self._stock([("type", "=", "goods"), ALL])
 
     def export_stock(self) -> Iterator[Raw]:
-        """Every goods product's stock in the warehouse (as ``list_stock``: Tryton has no bulk export)."""
+        """Every goods product's stock in every warehouse (as ``list_stock``: Tryton has no bulk export)."""
         return self._stock([("type", "=", "goods"), ALL])
+
+    def warehouses(self) -> list[tuple[int, str]]:
+        """(id, code) of every active warehouse, in id order; one without a code is known by its
+        name (the ``warehouse`` of its stock rows and the key of the location map)."""
+        rows = self.search_read("stock.location", [("type", "=", "warehouse")], ["code", "name"],
+                                order=[["id", "ASC"]])
+        return [(int(r["id"]), str(r.get("code") or r.get("name"))) for r in rows]
+
+    def list_warehouses(self) -> list[str]:
+        return [code for _, code in self.warehouses()]
 
     def stock_for_items(self, item_codes: Sequence[str]) -> list[Raw]:
         """The stock rows of these product codes (retired products too: they sell as 0)."""
@@ -427,18 +475,20 @@ class TrytonErpAdapter(ErpAdapter):
 
     def _stock(self, domain: list[Any]) -> Iterator[Raw]:
         """``{"product", "code", "warehouse", "quantity", "forecast_quantity"}`` of the products of
-        ``domain`` in the warehouse: the quantities by location, read with the warehouse in the
-        context (``mappings.tryton_stock`` maps them)."""
-        warehouse = self.warehouse_id()
-        code = self.read("stock.location", [warehouse], ["code"])[0]["code"]
+        ``domain`` in each warehouse: Tryton computes the quantities of the locations in the
+        context, so each warehouse is read on its own (``{"locations": [id]}``), one row per
+        product and warehouse (``mappings.tryton_stock`` maps them)."""
+        warehouses = self.warehouses()
         offset = 0
         while True:
             ids = self.model("product.product", "search", domain, offset, self.page_size, [["id", "ASC"]])
-            with_qty = self._read_with_context("product.product", ids, ["code", "quantity", "forecast_quantity"],
-                                               {"locations": [warehouse], "stock_skip_warehouse": False})
-            for r in with_qty:
-                yield {"product": r["id"], "code": r["code"], "warehouse": code, "quantity": r["quantity"],
-                       "forecast_quantity": r["forecast_quantity"]}
+            for warehouse, code in warehouses:
+                with_qty = self._read_with_context("product.product", ids,
+                                                   ["code", "quantity", "forecast_quantity"],
+                                                   {"locations": [warehouse], "stock_skip_warehouse": False})
+                for r in with_qty:
+                    yield {"product": r["id"], "code": r["code"], "warehouse": code, "quantity": r["quantity"],
+                           "forecast_quantity": r["forecast_quantity"]}
             if len(ids) < self.page_size:
                 return
             offset += len(ids)
@@ -453,13 +503,18 @@ class TrytonErpAdapter(ErpAdapter):
         rows = self._post(f"model.{model}.read", [ids, fields, context], auth=self._auth)
         return [flatten(r) for r in rows]
 
-    def set_stock(self, levels: dict[str, int]) -> None:
-        """Count the warehouse's storage: an inventory with ``{sku: quantity}``, confirmed. For tests and demos."""
-        warehouse = self.read("stock.location", [self.warehouse_id()], ["storage_location"])[0]
+    def set_stock(self, levels: dict[str, int], *, warehouse: str | None = None) -> None:
+        """Count a warehouse's storage (``warehouse``: its code; default: the Connection's
+        warehouse): an inventory with ``{sku: quantity}``, confirmed. For tests and demos."""
+        wh_id = self.warehouse_id() if warehouse is None else next(
+            (i for i, code in self.warehouses() if code == warehouse), None)
+        if wh_id is None:
+            raise TrytonError(f"Tryton has no warehouse {warehouse!r}", system=self.system)
+        storage = self.read("stock.location", [wh_id], ["storage_location"])[0]["storage_location"]
         lines = [{"product": self.id_of("product.product", "code", sku), "quantity": float(qty)}
                  for sku, qty in levels.items()]
         inv_id, = self.model("stock.inventory", "create",
-                             [{"location": warehouse["storage_location"], "lines": [["create", lines]]}], write=True)
+                             [{"location": storage, "lines": [["create", lines]]}], write=True)
         self.model("stock.inventory", "confirm", [inv_id], write=True)
 
     def list_prices(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:

@@ -410,15 +410,17 @@ class VendureStorefrontAdapter(StorefrontAdapter):
 
     def set_inventory(self, items: list[Raw], *, idempotency_key: str) -> Raw:
         """Absolute levels (a retry sets the same value), all or nothing: ``items`` are
-        ``[{"sku", "location_id", "available"}]`` (``available`` becomes the location's
-        ``stockOnHand``; ``backorderable``/``restock_date`` have no place in Vendure and are
-        ignored), or ``[{"sku", "stock_on_hand"}]`` for the channel's default location. An unknown
-        SKU refuses the call before anything is written (``PermanentError`` whose ``body["errors"]``
+        ``[{"sku", "location_id", "available"}]`` (``available`` is what Vendure may sell there:
+        the location's ``stockOnHand`` becomes ``available`` plus its ``stockAllocated``, read in
+        this call, so Vendure's own allocations are not taken off twice;
+        ``backorderable``/``restock_date`` have no place in Vendure and are ignored), or
+        ``[{"sku", "stock_on_hand"}]`` (raw, for the channel's default location). An unknown SKU
+        refuses the call before anything is written (``PermanentError`` whose ``body["errors"]``
         name each refused item's index, as the sandbox does)."""
         if len(items) > self.inventory_batch_limit:
             raise ValueError(f"{len(items)} inventory items in one call; split into batches of "
                              f"{self.inventory_batch_limit}")
-        found = self._variants_by_sku([i["sku"] for i in items], "id sku")
+        found = self._variants_by_sku([i["sku"] for i in items], STOCK_VARIANT)
         errors = [{"index": n, "error": f"unknown_sku: Vendure has no variant with SKU {i['sku']!r}"}
                   for n, i in enumerate(items) if i["sku"] not in found]
         if errors:
@@ -428,8 +430,11 @@ class VendureStorefrontAdapter(StorefrontAdapter):
         for item in items:
             update = updates.setdefault(item["sku"], {"id": found[item["sku"]]["id"]})
             if "location_id" in item:
+                allocated = next((int(lv.get("stockAllocated") or 0) for lv in found[item["sku"]].get("stockLevels")
+                                  or [] if str(lv.get("stockLocationId")) == str(item["location_id"])), 0)
                 update.setdefault("stockLevels", []).append(
-                    {"stockLocationId": str(item["location_id"]), "stockOnHand": int(item["available"])})
+                    {"stockLocationId": str(item["location_id"]),
+                     "stockOnHand": max(0, int(item["available"])) + allocated})
             else:
                 update["stockOnHand"] = int(item["stock_on_hand"])
         if updates:

@@ -462,8 +462,10 @@ class Engine:
         ctx, lmap = self.ctx, self.settings.location_map
         listed = ctx.erp.list_warehouses()
         if listed is None:
+            if seen is None:  # a partial read tells nothing of the warehouses that are missing
+                return 0
             # what a full read showed, quarantined rows too; nothing read: nothing to tell
-            seen = set(seen or ()) | {k.rpartition("@")[2] for k in self._quarantined}
+            seen = set(seen) | {k.rpartition("@")[2] for k in self._quarantined}
             if not seen:
                 return 0
             listed = list(seen)

@@ -18,7 +18,7 @@ from typing import Any
 from erpsync.connectors.base import NOT_A_RECORD
 from erpsync.errors import MappingError
 from erpsync.model import InventoryLevel
-from erpsync.rules.availability import StoreLevel, figures_to_sell
+from erpsync.rules.availability import StoreLevel, figures_to_sell, over_allocated
 from erpsync.state.inventory import ItemInfo
 
 Raw = dict[str, Any]
@@ -35,6 +35,14 @@ class StockFigures:
     backorderable: bool
     restock_date: str | None  # ISO date
     modified: str | None  # ERP modified_at, wire format
+    #: units committed beyond the warehouse's stock (``rules.availability.over_allocated``): taken
+    #: off the item's other store locations
+    short: int = 0
+
+    @property
+    def net(self) -> int:
+        """Available to sell, or minus the over-allocation: the signed figure of the bulk paths."""
+        return -self.short if self.short else self.available
 
 
 def _key(raw: Raw) -> str:
@@ -68,7 +76,7 @@ def stock_figures(raw: Raw, *, include_safety_stock: bool = True) -> StockFigure
         raise MappingError(_key(raw), "backorderable", "bool", back)
     modified = raw.get("modified_at")
     return StockFigures(code, wh, figures_to_sell(*vals), back, restock,
-                        modified if isinstance(modified, str) else None)
+                        modified if isinstance(modified, str) else None, over_allocated(*vals[:5]))
 
 
 #: a malformed row of a bulk block: its record (as far as it can be read) and the error
@@ -91,11 +99,13 @@ def _wrong_length(what: str, fields: Sequence[str], raw: Raw) -> MappingError:
 def stock_available_rows(
     fields: Sequence[str], rows: Sequence[Sequence[Any]], bad: OnBad, *, include_safety_stock: bool = True
 ) -> Iterator[tuple[str, str, int]]:
-    """(item_code, warehouse, available to sell) of each row of a bulk stock block.
+    """(item_code, warehouse, net) of each row of a bulk stock block: net is available to sell,
+    or minus the units the warehouse is over-allocated by (``StockFigures.net``).
 
     Accepts and refuses exactly what :func:`stock_figures` does (a row it refuses goes to ``bad``
     with its record and the error, the rest of the block goes on); the figure is
-    :func:`~erpsync.rules.availability.figures_to_sell` of the row.
+    :func:`~erpsync.rules.availability.figures_to_sell` of the row, or
+    -:func:`~erpsync.rules.availability.over_allocated` when that is above 0.
     """
     pos = {f: i for i, f in enumerate(fields)}
     cols = ("item_code", "warehouse", *FIGURES)
@@ -114,7 +124,9 @@ def stock_available_rows(
                     and (i_restock is None or row[i_restock] is None or row[i_restock] in dates
                          or _valid_date(row[i_restock], dates))
                     and (i_back is None or type(row[i_back]) is bool)):
-                yield code, wh, figures_to_sell(oh, al, rs, dm, qu, ss if include_safety_stock else 0)
+                short = al + rs + dm + qu - oh
+                yield code, wh, (-short if short > 0 else
+                                 figures_to_sell(oh, al, rs, dm, qu, ss if include_safety_stock else 0))
                 continue
         raw = row_record(fields, row)
         try:
@@ -124,7 +136,7 @@ def stock_available_rows(
         except MappingError as exc:
             bad(raw, exc)
             continue
-        yield f.item_code, f.warehouse, f.available
+        yield f.item_code, f.warehouse, f.net
 
 
 def _valid_date(value: Any, seen: set[str]) -> bool:

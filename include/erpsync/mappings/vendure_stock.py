@@ -3,10 +3,19 @@
 
 A store location is a Vendure ``StockLocation`` (its id). A raw level
 (``VendureStorefrontAdapter.export_inventory`` / ``inventory_for``) is one variant at one stock
-location: ``sku``, ``stockLocationId``, ``stockOnHand``, ``stockAllocated``. inventory_sync writes
-what may be sold as the location's ``stockOnHand`` (absolute; Vendure takes its own allocations
-off it when it sells), so that is what it reads back as the level's ``available``. Vendure has
-no backorder flag or restock date per level: both are left out (a payload's are ignored).
+location: ``sku``, ``stockLocationId``, ``stockOnHand``, ``stockAllocated``.
+
+Which figure is which (issue 16, 4): Vendure sells ``stockOnHand - stockAllocated`` (its
+*saleable* stock: ``stockAllocated`` holds the units of its placed orders not yet fulfilled), and
+a fulfilment lowers both ``stockOnHand`` and ``stockAllocated`` (saleable unchanged).
+inventory_sync's ``available`` is what the store may sell (the ERP's available to sell, which
+already takes off the orders the ERP knows, less the store's orders still in flight), so the
+level's ``available`` is Vendure's saleable figure both ways: read as ``stockOnHand -
+stockAllocated`` (:func:`store_level_of`), written as ``stockOnHand = available +
+stockAllocated`` with the allocation read in the same call (``VendureStorefrontAdapter.
+set_inventory``). Sending the ERP's figure as ``stockOnHand`` would take the open orders off
+twice. Vendure has no backorder flag or restock date per level: both are left out (a payload's
+are ignored).
 Orders holding stock that the ERP has not received yet are the placed ones (payment authorised
 or settled, or any later state but Cancelled), by their ``code``.
 """
@@ -36,10 +45,14 @@ def product_changed_at(raw: Mapping[str, Any]) -> str | None:
 
 
 def store_level_of(raw: Mapping[str, Any]) -> Raw | None:
+    """A Vendure stock level as inventory_sync compares it: ``available`` is what Vendure sells
+    there, ``stockOnHand - stockAllocated``."""
     s, loc, on_hand = raw.get("sku"), raw.get("stockLocationId"), raw.get("stockOnHand")
-    if not (isinstance(s, str) and loc is not None and type(on_hand) is int):
+    allocated = raw.get("stockAllocated") or 0
+    if not (isinstance(s, str) and loc is not None and type(on_hand) is int and type(allocated) is int):
         return None
-    return {"sku": s, "location": str(loc), "available": on_hand, "backorderable": False, "restock_date": None}
+    return {"sku": s, "location": str(loc), "available": on_hand - allocated, "backorderable": False,
+            "restock_date": None}
 
 
 def in_flight_lines(raw: Mapping[str, Any]) -> tuple[str, list[tuple[str, int]]] | None:

@@ -4,9 +4,14 @@
   safety stock, never below zero, even when the ERP allows negative stock); every path, the
   per-record one (:func:`available_to_sell`) and the bulk ones in the flows, calls it.
 * :class:`LocationMap` says which store location each ERP warehouse feeds. Several warehouses may
-  feed one location (their figures are summed, each clamped at zero first, so a warehouse in the
-  red never eats another's stock). A warehouse mapped to ``None`` is excluded on purpose; one
-  missing from the map is *unmapped* and reported, never silently dropped.
+  feed one location (their figures are summed). A warehouse mapped to ``None`` is excluded on
+  purpose; one missing from the map is *unmapped* and reported, never silently dropped.
+* Over-allocation (:func:`over_allocated`, :func:`take_shortfall`): a warehouse that has committed
+  more than it holds (allocated beyond on hand, e.g. orders all booked on it) sells 0, and the
+  units it is short come off the item's other store locations, first the one it feeds, then the
+  others in the map's order: an item's availability summed over the store's locations never
+  exceeds its total available stock (on hand less everything committed, over all mapped
+  warehouses).
 * Kits and bundles: :func:`kit_available` = min over components of floor(available / quantity).
 * Channels: :func:`allocate_channels` splits one pool across channels by configured shares
   (largest remainder, so the parts always add up to the pool: no channel can sell stock another
@@ -33,6 +38,36 @@ def figures_to_sell(
     """Available to sell from the raw figures; never below zero."""
     value = on_hand - allocated - reserved - damaged - quarantined - safety_stock
     return value if value > 0 else 0
+
+
+def over_allocated(on_hand: int, allocated: int, reserved: int, damaged: int, quarantined: int) -> int:
+    """Units a warehouse has committed beyond what it holds (0 when it is not over-allocated): the
+    shortfall the item's other locations must cover. Safety stock is a margin, not a commitment:
+    a warehouse below its safety stock sells 0 but takes nothing from the others."""
+    value = allocated + reserved + damaged + quarantined - on_hand
+    return value if value > 0 else 0
+
+
+def take_shortfall(
+    available: Mapping[str, int], short: Mapping[str, int], order: Iterable[str]
+) -> dict[str, int]:
+    """Per store location, what may be sold once the over-allocated warehouses' shortfall is taken:
+    each location's shortfall comes off its own figure first, then off the other locations in
+    ``order`` (the location map's). The result adds up to ``max(0, sum(available) - sum(short))``;
+    no location goes below zero or above its own figure."""
+    out = {loc: max(0, n) for loc, n in available.items()}
+    order = [loc for loc in dict.fromkeys(order) if loc in out]
+    order += [loc for loc in out if loc not in order]
+    for loc, owed in short.items():
+        if owed <= 0:
+            continue
+        for take_from in ([loc] if loc in out else []) + [o for o in order if o != loc]:
+            take = min(owed, out[take_from])
+            out[take_from] -= take
+            owed -= take
+            if not owed:
+                break
+    return out
 
 
 def available_to_sell(level: InventoryLevel, *, include_safety_stock: bool = True) -> int:
@@ -116,12 +151,18 @@ class Aggregate:
     levels: dict[tuple[str, str], StoreLevel] = field(default_factory=dict)
     #: (sku, warehouse) whose warehouse the location map does not know
     unmapped: list[tuple[str, str]] = field(default_factory=list)
+    #: sku -> store location -> units its over-allocated warehouses are short (:meth:`settle`)
+    short: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the SKUs :meth:`settle` took a shortfall for
+    short_skus: list[str] = field(default_factory=list)
 
     def add(
         self, lmap: LocationMap, sku: str, warehouse: str, available: int, *, backorderable: bool = False,
-        restock_date: dt.date | None = None, at: dt.datetime | str | None = None,
+        restock_date: dt.date | None = None, at: dt.datetime | str | None = None, short: int = 0,
     ) -> None:
-        """Fold one warehouse figure (already clamped by :func:`figures_to_sell`) into its location."""
+        """Fold one warehouse figure (already clamped by :func:`figures_to_sell`) into its location;
+        ``short``: what the warehouse is over-allocated by (:func:`over_allocated`), taken off the
+        item's locations by :meth:`settle`."""
         location = lmap.mapping.get(warehouse)
         if location is None:
             if warehouse not in lmap.mapping:
@@ -132,14 +173,36 @@ class Aggregate:
         if lv is None:
             lv = self.levels[key] = StoreLevel(sku, location)
         lv.add(available, backorderable, restock_date, at)
+        if short > 0:
+            by_loc = self.short.setdefault(sku, {})
+            by_loc[location] = by_loc.get(location, 0) + short
+
+    def settle(self, locations: Iterable[str]) -> int:
+        """Take each over-allocated item's shortfall off its locations (:func:`take_shortfall`);
+        returns the units taken. Call once, after every warehouse of the items was added."""
+        order = tuple(locations)
+        taken = 0
+        self.short_skus = sorted(self.short)
+        for sku, short in self.short.items():
+            mine = {loc: self.levels[(sku, loc)] for loc in order if (sku, loc) in self.levels}
+            before = {loc: lv.available for loc, lv in mine.items()}
+            after = take_shortfall(before, short, order)
+            for loc, lv in mine.items():
+                taken += lv.available - after[loc]
+                lv.available = after[loc]
+        self.short = {}
+        return taken
 
 
 def aggregate(levels: Iterable[InventoryLevel], lmap: LocationMap) -> Aggregate:
-    """Per store location: the sum of its warehouses' available to sell."""
+    """Per store location: the sum of its warehouses' available to sell, less what over-allocated
+    warehouses are short (:meth:`Aggregate.settle`)."""
     out = Aggregate()
     for lv in levels:
         out.add(lmap, lv.sku, lv.location, available_to_sell(lv), backorderable=lv.backorderable,
-                restock_date=lv.restock_date, at=lv.updated_at)
+                restock_date=lv.restock_date, at=lv.updated_at,
+                short=over_allocated(lv.on_hand, lv.allocated, lv.reserved, lv.damaged, lv.quarantined))
+    out.settle(lmap.locations)
     return out
 
 
