@@ -43,7 +43,7 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$ERPSYNC_AIRFLO
 # extras carry each system's rate budget (requests per second shared by every task, and the
 # tasks at once = the slots of its Airflow pool; `erpsync pools sync` sizes the pools from them)
 if [ -z "${AIRFLOW_CONN_ERP_DEFAULT:-}" ]; then
-  export AIRFLOW_CONN_ERP_DEFAULT='{"conn_type":"erpsync_erp","host":"127.0.0.1","port":'"$ERPSYNC_ERP_PORT"',"login":"erpsync","password":"erpsync-sandbox","extra":{"adapter":"sandbox","rps":100,"concurrency":4}}'
+  export AIRFLOW_CONN_ERP_DEFAULT='{"conn_type":"erpsync_erp","host":"127.0.0.1","port":'"$ERPSYNC_ERP_PORT"',"login":"erpsync","password":"erpsync-sandbox","extra":{"adapter":"sandbox","rps":100,"concurrency":4,"sale_warehouse":"MAIN","sale_warehouses_by_location":{"MAIN":"MAIN","EAST":"EAST","WEST":"WEST"}}}'
 fi
 if [ -z "${AIRFLOW_CONN_STOREFRONT_DEFAULT:-}" ]; then
   export AIRFLOW_CONN_STOREFRONT_DEFAULT='{"conn_type":"erpsync_storefront","host":"127.0.0.1","port":'"$ERPSYNC_STOREFRONT_PORT"',"password":"sandbox-token","extra":{"adapter":"sandbox","rps":100,"concurrency":4}}'

@@ -35,7 +35,8 @@ CONNECTION_EXAMPLES: dict[str, dict[str, Any]] = {
         "port": 8101,
         "login": "erpsync",
         "password": "erpsync-sandbox",
-        "extra": {"adapter": "sandbox"},
+        # the sandbox ERP has several warehouses and refuses a sale that names none (as Tryton)
+        "extra": {"adapter": "sandbox", "sale_warehouse": "MAIN"},
     },
     "storefront_default": {
         "conn_type": "erpsync_storefront",

@@ -223,7 +223,13 @@ def test_checkouts_beyond_stock_are_refused_by_default(clean_sandbox: Sandbox) -
         "email": "flash@example.com", "guest": True,
         "line_items": [{"sku": "SKU-000002", "quantity": total}, {"sku": "SKU-000002", "quantity": 1}]})
     assert two_lines.status_code == 422  # two lines of one sku share its stock
-    assert _checkout(sb, "SKU-000002", total).status_code == 201  # taken across the locations
+    # routed as stores do: the first location that has it all ships it (the order's location_id)
+    biggest = max(levels.values())
+    one = _checkout(sb, "SKU-000002", biggest)
+    assert one.status_code == 201
+    assert one.json()["location_id"] == next(loc for loc in ("MAIN", "EAST", "WEST") if levels[loc] == biggest)
+    rest = _checkout(sb, "SKU-000002", total - biggest)  # the rest, from wherever it is
+    assert rest.status_code == 201 and rest.json()["location_id"] in levels
     assert _levels(sb, "SKU-000002") == dict.fromkeys(levels, 0)
     assert _checkout(sb, "SKU-000002", 1).status_code == 422
 

@@ -259,38 +259,59 @@ def sf_policy(svc: Any, req: Request) -> tuple[int, Any]:
     return 200, {"policy": policy}
 
 
-def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> None:
-    """At checkout (under the service lock): take each line's units from the store's levels.
+def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> str | None:
+    """At checkout (under the service lock): take the order's units from the store's levels and
+    return the store location it is fulfilled from (the order's ``location_id``).
 
-    ``deny`` (the default): all or nothing, 422 ``insufficient_stock`` when a line cannot be
-    covered. ``continue``: levels may go negative. ``untracked``: the levels are left alone.
+    Routed as stores route orders: the first location (in location order) that has every line in
+    stock ships it all; otherwise the units are taken location by location and the order's
+    location is the one that gives the most. ``deny`` (the default): all or nothing, 422
+    ``insufficient_stock`` when the levels do not cover a line. ``continue``: the shortfall is taken
+    from the first location, whose level goes negative. ``untracked``: the levels are left alone
+    (no location).
     """
     policy = svc.settings["inventory_policy"]
     if policy == "untracked":
-        return
-    at = now()
-    plan: list[tuple[int, Raw, int]] = []
-    taken: dict[int, int] = {}  # two lines of one sku share its levels
+        return None
+    whs = svc.data.warehouses
+    need: dict[str, int] = {}
     for item, qty in lines:
         code = sku(item) if isinstance(item, int) else item
-        need = qty
-        for loc in svc.data.warehouses:
-            idx = svc._inventory_idx(code, loc)
-            rec = svc.inventory.get(idx) if idx is not None else None
-            if rec is None or need <= 0:
-                continue
-            take = min(need, max(0, int(rec["available"]) - taken.get(idx, 0)))
-            if take:
-                plan.append((idx, rec, take))
-                taken[idx] = taken.get(idx, 0) + take
-                need -= take
-        if need > 0:
-            if policy == "deny":
-                raise HttpError(422, "insufficient_stock", f"{code}: {qty} ordered, {qty - need} available",
-                                sku=code, available=qty - need)
-            idx = svc._inventory_idx(code, svc.data.warehouses[0])
-            if idx is not None:
-                plan.append((idx, svc.inventory.get(idx) or {}, need))
-    for idx, rec, take in plan:
+        need[code] = need.get(code, 0) + qty  # two lines of one sku share its levels
+
+    def level(code: str, loc: str) -> tuple[int | None, Raw | None]:
+        idx = svc._inventory_idx(code, loc)
+        rec = svc.inventory.get(idx) if idx is not None else None
+        return idx, rec
+
+    plan: list[tuple[int, Raw, int, str]] = []
+    for loc in whs:  # one location that has it all
+        found = [(code, *level(code, loc)) for code in need]
+        if all(rec is not None and int(rec["available"]) >= need[code] for code, _, rec in found):
+            plan = [(idx, rec, need[code], loc) for code, idx, rec in found if idx is not None and rec is not None]
+            break
+    else:
+        for code, qty in need.items():
+            left = qty
+            for loc in whs:
+                idx, rec = level(code, loc)
+                if idx is None or rec is None or left <= 0:
+                    continue
+                take = min(left, max(0, int(rec["available"])))
+                if take:
+                    plan.append((idx, rec, take, loc))
+                    left -= take
+            if left > 0:
+                if policy == "deny":
+                    raise HttpError(422, "insufficient_stock", f"{code}: {qty} ordered, {qty - left} available",
+                                    sku=code, available=qty - left)
+                idx, rec = level(code, whs[0])
+                if idx is not None:
+                    plan.append((idx, rec or {}, left, whs[0]))
+    at = now()
+    given: dict[str, int] = {}
+    for idx, rec, take, loc in plan:
         current = svc.inventory.get(idx) or rec
         svc.inventory.put(idx, {**current, "available": int(current["available"]) - take, "updated_at": iso(at)}, at)
+        given[loc] = given.get(loc, 0) + take
+    return max(whs, key=lambda loc: given.get(loc, 0)) if given else None

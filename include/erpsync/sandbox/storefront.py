@@ -248,7 +248,8 @@ class StorefrontService(Service):
     def _create_order(self, r: random.Random, *, customer: Raw | None, email: str, currency: str,
                       lines: list[tuple[int | str, int]], financial_status: str = "paid",
                       discount_code: str | None = None, shipping_address: Raw | None = None,
-                      gateway: str | None = None, source_name: str | None = None) -> Raw:
+                      gateway: str | None = None, source_name: str | None = None,
+                      location_id: str | None = None) -> Raw:
         at = now()
 
         def make(idx: int) -> Raw:
@@ -258,6 +259,8 @@ class StorefrontService(Service):
                 shipping_address=shipping_address, gateway=gateway, tax=self.order_tax())
             if source_name:  # the sales channel, as Shopify's source_name ("web", "pos", an app)
                 rec["source_name"] = source_name
+            if location_id:  # the store location the checkout took the stock from (it ships it)
+                rec["location_id"] = location_id
             return rec
 
         _, rec = self.orders.add(make, at)
@@ -305,11 +308,12 @@ class StorefrontService(Service):
         if status not in ("paid", "pending"):
             raise HttpError(422, "validation_failed", "financial_status must be paid or pending")
         r = random.Random(f"{self.options.seed}:{len(self.orders)}")
-        take_stock(self, lines)  # refused beyond the store's levels unless inventory_policy says otherwise
+        # refused beyond the store's levels unless inventory_policy says otherwise
+        location = take_stock(self, lines)
         rec = self._create_order(r, customer=customer, email=email, currency=currency, lines=lines,
                                  financial_status=status, discount_code=body.get("discount_code"),
                                  shipping_address=body.get("shipping_address"), gateway=body.get("gateway"),
-                                 source_name=source_name)
+                                 source_name=source_name, location_id=location)
         return 201, rec
 
     def cancel_order(self, req: Request) -> tuple[int, Any]:
