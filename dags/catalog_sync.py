@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from erpsync_airflow.assets import CATALOG
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
 
 
 @dag(
@@ -51,7 +51,7 @@ def catalog_sync() -> None:
 
         return run_flow("catalog_sync", catalog.run, context)
 
-    sync_catalog()
+    review_dead_letters("catalog_sync")(sync_catalog())
 
 
 catalog_sync()

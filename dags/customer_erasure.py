@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
 
 
 @dag(
@@ -44,7 +44,7 @@ def customer_erasure() -> None:
 
         return run_flow("customer_erasure", erasure.run, context)
 
-    erase_customers()
+    review_dead_letters("customer_erasure")(erase_customers())
 
 
 customer_erasure()

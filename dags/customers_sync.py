@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from erpsync_airflow.assets import CUSTOMERS
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
 
 
 @dag(
@@ -43,7 +43,7 @@ def customers_sync() -> None:
 
         return run_flow("customers_sync", customers.run, context)
 
-    sync_customers()
+    review_dead_letters("customers_sync")(sync_customers())
 
 
 customers_sync()

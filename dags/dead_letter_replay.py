@@ -20,13 +20,13 @@ from erpsync_airflow.defaults import START_DATE, TAGS, task_defaults
     params={
         "dry_run": Param(True, type="boolean",
                          description="preview what would be sent, write nothing; untick to replay for real"),
-        "ids": Param([], type="array", items={"type": "integer"},
+        "ids": Param([], type=["null", "array"], items={"type": "integer"},
                      description="dead letter ids (the task log of each flow lists them); or use the filter below"),
-        "flow": Param("", type="string", description="filter: flow, e.g. orders_sync"),
-        "reason": Param("", type="string", description="filter: substring of the reason, e.g. unknown_sku"),
-        "since": Param("", type="string", description="filter: last seen at or after (ISO 8601, UTC)"),
-        "until": Param("", type="string", description="filter: last seen before (ISO 8601, UTC)"),
-        "run_id": Param("", type="string", description="filter: the run that dead-lettered them"),
+        "flow": Param(None, type=["null", "string"], description="filter: flow, e.g. orders_sync"),
+        "reason": Param(None, type=["null", "string"], description="filter: substring of the reason, e.g. unknown_sku"),
+        "since": Param(None, type=["null", "string"], description="filter: last seen at or after (ISO 8601, UTC)"),
+        "until": Param(None, type=["null", "string"], description="filter: last seen before (ISO 8601, UTC)"),
+        "run_id": Param(None, type=["null", "string"], description="filter: the run that dead-lettered them"),
         "limit": Param(500, type="integer", minimum=1, maximum=10000, description="at most this many (filter)"),
         "flow_params": Param({}, type="object",
                              description='params for the flows, e.g. {"guest_policy": "shared_account"}'),
@@ -43,7 +43,10 @@ attempts with the new reason.
 3. Trigger again with `dry_run` off.
 
 Select by `ids`, or by filter (`flow`, `reason`, `since`/`until`, `run_id`); an empty selection
-is refused. To edit a payload first, use the CLI: `erpsync dead-letters replay --id N
+is refused, and with `ids` the filter fields are ignored. Every filter field is optional: the form
+submits with its defaults. A replay whose records fail again ends `failed`, its log listing each
+id with its new reason (a dry run lists `would_fail` with the reason and stays green: it only
+previews). The erpsync **Dead letters** page (Airflow menu) does the same per dead letter. To edit a payload first, use the CLI: `erpsync dead-letters replay --id N
 --payload-file edited.json`. Logic: `include/erpsync/flows/replay.py`.
 """,
 )

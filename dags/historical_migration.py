@@ -24,16 +24,16 @@ from erpsync_airflow.defaults import START_DATE, TAGS, task_defaults
         "direction": Param("store_to_erp", type="string", enum=["store_to_erp", "erp_to_store"],
                            description="store_to_erp or erp_to_store; a combination that makes no sense is "
                                        "refused with the valid ones"),
-        "date_from": Param("", type="string",
+        "date_from": Param(None, type=["null", "string"],
                            description="records changed at or after (YYYY-MM-DD or ISO 8601, UTC); required"),
-        "date_to": Param("", type="string",
+        "date_to": Param(None, type=["null", "string"],
                          description="records changed before (exclusive; YYYY-MM-DD or ISO 8601, UTC); empty: now"),
         "batch_size": Param(1000, type="integer", minimum=1, maximum=50000,
                             description="records per checkpointed batch: a stopped run resumes after the last one"),
         "dry_run": Param(True, type="boolean",
                          description="map and check every record, report what would be written, write nothing; "
                                      "untick to migrate for real"),
-        "job_id": Param("", type="string",
+        "job_id": Param(None, type=["null", "string"],
                         description="resume this job (erpsync migration status lists them; it keeps its own "
                                     "range and settings, the params above are ignored); empty: the job of this "
                                     "run (a retry or a clear of the task resumes it)"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
 
 
 @dag(
@@ -54,7 +54,7 @@ def orders_sync() -> None:
 
         return run_flow("orders_sync", orders.run, context)
 
-    sync_orders()
+    review_dead_letters("orders_sync")(sync_orders())
 
 
 orders_sync()

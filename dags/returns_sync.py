@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
 
 
 @dag(
@@ -45,7 +45,7 @@ def returns_sync() -> None:
 
         return run_flow("returns_sync", returns.run, context)
 
-    sync_returns()
+    review_dead_letters("returns_sync")(sync_returns())
 
 
 returns_sync()

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
 
 
 @dag(
@@ -45,7 +45,7 @@ def shipments_sync() -> None:
 
         return run_flow("shipments_sync", shipments.run, context)
 
-    sync_shipments()
+    review_dead_letters("shipments_sync")(sync_shipments())
 
 
 shipments_sync()

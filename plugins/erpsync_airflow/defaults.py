@@ -153,3 +153,24 @@ def deadline_for(
         callback=AsyncCallback(DeadlineMissNotifier, kwargs={"dag_id": dag_id, "limit": limit}),
         name=f"{dag_id}: done within {limit} of being queued",
     )
+
+
+def review_dead_letters(flow: str):  # noqa: ANN201 - an Airflow task factory
+    """The ``review_dead_letters`` task that follows a flow's task (``review_dead_letters(flow)(sync())``).
+
+    It makes a run that dead-lettered records visibly different on the grid: it ends ``failed``
+    (the run red, the flow's own task still green: the rest of the batch was written) when the run
+    dead-lettered more records than ``ERPSYNC_REVIEW_MAX_DEAD_LETTERS`` (default 0), and its log
+    and failure e-mail list them with their reasons and the way to replay them. It calls no
+    external system, so it takes no slot of the systems' pools.
+    """
+    from airflow.sdk import task
+
+    @task(task_id="review_dead_letters", pool="default_pool", retries=1)
+    def review(result: dict | None = None, **context: object) -> dict:
+        """Fail past the threshold when this run dead-lettered records; list them first."""
+        from erpsync_airflow.runtime import run_review
+
+        return run_review(flow, result, context)
+
+    return review

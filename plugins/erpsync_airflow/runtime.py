@@ -79,6 +79,28 @@ def _close(obj: Any) -> None:
             close()
 
 
+#: libraries whose INFO lines would bury erpsync's summary in a task log (Great Expectations logs
+#: each validation, its data sources and its progress); their warnings and errors still show
+NOISY_LOGGERS = ("great_expectations", "altair", "numexpr", "tzlocal")
+#: loggers that set their own level at import (GX: ``logger.setLevel(logging.INFO)``), which a
+#: level set before the import cannot hold: a filter on the logger drops their INFO lines
+SELF_LEVELLED = ("great_expectations.data_context.types.base",)
+
+
+def _warnings_and_up(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def quiet_libraries() -> None:
+    """Silence library INFO/DEBUG noise in task logs (WARNING and above still get through)."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SELF_LEVELLED:
+        logger = logging.getLogger(name)
+        if _warnings_and_up not in logger.filters:
+            logger.addFilter(_warnings_and_up)
+
+
 @contextlib.contextmanager
 def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]:
     """Yield the core FlowContext for ``flow`` built from the Airflow task ``context``.
@@ -91,6 +113,7 @@ def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]
     from erpsync.flows.base import FlowContext
 
     log = logging.getLogger(f"airflow.task.erpsync.{flow}")
+    quiet_libraries()
     erp = storefront = None
     try:
         try:
@@ -135,17 +158,21 @@ def run_flow(flow: str, run: Callable[[FlowContext], RunSummary], context: Mappi
     help) and one failure e-mail goes out. Any failure carries the run's counts and quality
     reports (``erpsync_counts``, ``erpsync_quality_reports``) for that e-mail.
     """
+    from erpsync.flows.base import NothingUseful, check_useful
     from erpsync.quality import QualityGateFailed
 
     started = dt.datetime.now(dt.UTC)
     with flow_context(flow, context) as ctx:
         try:
             summary = run(ctx)
-        except QualityGateFailed as exc:
+            if not summary.useful_checked:  # the general rule: read records, compared (almost) none
+                check_useful(ctx, summary)
+        except (QualityGateFailed, NothingUseful) as exc:
             summary = exc.summary or ctx.summary
             if summary is not None:
                 ctx.log.info("%s", summary.render())
-                record_run(ctx, summary, started, dt.datetime.now(dt.UTC), context, status="failed", error=str(exc))
+                record_run(ctx, summary, started, dt.datetime.now(dt.UTC), context, status="failed", error=str(exc),
+                           nothing_useful=str(exc) if isinstance(exc, NothingUseful) else None)
             fail = _fail(ctx.log, f"{flow}: {exc}")
             _attach(fail, ctx, summary)
             raise fail from None
@@ -184,20 +211,28 @@ def record_run(
     *,
     status: str = "success",
     error: str | None = None,
+    nothing_useful: str | None = None,
 ) -> None:
     """Store the run's counts (the watchdog and `erpsync` CLI read them); never fail the task.
 
-    ``extra.status`` is ``success`` or ``failed``: the watchdog counts only successful runs."""
+    ``extra.status`` is ``success`` or ``failed``: the watchdog counts only successful runs;
+    ``extra.read``/``compared`` are the run's counts, ``extra.nothing_useful`` why a run that did
+    nothing useful failed (``flows.base.NothingUseful``; the watchdog's ``nothing_compared``)."""
     ti = context.get("ti")
     extra = {
         "status": status,
         "dead_letters": len(summary.dead_letters),
+        "read": summary.read,
+        "compared": summary.compared_count,
+        "compared_unit": summary.compared_unit,
         "try_number": getattr(ti, "try_number", None),
         "duration_s": round((finished - started).total_seconds(), 3),
         "quality_reports": list(ctx.quality_reports),
     }
     if error:
         extra["error"] = error[:500]
+    if nothing_useful:  # the watchdog reports it (check nothing_compared)
+        extra["nothing_useful"] = nothing_useful[:500]
     try:
         ctx.store.record_run(
             ctx.flow,
@@ -269,6 +304,14 @@ def run_dead_letter_replay(context: Mapping[str, Any]) -> dict:
             from erpsync.errors import TransientError
 
             raise TransientError(f"dead_letter_replay stopped: {report.stopped}")
+        if not report.outcomes:
+            raise _fail(base.log, f"dead_letter_replay: no dead letter matches {flt.describe()}")
+        failed = report.failures()
+        if failed and not dry_run:  # not green: the records are still not in the target
+            listed = "; ".join(f"#{o.dead_letter_id} {o.external_id}: {o.detail[:200]}" for o in failed[:20])
+            more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
+            raise _fail(base.log, f"dead_letter_replay: {len(failed)} of {len(report.outcomes)} dead letter(s) "
+                                  f"failed again: {listed}{more} (fix the cause, then replay them again)")
         return report.to_dict()
 
 
@@ -315,3 +358,50 @@ def run_migration(context: Mapping[str, Any]) -> dict:
         return {"job_id": job.id, "status": job.status, "processed": job.processed, "written": job.written,
                 "skipped": job.skipped, "failed": job.failed, "reconciled": report.get("reconciled"),
                 "differences": report.get("differences")}
+
+
+def review_threshold() -> int:
+    """``ERPSYNC_REVIEW_MAX_DEAD_LETTERS``: how many records one run may dead-letter before its
+    ``review_dead_letters`` task fails (default 0: any dead letter turns the run red)."""
+    import os
+
+    from erpsync.errors import ConfigError
+
+    raw = os.environ.get("ERPSYNC_REVIEW_MAX_DEAD_LETTERS", "").strip()
+    try:
+        value = int(raw) if raw else 0
+    except ValueError:
+        raise ConfigError(f"ERPSYNC_REVIEW_MAX_DEAD_LETTERS={raw!r}: a whole number >= 0, e.g. 0") from None
+    if value < 0:
+        raise ConfigError(f"ERPSYNC_REVIEW_MAX_DEAD_LETTERS={raw!r}: a whole number >= 0, e.g. 0")
+    return value
+
+
+def run_review(flow: str, result: Mapping[str, Any] | None, context: Mapping[str, Any]) -> dict:
+    """Body of ``review_dead_letters``: the dead letters the flow's task reported (its XCom), one
+    line each; past the threshold the task fails (no retries) with that list."""
+    from collections import Counter
+
+    from erpsync.errors import ConfigError
+
+    log = logging.getLogger(f"airflow.task.erpsync.{flow}")
+    try:
+        limit = review_threshold()
+    except ConfigError as exc:
+        raise _fail(log, f"{flow}: configuration error: {exc}") from None
+    letters = [tuple(d) for d in (result or {}).get("dead_letters") or []]
+    if not letters:
+        log.info("%s: this run dead-lettered no record", flow)
+        return {"dead_letters": 0, "threshold": limit}
+    reasons = Counter(str(reason).split(":", 1)[0] for _id, _ext, reason in letters)
+    ids = [int(d[0]) for d in letters]
+    shown = "; ".join(f"#{i} {ext}: {reason}" for i, ext, reason in letters[:20])
+    more = f"; and {len(letters) - 20} more" if len(letters) > 20 else ""
+    line = (f"{flow}: this run dead-lettered {len(letters)} record(s) ("
+            + ", ".join(f"{r} x{n}" for r, n in reasons.most_common()) + f"): {shown}{more}. "
+            f"Fix the cause, then replay them from the erpsync Dead letters page or trigger "
+            f'dead_letter_replay with {{"ids": {ids[:50]}, "dry_run": true}}')
+    if len(letters) > limit:
+        raise _fail(log, line + f" (more than ERPSYNC_REVIEW_MAX_DEAD_LETTERS={limit})")
+    log.warning("%s", line)
+    return {"dead_letters": len(letters), "threshold": limit, "ids": ids}

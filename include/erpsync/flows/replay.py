@@ -74,8 +74,42 @@ def _replay_order(ctx: FlowContext, payload: dict[str, Any], summary: RunSummary
 
 
 def _preview_order(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) -> str:
+    """Honest: the gate, the order's disposition, its totals, the guest policy and every line's
+    item (cross-reference, else the ERP looked up by SKU, read only) are checked as a replay would."""
+    from erpsync.rules.guests import GuestPolicy
+    from erpsync.rules.orders import Disposition, check_totals, disposition
+
     order = storefront_mapping(ctx.storefront).order_from_storefront(payload)
     _would_pass(orders.ENTITY, order)
+    store = ctx.store
+    done = store.ledger_get(orders.order_key(order.external_id))
+    xref = store.get_xref(orders.SYSTEM, "sales_order", order.external_id)
+    synced = xref is not None or (done is not None and done.status == "done")
+    what = disposition(order, synced=synced)
+    if what is Disposition.NEEDS_MANUAL_CANCEL:
+        raise WouldFail(f"needs_manual_cancel: cancelled {payload.get('cancelled_at')} after sync")
+    if what is not Disposition.SYNC:
+        return f"{what.value}: a replay writes nothing"
+    totals = check_totals(order)
+    if not totals.ok:
+        raise WouldFail(totals.reason)
+    if (order.is_guest or not order.customer_external_id) and guest_policy(ctx.params) is GuestPolicy.HOLD:
+        raise WouldFail("guest_held: guest checkout waits for a decision (guest_policy=hold)")
+    codes = {sku: x.internal_id for sku, x in store.xref_map(orders.SYSTEM, "item", [ln.sku for ln in order.lines]).items()}
+    unknown: list[str] = []
+    for sku in dict.fromkeys(ln.sku for ln in order.lines):
+        if sku in codes:
+            continue
+        item = ctx.erp.find_item_by_sku(sku)  # a read: the replay binds it, the preview does not
+        code = erp_mapping(ctx.erp).item_code(item) if item is not None else None
+        if code:
+            codes[sku] = str(code)
+        else:
+            unknown.append(sku)
+    if unknown:
+        raise WouldFail(f"unknown_sku: {', '.join(unknown)} (bind each SKU to its ERP item, then replay)")
+    for ln in order.lines:
+        ln.item_code = codes[ln.sku]
     return preview(ctx, orders.FLOW, order)
 
 
@@ -303,7 +337,8 @@ def preview(ctx: FlowContext, flow: str, record: Any) -> str:
             customer_no = xref.internal_id if xref else f"<customer of {cid or 'guest'}: resolved at replay>"
             codes = store.xref_map("erp", "item", [ln.sku for ln in record.lines])
             for ln in record.lines:
-                ln.item_code = codes[ln.sku].internal_id if ln.sku in codes else f"<item of {ln.sku}>"
+                ln.item_code = (codes[ln.sku].internal_id if ln.sku in codes
+                                else getattr(ln, "item_code", None) or f"<item of {ln.sku}>")
             payload = erp_mapping(ctx.erp).order_to_erp(record, customer_no)
             return "create sales order " + json.dumps(payload, default=str, sort_keys=True)
         if flow == "customers_sync":
@@ -341,12 +376,17 @@ class ReplayFilter:
         ids = opt("ids") or ()
         if isinstance(ids, str):
             ids = [x for x in ids.replace(",", " ").split() if x]
+        try:
+            id_list = tuple(int(i) for i in ids)
+        except (TypeError, ValueError):
+            raise ConfigError(f"ids={ids!r}: dead letter ids are whole numbers, e.g. [12, 13]") from None
+        if id_list:  # the ids say it all: the filter fields are not read (nor parsed)
+            return cls(ids=id_list, status=str(opt("status") or "open"))
         return cls(
-            ids=tuple(int(i) for i in ids),
             flow=opt("flow"),
             reason=opt("reason"),
-            since=_time(opt("since")),
-            until=_time(opt("until")),
+            since=_time(opt("since"), "since"),
+            until=_time(opt("until"), "until"),
             run_id=opt("run_id"),
             status=str(opt("status") or "open"),
             limit=int(opt("limit") or 500),
@@ -360,10 +400,13 @@ class ReplayFilter:
         return f"{self.status} dead letters with " + " ".join(parts) + f" (at most {self.limit})"
 
 
-def _time(value: Any) -> dt.datetime | None:
+def _time(value: Any, name: str = "time") -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not an ISO 8601 time, e.g. 2026-12-07T13:00:00Z (UTC)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -399,6 +442,10 @@ class ReplayReport:
     def ok(self) -> bool:
         return self.stopped is None and not any(o.result in ("failed_again", "would_fail", "error")
                                                 for o in self.outcomes)
+
+    def failures(self) -> list[ReplayOutcome]:
+        """The dead letters a (real) replay did not resolve: failed again or refused."""
+        return [o for o in self.outcomes if o.result in ("failed_again", "error")]
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "counts": dict(self.counts()), "stopped": self.stopped,
