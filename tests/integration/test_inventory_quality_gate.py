@@ -19,7 +19,7 @@ import requests
 from erpsync.flows import inventory, inventory_drift
 from erpsync.flows.base import FlowContext
 from erpsync.quality import QualityGateFailed
-from erpsync.rules.availability import figures_to_sell
+from erpsync.rules.availability import figures_to_sell, over_allocated, take_shortfall
 from erpsync.state import StateStore
 
 pytestmark = pytest.mark.integration
@@ -57,12 +57,20 @@ def store_levels(sf: Any, codes: set[str]) -> dict[str, int]:
     return out
 
 
-def erp_available(erp: Any, codes: set[str]) -> dict[str, int]:
+def erp_available(erp: Any, codes: set[str], locations: tuple[str, ...] = ("MAIN", "EAST", "WEST")) -> dict[str, int]:
+    """What each warehouse (= store location of the same name) may sell: its figures, less the
+    shortfall of an over-allocated warehouse of the same item (issue 16, 9)."""
     out: dict[str, int] = {}
     ordered = sorted(codes)
     for start in range(0, len(ordered), 200):
+        rows: dict[str, list[dict[str, Any]]] = {}
         for r in erp.stock_for_items(ordered[start:start + 200]):
-            out[f"{r['item_code']}@{r['warehouse']}"] = figures_to_sell(*(r[f] for f in FIGURES))
+            rows.setdefault(r["item_code"], []).append(r)
+        for code, recs in rows.items():
+            avail = {r["warehouse"]: figures_to_sell(*(r[f] for f in FIGURES)) for r in recs}
+            short = {r["warehouse"]: over_allocated(*(r[f] for f in FIGURES[:5])) for r in recs}
+            for wh, n in take_shortfall(avail, short, locations).items():
+                out[f"{code}@{wh}"] = n
     return out
 
 

@@ -755,11 +755,12 @@ def cycle(engine: Engine) -> CycleStats:
     refresh_items(ctx, state, engine.summary)
     new_skus = refresh_store_skus(ctx, state)
     since = _cursor(ctx, "stock")
-    first = since is None
+    first = since is None  # no cursor: the first run, or an ERP whose stock has no change time (Tryton)
     seen: set[str] = set()  # the warehouses of a full read: the map's check when the ERP cannot list them
+    baseline = 0
     if first:
-        ctx.log.info("%s: first run: full stock export, store levels as the baseline", ctx.flow)
-        bootstrap_baseline(engine)
+        ctx.log.info("%s: full stock export (first run, or an ERP without stock change times)", ctx.flow)
+        baseline = bootstrap_baseline(engine)
         # through the quality gate in large chunks: streamed, memory bounded by one chunk
         raws: Iterable[dict[str, Any]] = engine.gated(ctx.erp.export_stock(), chunk=FIRST_RUN_CHUNK)
     else:
@@ -777,6 +778,9 @@ def cycle(engine: Engine) -> CycleStats:
 
         levels = engine.compute(tracked())
         high = high_box[0] if high_box else None
+        # the store's orders the ERP has not received yet come off on a full read too
+        engine.observe_sales()
+        engine.deduct_in_flight(levels)
     else:
         levels, high = _incremental(engine, raws, new_skus)
     if first:
@@ -784,8 +788,9 @@ def cycle(engine: Engine) -> CycleStats:
     else:
         engine.check_location_map()
     levels = engine.for_store(levels, skip_hot=True)
-    # the first run's baseline is the store's levels read a moment ago: no second read
-    engine.push(engine.differences(levels, reread=not first))
+    # a baseline just taken is the store's levels read a moment ago: no second read; every other
+    # cycle compares with what the store holds now
+    engine.push(engine.differences(levels, reread=not baseline))
     if high:
         current = ctx.store.get_cursor(ctx.flow, name="stock")
         if not current or high > current:
