@@ -232,6 +232,10 @@ def test_checkouts_beyond_stock_are_refused_by_default(clean_sandbox: Sandbox) -
     assert rest.status_code == 201 and rest.json()["location_id"] in levels
     assert _levels(sb, "SKU-000002") == dict.fromkeys(levels, 0)
     assert _checkout(sb, "SKU-000002", 1).status_code == 422
+    sold_elsewhere = _checkout(sb, "SKU-000002", 3, inventory_behaviour="bypass", source_name="marketplace")
+    assert sold_elsewhere.status_code == 201 and "location_id" not in sold_elsewhere.json()
+    assert _levels(sb, "SKU-000002") == dict.fromkeys(levels, 0)  # the store's levels untouched
+    assert _checkout(sb, "SKU-000002", 1, inventory_behaviour="maybe").status_code == 422
 
     sb.settings("storefront", inventory_policy="continue")  # backorders: the level goes negative
     assert _checkout(sb, "SKU-000002", 2).status_code == 201

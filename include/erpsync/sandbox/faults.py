@@ -18,7 +18,7 @@ from typing import Any
 ALLOWED = {
     "seed", "latency_ms", "jitter_ms", "error_rate", "error_status", "rate_limit", "commit_then_timeout",
     "hold_seconds", "outage_seconds", "expire_sessions", "malformed_rate", "paths", "methods", "max_faults",
-    "concurrency",
+    "concurrency", "ignore_idempotency_keys",
 }
 
 
@@ -92,6 +92,10 @@ class Faults:
                     self._slots = threading.BoundedSemaphore(value["limit"])
                 elif key == "commit_then_timeout":
                     cfg[key] = _commit_then_timeout(value)
+                elif key == "ignore_idempotency_keys":  # a remote that silently drops the header
+                    if not isinstance(value, bool):
+                        raise FaultConfigError("ignore_idempotency_keys must be true or false")
+                    cfg[key] = value
                 elif key in ("paths", "methods", "error_status"):
                     cfg[key] = value if isinstance(value, list) else [value]
                 else:

@@ -259,7 +259,7 @@ def sf_policy(svc: Any, req: Request) -> tuple[int, Any]:
     return 200, {"policy": policy}
 
 
-def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> str | None:
+def take_stock(svc: Any, lines: list[tuple[int | str, int]], policy: str | None = None) -> str | None:
     """At checkout (under the service lock): take the order's units from the store's levels and
     return the store location it is fulfilled from (the order's ``location_id``).
 
@@ -268,9 +268,9 @@ def take_stock(svc: Any, lines: list[tuple[int | str, int]]) -> str | None:
     location is the one that gives the most. ``deny`` (the default): all or nothing, 422
     ``insufficient_stock`` when the levels do not cover a line. ``continue``: the shortfall is taken
     from the first location, whose level goes negative. ``untracked``: the levels are left alone
-    (no location).
+    (no location). ``policy`` overrides the store's for one order (its ``inventory_behaviour``).
     """
-    policy = svc.settings["inventory_policy"]
+    policy = policy or svc.settings["inventory_policy"]
     if policy == "untracked":
         return None
     whs = svc.data.warehouses

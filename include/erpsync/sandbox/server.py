@@ -251,7 +251,9 @@ class Service:
         with self.lock:
             if route.auth:
                 self.authorize(request)
-            key = request.headers.get("idempotency-key") if is_write else None
+            # fault ignore_idempotency_keys: a remote that drops the header (every resend writes again)
+            honour = is_write and not self.faults.config.get("ignore_idempotency_keys")
+            key = request.headers.get("idempotency-key") if honour else None
             if key:
                 scope = (request.method, request.path, key)
                 body_hash = hashlib.sha256(json.dumps(request.body, sort_keys=True).encode()).hexdigest()

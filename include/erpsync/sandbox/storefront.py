@@ -308,8 +308,12 @@ class StorefrontService(Service):
         if status not in ("paid", "pending"):
             raise HttpError(422, "validation_failed", "financial_status must be paid or pending")
         r = random.Random(f"{self.options.seed}:{len(self.orders)}")
-        # refused beyond the store's levels unless inventory_policy says otherwise
-        location = take_stock(self, lines)
+        # refused beyond the store's levels unless inventory_policy or the order says otherwise
+        behaviour = body.get("inventory_behaviour", "decrement_obeying_policy")
+        if behaviour not in INVENTORY_BEHAVIOURS:
+            raise HttpError(422, "validation_failed", f"inventory_behaviour must be one of {list(INVENTORY_BEHAVIOURS)}",
+                            field="inventory_behaviour")
+        location = take_stock(self, lines, policy=INVENTORY_BEHAVIOURS[behaviour])
         rec = self._create_order(r, customer=customer, email=email, currency=currency, lines=lines,
                                  financial_status=status, discount_code=body.get("discount_code"),
                                  shipping_address=body.get("shipping_address"), gateway=body.get("gateway"),
@@ -700,6 +704,9 @@ class StorefrontService(Service):
 
 
 INVENTORY_POLICIES = ("deny", "continue", "untracked")
+#: Shopify's order ``inventory_behaviour`` -> the policy applied to that order (None: the store's)
+INVENTORY_BEHAVIOURS: dict[str, str | None] = {
+    "decrement_obeying_policy": None, "decrement_ignoring_policy": "continue", "bypass": "untracked"}
 
 
 def _check_settings(st: dict[str, Any]) -> None:
