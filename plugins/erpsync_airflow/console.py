@@ -1,0 +1,445 @@
+"""The erpsync operator console: a "Dead letters" page inside the Airflow 3 UI.
+
+A FastAPI app (Airflow plugin ``fastapi_apps``, mounted at ``/erpsync``) renders plain HTML on
+the server, shown in Airflow's navigation as an external view (``plugins/erpsync_console.py``).
+It sits behind Airflow's own login: every request needs the session of the Airflow UI (the JWT
+cookie the auth manager sets at login) or a bearer token, and the auth manager decides:
+
+* seeing the page needs read access to the ``dead_letter_replay`` DAG's runs;
+* a dry run, a replay, an ignore and binding a SKU need the right to trigger it (create a run).
+
+What it shows comes from the state store (``include/erpsync/state``); what it does goes through
+``erpsync.flows.replay`` (the same path as the ``dead_letter_replay`` DAG and the CLI), and every
+action is written to the audit log (system ``operator``) with the logged-in Airflow user's name.
+Everything shown is HTML-escaped: payloads are data from outside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import urllib.parse
+from collections import Counter
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+try:  # the shared safe-display helpers, when present
+    from erpsync.display import escape as _esc  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the checkout
+    from html import escape as _esc
+
+log = logging.getLogger("erpsync_airflow.console")
+
+#: where the plugin mounts the app (plugins/erpsync_console.py)
+PREFIX = "/erpsync"
+#: the DAG whose permissions guard the console (read: see; trigger: act)
+GUARD_DAG = "dead_letter_replay"
+#: the audit log's system for operator actions
+OPERATOR = "operator"
+
+app = FastAPI(title="erpsync console", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def e(value: Any) -> str:
+    """HTML-escape anything for text and attribute values (quotes included)."""
+    return _esc("" if value is None else str(value), quote=True)
+
+
+# --------------------------------------------------------------------------- auth
+
+
+async def _user(request: Request) -> Any | None:
+    """The logged-in Airflow user (the UI's session cookie or a bearer token), else None."""
+    from airflow.api_fastapi.core_api.security import resolve_user_from_token
+    from fastapi import HTTPException
+
+    token = _token(request)
+    if not token:
+        return None
+    try:
+        return await resolve_user_from_token(token)
+    except HTTPException:
+        return None
+
+
+def _token(request: Request) -> str | None:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(COOKIE_NAME_JWT_TOKEN)
+
+
+def _allowed(user: Any, method: str) -> bool:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return bool(get_auth_manager().is_authorized_dag(
+        method=method, user=user, access_entity=DagAccessEntity.RUN, details=DagDetails(id=GUARD_DAG)))
+
+
+def _login(request: Request) -> RedirectResponse:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    try:
+        url = get_auth_manager().get_url_login(next_url=str(request.url))
+    except TypeError:  # pragma: no cover - an auth manager without next_url
+        url = get_auth_manager().get_url_login()
+    return RedirectResponse(url, status_code=303)
+
+
+def _csrf(request: Request) -> str:
+    """A form token bound to the session: a page of another site cannot know it."""
+    return hmac.new(b"erpsync-console", (_token(request) or "").encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _forbidden(what: str) -> HTMLResponse:
+    return HTMLResponse(_page("Not allowed", f"<p class='bad'>{e(what)}</p>"), status_code=403)
+
+
+def _name(user: Any) -> str:
+    try:
+        return str(user.get_name())
+    except Exception:  # pragma: no cover - a user class without get_name
+        return str(getattr(user, "username", None) or user)
+
+
+# --------------------------------------------------------------------------- state and actions
+
+
+def _store() -> Any:
+    from erpsync_airflow.hooks import StateStoreHook
+
+    return StateStoreHook().get_conn()
+
+
+def _audit(store: Any, user: str, operation: str, dl: Any, request: dict[str, Any], result: str,
+           response: Any = None) -> None:
+    store.audit(flow=dl.flow, system=OPERATOR, operation=operation, entity=dl.entity, external_id=dl.external_id,
+                request={"by": user, "dead_letter": dl.id, **request}, response=response, duration_ms=None,
+                result=result, correlation_id=f"dead_letter:{dl.id}")
+
+
+def _replay(dead_letter_id: int, user: str, *, dry_run: bool) -> tuple[str, str]:
+    """Preview or replay one dead letter through ``erpsync.flows.replay``; (result, detail)."""
+    from erpsync.flows.base import FlowContext
+    from erpsync.flows.replay import ReplayFilter, replay_many
+    from erpsync.reliability.notify import LogNotifier
+    from erpsync_airflow.hooks import ErpHook, StorefrontHook
+
+    store = _store()
+    dl = store.get_dead_letter(dead_letter_id)
+    if dl is None:
+        return "error", f"no dead letter #{dead_letter_id}"
+    erp = storefront = None
+    try:
+        erp, storefront = ErpHook().get_conn(), StorefrontHook().get_conn()
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        ctx = FlowContext(flow=dl.flow, run_id=f"console__{stamp}__{user}", store=store, erp=erp,
+                          storefront=storefront, log=log, run_type="manual", notifier=LogNotifier(log))
+        report = replay_many(lambda _flow: ctx, store, ReplayFilter(ids=(dl.id,), status="all"), dry_run=dry_run)
+        if report.stopped:
+            result, detail = "stopped", report.stopped
+        else:
+            (outcome,) = report.outcomes
+            result, detail = outcome.result, outcome.detail
+    except Exception as exc:  # a missing connection, refused credentials: say it on the page
+        result, detail = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        for adapter in (erp, storefront):
+            close = getattr(adapter, "close", None) or getattr(getattr(adapter, "http", None), "close", None)
+            if callable(close):
+                close()
+    _audit(store, user, "dead_letter_preview" if dry_run else "dead_letter_replay", dl,
+           {"dry_run": dry_run}, result, {"detail": detail[:2000]})
+    return result, detail
+
+
+def _ignore(dead_letter_id: int, user: str, note: str) -> tuple[str, str]:
+    store = _store()
+    dl = store.get_dead_letter(dead_letter_id)
+    if dl is None:
+        return "error", f"no dead letter #{dead_letter_id}"
+    if not note.strip():
+        return "error", "say why it is ignored (the note is kept in the audit log)"
+    store.set_dead_letter_status([dl.id], "ignored")
+    _audit(store, user, "dead_letter_ignore", dl, {"note": note.strip()[:2000]}, "ignored")
+    return "ignored", f"ignored by {user}: {note.strip()}"
+
+
+def _bind(dead_letter_id: int, user: str, sku: str, item_code: str) -> tuple[str, str]:
+    """Bind a storefront SKU to its ERP item code (the cross-reference an unknown_sku lacks)."""
+    store = _store()
+    dl = store.get_dead_letter(dead_letter_id)
+    if dl is None:
+        return "error", f"no dead letter #{dead_letter_id}"
+    sku, item_code = sku.strip(), item_code.strip()
+    if not sku or not item_code:
+        return "error", "give the SKU and the ERP item code it is sold as"
+    before = store.get_xref("erp", "item", sku)
+    store.upsert_xref("erp", "item", sku, item_code)
+    _audit(store, user, "xref_bind", dl, {"sku": sku, "item_code": item_code,
+                                          "was": before.internal_id if before else None}, "bound")
+    return "bound", f"SKU {sku} -> ERP item {item_code}" + (f" (was {before.internal_id})" if before else "")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _health(store: Any, open_letters: list[Any]) -> list[dict[str, Any]]:
+    """Per flow: last successful run, the last run's status, open dead letters, a verdict."""
+    from erpsync.flows.replay import REPLAYERS
+
+    by_flow = Counter(d.flow for d in open_letters)
+    rows = []
+    for flow in sorted(set(REPLAYERS) | set(by_flow)):
+        runs = store.last_runs(flow, limit=50)
+        ok = [r for r in runs if (r.extra or {}).get("status", "success") == "success"]
+        last = runs[0] if runs else None
+        last_failed = last is not None and (last.extra or {}).get("status") == "failed"
+        n = by_flow.get(flow, 0)
+        if last_failed:
+            verdict, why = "red", f"last run failed: {(last.extra or {}).get('error', '?')}"
+        elif n:
+            verdict, why = "amber", f"{n} open dead letter(s)"
+        elif last is None:
+            verdict, why = "grey", "no run recorded yet"
+        else:
+            verdict, why = "green", "last run succeeded, nothing open"
+        rows.append({"flow": flow, "last_ok": ok[0].finished_at if ok else None, "open": n,
+                     "verdict": verdict, "why": why})
+    return rows
+
+
+def _list(store: Any, flow: str | None, reason: str | None, since: dt.datetime | None,
+          until: dt.datetime | None, status: str) -> tuple[list[Any], list[Any]]:
+    open_all = store.list_dead_letters(status="open", limit=100_000)
+    rows = store.list_dead_letters(flow=flow, status=None if status == "all" else status, reason_like=reason,
+                                   since=since, until=until, limit=1000)
+    return open_all, rows
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.2rem;color:#1f2933;font-size:14px}
+h1{font-size:1.4rem;margin:.2rem 0 1rem} h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
+table{border-collapse:collapse;width:100%;margin:.3rem 0} th,td{border-bottom:1px solid #d9e2ec;padding:.35rem .5rem;
+text-align:left;vertical-align:top} th{background:#f0f4f8} tr:hover td{background:#fafcff}
+pre{background:#f7f9fb;border:1px solid #d9e2ec;padding:.7rem;overflow:auto;max-height:28rem;white-space:pre-wrap}
+.chip{display:inline-block;border-radius:1rem;padding:.05rem .55rem;margin:.1rem;background:#e4e7eb}
+.green{background:#c6f7d0}.amber{background:#ffe8a3}.red{background:#ffc9c9}.grey{background:#e4e7eb}
+.ok{color:#1b7a3a}.bad{color:#b42318} .msg{padding:.6rem .8rem;border-radius:.3rem;margin:.6rem 0}
+.msg.ok{background:#e3f9e8}.msg.bad{background:#fde8e8} form.inline{display:inline-block;margin-right:.8rem}
+input,select,button{font-size:14px;padding:.25rem .4rem} button{cursor:pointer}
+.filters label{margin-right:.6rem} nav a{margin-right:1rem} .muted{color:#627d98}
+"""
+
+
+def _page(title: str, body: str, user: str | None = None) -> str:
+    who = f"<span class='muted'>signed in as <b id='user'>{e(user)}</b></span>" if user else ""
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)} - erpsync</title>"
+            "<link rel='icon' href='data:,'>"
+            f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dead-letters'>Dead letters</a>{who}</nav>"
+            f"<h1>{e(title)}</h1>{body}</body></html>")
+
+
+def _fmt_time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if value is None else str(value)
+
+
+def _run_link(flow: str, run_id: str | None) -> str:
+    if not run_id:
+        return "-"
+    href = f"/dags/{urllib.parse.quote(flow, safe='')}/runs/{urllib.parse.quote(run_id, safe='')}"
+    return f"<a href='{e(href)}' target='_top'>{e(run_id)}</a>"
+
+
+def _message(request: Request) -> str:
+    result = request.query_params.get("result")
+    if not result:
+        return ""
+    detail = request.query_params.get("detail", "")
+    good = result in ("resolved", "would_send", "ignored", "bound", "skipped")
+    return (f"<div class='msg {'ok' if good else 'bad'}' id='result' data-result='{e(result)}'>"
+            f"<b>{e(result)}</b>: {e(detail)}</div>")
+
+
+def _render_list(request: Request, user: str, health: list[dict[str, Any]], open_all: list[Any], rows: list[Any],
+                 flt: dict[str, str]) -> str:
+    parts = [_message(request), "<h2>Health per flow</h2><table id='health'><tr><th>Flow</th><th>Verdict</th>"
+             "<th>Last successful run</th><th>Open dead letters</th><th>Why</th></tr>"]
+    for h in health:
+        parts.append(f"<tr><td>{e(h['flow'])}</td><td><span class='chip {e(h['verdict'])}'>{e(h['verdict'])}</span></td>"
+                     f"<td>{e(_fmt_time(h['last_ok']))}</td><td>{h['open']}</td><td>{e(h['why'])}</td></tr>")
+    parts.append("</table>")
+    reasons = Counter(d.reason.split(":", 1)[0] for d in open_all)
+    parts.append("<h2>Open dead letters by reason</h2><p id='reasons'>" + (" ".join(
+        f"<a class='chip' href='?reason={e(urllib.parse.quote(r))}'>{e(r)} <b>{n}</b></a>"
+        for r, n in reasons.most_common()) or "<span class='ok'>none open</span>") + "</p>")
+    flows = sorted({d.flow for d in open_all} | ({flt["flow"]} if flt["flow"] else set()))
+    options = "".join(f"<option value='{e(f)}'{' selected' if f == flt['flow'] else ''}>{e(f)}</option>" for f in flows)
+    statuses = "".join(f"<option{' selected' if s == flt['status'] else ''}>{s}</option>"
+                       for s in ("open", "ignored", "resolved", "replayed", "all"))
+    parts.append(
+        "<h2>Dead letters</h2><form class='filters' method='get'>"
+        f"<label>Flow <select name='flow'><option value=''>any</option>{options}</select></label>"
+        f"<label>Reason <input name='reason' value='{e(flt['reason'])}' placeholder='e.g. unknown_sku'></label>"
+        f"<label>Since <input name='since' value='{e(flt['since'])}' placeholder='2026-12-07T00:00Z'></label>"
+        f"<label>Until <input name='until' value='{e(flt['until'])}'></label>"
+        f"<label>Status <select name='status'>{statuses}</select></label><button type='submit'>Filter</button></form>")
+    parts.append(f"<p class='muted'>{len(rows)} shown{' (the first 1000)' if len(rows) >= 1000 else ''}</p>"
+                 "<table id='dead-letters'><tr><th>#</th><th>Flow</th><th>Record</th><th>Reason</th><th>Attempts</th>"
+                 "<th>Status</th><th>Last seen</th><th>Run</th></tr>")
+    for d in reversed(rows):  # newest first
+        parts.append(
+            f"<tr data-id='{d.id}'><td><a href='{PREFIX}/dead-letters/{d.id}'>#{d.id}</a></td><td>{e(d.flow)}</td>"
+            f"<td><a href='{PREFIX}/dead-letters/{d.id}'>{e(d.entity)} {e(d.external_id)}</a></td>"
+            f"<td>{e(d.reason[:200])}</td><td>{d.attempts}</td><td>{e(d.status)}</td>"
+            f"<td>{e(_fmt_time(d.last_seen))}</td><td>{_run_link(d.flow, d.correlation_id)}</td></tr>")
+    parts.append("</table>")
+    return _page("Dead letters", "".join(parts), user)
+
+
+def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csrf: str) -> str:
+    payload = json.dumps(dl.payload, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    token = f"<input type='hidden' name='csrf' value='{e(csrf)}'>"
+    base = f"{PREFIX}/dead-letters/{dl.id}"
+    parts = [_message(request), "<table id='facts'>"]
+    for label, value in (("Flow", e(dl.flow)), ("Record", f"{e(dl.entity)} {e(dl.external_id)}"),
+                         ("Reason", f"<span id='reason'>{e(dl.reason)}</span>"), ("Kind", e(dl.error_kind)),
+                         ("Attempts", str(dl.attempts)), ("Status", f"<span id='status'>{e(dl.status)}</span>"),
+                         ("First seen", e(_fmt_time(dl.first_seen))), ("Last seen", e(_fmt_time(dl.last_seen))),
+                         ("Run", _run_link(dl.flow, dl.correlation_id))):
+        parts.append(f"<tr><th>{label}</th><td>{value}</td></tr>")
+    parts.append("</table><h2>Actions</h2>")
+    if dl.reason.startswith("unknown_sku:"):
+        for sku in [s.strip().split(" ", 1)[0] for s in dl.reason.split(":", 1)[1].split(",") if s.strip()]:
+            parts.append(
+                f"<form class='inline bind' method='post' action='{base}/bind'>{token}"
+                f"<input type='hidden' name='sku' value='{e(sku)}'>"
+                f"<label>Bind SKU <b>{e(sku)}</b> to ERP item <input name='item_code' required "
+                f"placeholder='ERP item code'></label> <button type='submit'>Bind</button></form>")
+        parts.append("<br>")
+    parts.append(
+        f"<form class='inline' method='post' action='{base}/preview'>{token}"
+        "<button type='submit' id='preview'>Dry run</button></form>"
+        f"<form class='inline' method='post' action='{base}/replay'>{token}"
+        "<button type='submit' id='replay'>Replay</button></form>"
+        f"<form class='inline' method='post' action='{base}/ignore'>{token}"
+        "<input name='note' placeholder='why it is ignored' required> <button type='submit' id='ignore'>Ignore"
+        "</button></form>")
+    parts.append(f"<h2>Payload</h2><pre id='payload'>{e(payload)}</pre>")
+    parts.append("<h2>History</h2><table id='history'><tr><th>When</th><th>Who</th><th>Action</th><th>Result</th>"
+                 "<th>Detail</th></tr>")
+    for a in history:
+        req = a.request if isinstance(a.request, dict) else {}
+        resp = a.response if isinstance(a.response, dict) else {}
+        extra = {k: v for k, v in req.items() if k not in ("by", "dead_letter")}
+        detail = resp.get("detail") or (json.dumps(extra, default=str) if extra else "")
+        parts.append(f"<tr><td>{e(_fmt_time(a.at))}</td><td>{e(req.get('by'))}</td><td>{e(a.operation)}</td>"
+                     f"<td>{e(a.result)}</td><td>{e(str(detail)[:500])}</td></tr>")
+    parts.append("</table>")
+    return _page(f"Dead letter #{dl.id}", "".join(parts), user)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@app.get("/")
+async def index() -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/dead-letters", status_code=303)
+
+
+@app.get("/dead-letters", response_class=HTMLResponse)
+async def dead_letters(request: Request, flow: str = "", reason: str = "", since: str = "", until: str = "",
+                       status: str = "open") -> Response:
+    user = await _user(request)
+    if user is None:
+        return _login(request)
+    if not await run_in_threadpool(_allowed, user, "GET"):
+        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    status = status if status in ("open", "ignored", "resolved", "replayed", "all") else "open"
+
+    def read() -> tuple[list[Any], list[Any], list[Any]]:
+        store = _store()
+        open_all, rows = _list(store, flow or None, reason or None, _parse_time(since), _parse_time(until), status)
+        return _health(store, open_all), open_all, rows
+
+    health, open_all, rows = await run_in_threadpool(read)
+    flt = {"flow": flow, "reason": reason, "since": since, "until": until, "status": status}
+    return HTMLResponse(_render_list(request, _name(user), health, open_all, rows, flt))
+
+
+@app.get("/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
+async def dead_letter(request: Request, dead_letter_id: int) -> Response:
+    user = await _user(request)
+    if user is None:
+        return _login(request)
+    if not await run_in_threadpool(_allowed, user, "GET"):
+        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+
+    def read() -> tuple[Any, list[Any]]:
+        store = _store()
+        dl = store.get_dead_letter(dead_letter_id)
+        history = store.list_audit(correlation_id=f"dead_letter:{dead_letter_id}", limit=50) if dl else []
+        return dl, history
+
+    dl, history = await run_in_threadpool(read)
+    if dl is None:
+        return HTMLResponse(_page("Not found", f"<p class='bad'>no dead letter #{dead_letter_id}</p>",
+                                  _name(user)), status_code=404)
+    return HTMLResponse(_render_detail(request, _name(user), dl, history, _csrf(request)))
+
+
+async def _act(request: Request, dead_letter_id: int, csrf: str, action: Any, *args: Any) -> Response:
+    user = await _user(request)
+    if user is None:
+        return _login(request)
+    if not hmac.compare_digest(csrf, _csrf(request)):
+        return _forbidden("the form is stale or came from another site: reload the page and try again")
+    if not await run_in_threadpool(_allowed, user, "POST"):
+        return _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not act on dead letters")
+    result, detail = await run_in_threadpool(action, dead_letter_id, _name(user), *args)
+    query = urllib.parse.urlencode({"result": result, "detail": detail[:1500]})
+    return RedirectResponse(f"{PREFIX}/dead-letters/{dead_letter_id}?{query}", status_code=303)
+
+
+@app.post("/dead-letters/{dead_letter_id}/preview")
+async def preview(request: Request, dead_letter_id: int, csrf: str = Form("")) -> Response:
+    return await _act(request, dead_letter_id, csrf, lambda i, u: _replay(i, u, dry_run=True))
+
+
+@app.post("/dead-letters/{dead_letter_id}/replay")
+async def replay(request: Request, dead_letter_id: int, csrf: str = Form("")) -> Response:
+    return await _act(request, dead_letter_id, csrf, lambda i, u: _replay(i, u, dry_run=False))
+
+
+@app.post("/dead-letters/{dead_letter_id}/ignore")
+async def ignore(request: Request, dead_letter_id: int, csrf: str = Form(""), note: str = Form("")) -> Response:
+    return await _act(request, dead_letter_id, csrf, _ignore, note)
+
+
+@app.post("/dead-letters/{dead_letter_id}/bind")
+async def bind(request: Request, dead_letter_id: int, csrf: str = Form(""), sku: str = Form(""),
+               item_code: str = Form("")) -> Response:
+    return await _act(request, dead_letter_id, csrf, _bind, sku, item_code)

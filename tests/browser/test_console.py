@@ -1,0 +1,289 @@
+"""The operator console in a real browser: Debian's headless chromium driven by selenium against
+a real Airflow API server (its own AIRFLOW_HOME, SQLite, SimpleAuthManager) with the erpsync
+plugin, the sandbox ERP and storefront over HTTP.
+
+The triage path as a newcomer walks it: an order is dead-lettered for an SKU the ERP does not
+know; log in to Airflow, open the Dead letters page, see it, open it, a dry run says it would
+fail and why, bind the SKU to its ERP item, the dry run now says it would send, replay: the order
+is in the ERP exactly once, the dead letter resolved, every action audited with the Airflow user.
+A hostile payload is shown as text. No page logs a console error.
+
+Needs ``apt-get install -y chromium chromium-driver`` (skipped with that hint when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    pytest.skip("browser tests need Debian's chromium and its driver: apt-get install -y chromium chromium-driver",
+                allow_module_level=True)
+selenium = pytest.importorskip("selenium", reason="pip install -r requirements.txt (selenium)")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from erpsync.state import StateStore  # noqa: E402
+from tests.fixtures.sandbox import TEST_SEED  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+IMG = REPO / "docs" / "img"
+PASSWORD = "console-test-pass"
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def airflow_api(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """``airflow api-server`` (one worker) with our plugins, on a free port, logged to its home."""
+    home = tmp_path_factory.mktemp("console-airflow")
+    (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
+    port = _free_port()
+    state_url = f"sqlite:///{home}/state.db"
+    env = {
+        **os.environ,
+        "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__WORKERS": "1",
+        "ERPSYNC_STATE_URL": state_url,
+        "ERPSYNC_HOME": str(home / "erpsync"),
+        "AIRFLOW_CONN_ERP_DEFAULT": json.dumps({
+            "conn_type": "erpsync_erp", "host": sandbox.erp_url, "login": sandbox.erp_user,
+            "password": sandbox.erp_password, "extra": {"adapter": "sandbox", "timeout": 5}}),
+        "AIRFLOW_CONN_STOREFRONT_DEFAULT": json.dumps({
+            "conn_type": "erpsync_storefront", "host": sandbox.storefront_url, "password": sandbox.token,
+            "extra": {"adapter": "sandbox", "timeout": 5}}),
+    }
+    env.pop("AIRFLOW_CONN_ERPSYNC_STATE", None)
+    migrated = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-2000:]
+    log = (home / "api-server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(f"{base}/api/v2/monitor/health"):
+            assert proc.poll() is None, (home / "api-server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the API server did not come up in 120 s"
+            time.sleep(0.5)
+        yield {"base": base, "state_url": state_url}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    driver.set_window_size(1400, 1000)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _errors(driver: Any) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _result(driver: Any) -> tuple[str, str]:
+    el = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "result"))
+    return el.get_attribute("data-result"), el.text
+
+
+def test_triage_an_unknown_sku_from_the_dead_letters_page(
+    airflow_api: dict[str, str], sandbox: Any, browser: Any, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    from tests.integration.test_flows_sandbox import sync_all
+
+    base = airflow_api["base"]
+    store = StateStore.from_url(airflow_api["state_url"])
+    store.migrate()
+    sandbox.reset(**TEST_SEED)
+    sandbox.clear_faults()
+    try:
+        sandbox.reset("erp", **{**TEST_SEED, "skus": TEST_SEED["skus"] - 10})  # the ERP lacks the last 10 SKUs
+        sync_all(store, erp_adapter, storefront_adapter, run_id="scheduled__console")
+        held = [d for d in store.list_dead_letters(flow="orders_sync") if d.reason.startswith("unknown_sku: ")]
+        assert held
+        dl = min(held, key=lambda d: (d.reason.count(","), d.id))  # one SKU to bind
+        (sku,) = dl.reason.removeprefix("unknown_sku: ").split(", ")
+        hostile = store.add_dead_letter("customers_sync", "customer", "C-<b>bold</b>",
+                                        {"id": "<script>alert('x')</script>", "note": "<img src=x onerror=alert(1)>"},
+                                        "mapping_error: <img src=x onerror=alert(2)>")
+
+        # log in through Airflow's own login page, which sends us back to the console
+        browser.get(f"{base}/erpsync/dead-letters")
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.NAME, "username"))
+        assert "/auth/login" in browser.current_url
+        browser.find_element(By.NAME, "username").send_keys("admin")
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(f"{base}/erpsync/dead-letters"))
+        assert browser.find_element(By.ID, "user").text == "admin"
+
+        row = browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{dl.id}']")
+        assert dl.external_id in row.text and f"unknown_sku: {sku}" in row.text
+        assert f"unknown_sku {len(held)}" in browser.find_element(By.ID, "reasons").text
+        health = browser.find_element(By.ID, "health").text
+        assert "orders_sync amber" in health and f"{len(held)} open dead letter(s)" in health
+        browser.save_screenshot(str(IMG / "console-dead-letters.png"))
+        assert _errors(browser) == []
+
+        # the filter narrows the list
+        browser.get(f"{base}/erpsync/dead-letters?flow=customers_sync")
+        assert browser.find_elements(By.CSS_SELECTOR, f"tr[data-id='{dl.id}']") == []
+        assert browser.find_elements(By.CSS_SELECTOR, f"tr[data-id='{hostile}']")
+
+        # a hostile payload is text, not markup (an unescaped <img src=x> would log a 404 error)
+        browser.get(f"{base}/erpsync/dead-letters/{hostile}")
+        assert "<script>alert('x')</script>" in browser.find_element(By.ID, "payload").text
+        assert "<img src=x onerror=alert(2)>" in browser.find_element(By.ID, "reason").text
+        assert browser.find_elements(By.CSS_SELECTOR, "#payload script, #payload img, #reason img, b b") == []
+        assert _errors(browser) == []
+
+        # open the order's dead letter from the list
+        browser.get(f"{base}/erpsync/dead-letters")
+        browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{dl.id}'] a").click()
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "payload"))
+        assert json.loads(browser.find_element(By.ID, "payload").text)["id"] == json.loads(
+            json.dumps(dl.payload, default=str))["id"]
+        assert browser.find_element(By.ID, "reason").text == dl.reason
+
+        browser.find_element(By.ID, "preview").click()  # honest dry run: it would fail, and why
+        result, text = _result(browser)
+        assert result == "would_fail" and f"unknown_sku: {sku}" in text
+        assert erp_adapter.find_sales_order(dl.external_id) is None
+
+        code = _item_code(erp_adapter, "SKU-000001")  # an item the ERP knows
+        form = browser.find_element(By.CSS_SELECTOR, "form.bind")
+        form.find_element(By.NAME, "item_code").send_keys(code)
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        result, text = _result(browser)
+        assert result == "bound" and f"SKU {sku} -> ERP item {code}" in text
+
+        browser.find_element(By.ID, "preview").click()
+        result, text = _result(browser)
+        assert result == "would_send" and code in text
+        assert erp_adapter.find_sales_order(dl.external_id) is None  # a dry run sends nothing
+
+        browser.find_element(By.ID, "replay").click()
+        result, text = _result(browser)
+        assert result == "resolved", text
+        assert browser.find_element(By.ID, "status").text == "resolved"
+        history = browser.find_element(By.ID, "history").text
+        for action in ("dead_letter_preview", "xref_bind", "dead_letter_replay"):
+            assert action in history
+        browser.save_screenshot(str(IMG / "console-dead-letter-detail.png"))
+        assert _errors(browser) == []
+
+        assert erp_adapter.find_sales_order(dl.external_id) is not None
+        assert store.get_dead_letter(dl.id).status == "resolved"
+        assert sandbox.stats("erp")["duplicate_external_refs"] == 0
+        audit = store.list_audit(correlation_id=f"dead_letter:{dl.id}")
+        assert [a.operation for a in reversed(audit)] == [
+            "dead_letter_preview", "xref_bind", "dead_letter_preview", "dead_letter_replay"]
+        assert {a.request["by"] for a in audit} == {"admin"} and {a.system for a in audit} == {"operator"}
+
+        # a replay again is a no-op (exactly once), and ignore needs a note and is audited
+        browser.find_element(By.ID, "replay").click()
+        assert _result(browser)[0] == "skipped"
+        browser.get(f"{base}/erpsync/dead-letters/{hostile}")
+        browser.find_element(By.NAME, "note").send_keys("test data, not a real customer")
+        browser.find_element(By.ID, "ignore").click()
+        assert _result(browser)[0] == "ignored"
+        assert store.get_dead_letter(hostile).status == "ignored"
+        assert store.list_audit(correlation_id=f"dead_letter:{hostile}")[0].request["note"] == \
+            "test data, not a real customer"
+
+        # the page inside Airflow's own UI (its navigation entry)
+        browser.get(f"{base}/plugin/erpsync-dead-letters")
+        frame = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.TAG_NAME, "iframe"))
+        assert frame.get_attribute("src").endswith("/erpsync/dead-letters")
+        browser.switch_to.frame(frame)
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "health"))
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(IMG / "console-in-airflow.png"))
+        assert _errors(browser) == []
+
+        # forms from another site are refused (the token is bound to the session)
+        status = _post(f"{base}/erpsync/dead-letters/{dl.id}/replay", browser.get_cookies(), {"csrf": "forged"})
+        assert status == 403
+    finally:
+        store.close()
+        sandbox.reset(**TEST_SEED)
+
+
+def _item_code(erp_adapter: Any, sku: str) -> str:
+    from erpsync.connectors.registry import erp_mapping
+
+    found = erp_adapter.find_item_by_sku(sku)
+    assert found is not None, sku
+    return str(erp_mapping(erp_adapter).item_code(found))
+
+
+def _post(url: str, cookies: list[dict[str, Any]], form: dict[str, str]) -> int:
+    import urllib.error
+    import urllib.parse
+
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST", headers={
+        "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in cookies),
+        "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
