@@ -211,6 +211,7 @@ class Engine:
         self.held: set[tuple[str, str]] = set()
         self._quarantined: set[str] = set()  # stock keys dead-lettered this cycle: not checked twice
         self._recent: list[Any] | None = None  # store orders of the last minutes, read once a pass
+        self.map_gaps = 0  # location-map gaps dead-lettered this run (check_location_map)
 
     # -- items and kits
     @property
@@ -485,6 +486,7 @@ class Engine:
                         f"store; map it to a location of the store, or to null to leave it out on purpose")
         for wh in sorted((erp | set(lmap.mapping)) - set(gaps)):
             ctx.store.resolve_dead_letters(ctx.flow, "location_map", f"warehouse:{wh}")
+        self.map_gaps += len(gaps)
         for wh, (kind, reason) in sorted(gaps.items()):
             ctx.log.warning("%s: %s", ctx.flow, reason)
             dead_letter(ctx, self.summary, "location_map", f"warehouse:{wh}",
@@ -841,7 +843,7 @@ def finish(engine: Engine) -> None:
     # the general rule (flows.base.check_useful): stock records read, and those that reached the
     # computation (not dead-lettered)
     s.read = max(s.read, st.read)
-    s.compared = max(0, st.read - s.quarantined)
+    s.compared = max(0, st.read - (s.quarantined - engine.map_gaps))  # a map gap is no stock record
     for reason, n in st.reports.items():
         if reason not in NOT_SKIPS:
             s.skipped += n
