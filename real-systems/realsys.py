@@ -53,7 +53,9 @@ TRYTON_PASSWORD = os.environ.get("ERPSYNC_TRYTON_PASSWORD", "erpsync-tryton")
 VENDURE_ADMIN = "superadmin"
 VENDURE_PASSWORD = os.environ.get("ERPSYNC_VENDURE_PASSWORD", "erpsync-vendure")
 
-TRYTON_MODULES = ["sale", "stock", "product", "party", "company", "stock_package_shipping"]
+#: product_kit: kits (a product of type "kit" with components), whose availability inventory_sync
+#: derives from its components' on the real pair as on the sandbox
+TRYTON_MODULES = ["sale", "stock", "product", "party", "company", "stock_package_shipping", "product_kit"]
 #: one shipping method and one payment method, as a fresh shop would set them up
 VENDURE_SHIPPING_RATE = 500  # minor units
 VENDURE_COUNTRIES = {"US": "United States", "DE": "Germany", "FR": "France", "GB": "United Kingdom",
