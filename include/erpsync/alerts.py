@@ -5,10 +5,13 @@ Airflow side's job (``erpsync_airflow.notifiers``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from erpsync import display
 
 PREFIX = "[erpsync]"
 MAX_ERROR_CHARS = 300
@@ -42,6 +45,14 @@ class FailureInfo:
 
 
 def failure_mail(info: FailureInfo) -> tuple[str, str]:
+    # every field may carry data (an error message quotes a record): one bounded, neutralised line each
+    info = dataclasses.replace(
+        info, dag_id=display.line(info.dag_id), task_id=display.line(info.task_id), run_id=display.line(info.run_id),
+        error=display.line(info.error, limit=MAX_ERROR_CHARS),
+        log_url=display.line(info.log_url, limit=500) if info.log_url else None,
+        quality_reports=tuple(display.line(r, limit=500) for r in info.quality_reports),
+        logical_date=display.line(info.logical_date) if info.logical_date else None,
+    )
     subject = f"{PREFIX} {info.dag_id}.{info.task_id} failed: {info.error[:120]}"
     tries = f"{info.try_number}" + (f" of {info.max_tries}" if info.max_tries else "")
     lines = [
@@ -60,7 +71,7 @@ def failure_mail(info: FailureInfo) -> tuple[str, str]:
         reasons = c.get("reasons") or {}
         if reasons:
             top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
-            lines.append("Top reasons: " + ", ".join(f"{r} x{n}" for r, n in top))
+            lines.append("Top reasons: " + ", ".join(f"{display.line(r, limit=80)} x{n}" for r, n in top))
     else:
         lines.append("Records: not counted (the run stopped before its summary; the task log says what was done)")
     if info.log_url:
@@ -86,6 +97,7 @@ def deadline_mail(
     limit: str | None = None,
     run_url: str | None = None,
 ) -> tuple[str, str]:
+    dag_id, run_id = display.line(dag_id), display.line(run_id)
     subject = f"{PREFIX} {dag_id} missed its deadline" + (f" ({limit})" if limit else "")
     lines = [
         f"DAG:       {dag_id}",
@@ -111,8 +123,8 @@ def watchdog_mail(findings: Sequence[Any], *, now: dt.datetime | None = None) ->
     subject = f"{PREFIX} watchdog: {len(findings)} problem(s): {', '.join(kinds)}"
     lines = [f"The sync watchdog found {len(findings)} problem(s)" + (f" at {now:%Y-%m-%d %H:%M} UTC" if now else "") + ":", ""]
     for f in findings:
-        lines.append(f"- [{f.check}] {f.flow}: {f.message}")
+        lines.append(f"- [{display.line(f.check)}] {display.line(f.flow)}: {display.line(f.message, limit=1000)}")
         if f.hint:
-            lines.append(f"    what to do: {f.hint}")
+            lines.append(f"    what to do: {display.line(f.hint, limit=1000)}")
     lines += ["", "Runbook: docs/runbooks/silent-stop.md"]
     return subject, "\n".join(lines)

@@ -6,16 +6,21 @@ watchdog, held prices and the circuit breaker. The text comes from ``erpsync.ale
 * sender: ``[email] from_email`` (``AIRFLOW__EMAIL__FROM_EMAIL``), else the connection's extra
   ``from_email``, else ``erpsync@localhost``;
 * the body is the plain text of ``erpsync.alerts`` inside ``<pre>`` (the provider sends HTML).
+
+Every mail passes ``erpsync.display`` in ``_TextMail._prepare``, the one place a mail is composed:
+the subject is one bounded line, each body line is bounded, control characters and bidi
+overrides are shown as escapes, and the HTML part escapes markup (``<script>`` is text).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+from erpsync import display
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +64,12 @@ def _conn_id() -> str:
         return "smtp_default"
 
 
+#: a mail subject is one line of at most this many characters
+SUBJECT_CHARS = 200
+
+
 def as_html(text: str) -> str:
-    return f"<pre style=\"font-family: monospace\">{html.escape(text)}</pre>"
+    return f"<pre style=\"font-family: monospace\">{display.html_block(text)}</pre>"
 
 
 class _TextMail(SmtpNotifier):
@@ -69,7 +78,7 @@ class _TextMail(SmtpNotifier):
     def _prepare(self, subject: str, body: str) -> None:
         self.to = self.to or alert_recipients()
         self.from_email = self.from_email or sender()
-        self.subject = subject
+        self.subject = display.line(subject, limit=SUBJECT_CHARS)
         self.html_content = as_html(body)
 
     def _send_sync(self, context: Any) -> None:
@@ -116,10 +125,10 @@ class FailureNotifier(_TextMail):
         mail._prepare(subject, body)
         if not smtp_configured(mail.smtp_conn_id):
             log.warning("no SMTP connection %r: the failure mail goes to the log\n%s\n%s",
-                        mail.smtp_conn_id, subject, body)
+                        mail.smtp_conn_id, mail.subject, display.block(body))
             return
         mail._send_sync(context)
-        log.info("failure mail sent to %s: %s", ", ".join(mail.to), subject)
+        log.info("failure mail sent to %s: %s", ", ".join(mail.to), mail.subject)
 
 
 class DeadlineMissNotifier(_TextMail):
@@ -177,10 +186,11 @@ class AlertSender:
         mail = _TextMail(to=self.to or [], smtp_conn_id=self.smtp_conn_id)
         mail._prepare(subject, body)
         if not smtp_configured(mail.smtp_conn_id):
-            log.warning("no SMTP connection %r: the alert goes to the log\n%s\n%s", mail.smtp_conn_id, subject, body)
+            log.warning("no SMTP connection %r: the alert goes to the log\n%s\n%s", mail.smtp_conn_id, mail.subject,
+                        display.block(body))
             return
         mail._send_sync({})
-        log.info("alert mail sent to %s: %s", ", ".join(mail.to), subject)
+        log.info("alert mail sent to %s: %s", ", ".join(mail.to), mail.subject)
 
 
 def _base_url() -> str:

@@ -24,6 +24,7 @@ class Mail:
     to: list[str]
     subject: str
     text: str  # the body with HTML tags removed and entities decoded
+    raw: str = ""  # the text parts as sent (HTML markup included)
 
 
 class Sink:
@@ -39,7 +40,7 @@ class Sink:
         raw = "\n".join(p.get_content() for p in parts)
         text = html.unescape(re.sub(r"<[^>]+>", "", raw))
         with self._lock:
-            self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), str(msg["subject"]), text))
+            self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), str(msg["subject"]), text, raw))
         return "250 OK"
 
     def wait(self, count: int = 1, timeout: float = 30.0, match: str | None = None) -> list[Mail]:

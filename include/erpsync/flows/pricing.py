@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from erpsync import display
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError, UnsupportedError
 from erpsync.flows.base import (
@@ -102,11 +103,12 @@ def render_held(
         "",
         f"{'approval':>8}  {'price key':<44} {'rule':<22} {'current':>10} {'proposed':>10}  reason",
     ]
-    for h in held[:limit]:
+    for h in held[:limit]:  # every value from the ERP shown as one bounded, neutralised line
         cur = f"{h.current}" if h.current is not None else "-"
         lines.append(
-            f"{'#' + str(h.approval_id):>8}  {h.key:<44} {h.rule:<22} {cur:>10} {h.proposed:>10}  "
-            f"{h.currency} {h.reason}"
+            f"{'#' + str(h.approval_id):>8}  {display.line(h.key):<44} {display.line(h.rule, limit=60):<22} "
+            f"{cur:>10} {display.line(h.proposed, limit=40):>10}  {display.line(h.currency, limit=10)} "
+            f"{display.line(h.reason, limit=300)}"
         )
     if n > min(limit, len(held)):
         lines.append(f"... and {n - min(limit, len(held))} more (erpsync approvals list --flow pricing_sync)")
@@ -774,7 +776,7 @@ def render_superseded(superseded: list[tuple[Any, str, str]]) -> tuple[str, str]
     ]
     for ap, was, note in superseded[:HELD_LISTED]:
         key = ap.proposed.get("key", ap.external_id) if isinstance(ap.proposed, dict) else ap.external_id
-        lines.append(f"#{ap.id} ({was}) {key}: {note}")
+        lines.append(f"#{ap.id} ({was}) {display.line(key)}: {display.line(note, limit=500)}")
     if n > HELD_LISTED:
         lines.append(f"... and {n - HELD_LISTED} more (erpsync approvals list --flow pricing_sync --status rejected)")
     lines += [

@@ -25,14 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from erpsync import display
     from erpsync.errors import ErpsyncError
+    from erpsync_airflow.cli._common import safe_output
 
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ErpsyncError, LookupError) as exc:  # ConfigError, MissingConnectionError, ...
-        print(f"erpsync: {exc}", file=sys.stderr)
-        return 2
+    with safe_output():  # every line printed is neutralised (erpsync.display): data cannot drive the terminal
+        try:
+            return int(args.func(args) or 0)
+        except (ErpsyncError, LookupError) as exc:  # ConfigError, MissingConnectionError, ...
+            print(f"erpsync: {display.text(exc)}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

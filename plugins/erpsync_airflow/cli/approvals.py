@@ -8,11 +8,10 @@ until the ERP value changes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 
-from erpsync_airflow.cli._common import store, table
+from erpsync import display
+from erpsync_airflow.cli._common import csv_table, quiet_stdout, show, store, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--flow", help="e.g. pricing_sync")
     ls.add_argument("--status", default="pending", help="pending | approved | rejected | published | all")
     ls.add_argument("--limit", type=int, default=200)
+    ls.add_argument("--format", choices=("table", "csv"), default="table",
+                    help="csv: for a spreadsheet (formula-like values are quoted, OWASP rule)")
     ls.set_defaults(func=_list)
 
     sh = s.add_parser("show", help="one approval with its proposed and current values")
@@ -61,9 +62,14 @@ def _row(a) -> dict:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = store().list_approvals(status=None if args.status == "all" else args.status, flow=args.flow)
+    with quiet_stdout(args.format == "csv"):  # logs (the store's migration) must not end up in the CSV
+        st = store()
+    rows = st.list_approvals(status=None if args.status == "all" else args.status, flow=args.flow)
     shown = rows[: args.limit]
     cols = ["id", "flow", "status", "key", "rule", "current", "proposed", "currency", "reason", "decided_by"]
+    if args.format == "csv":
+        sys.stdout.write(csv_table([_row(a) for a in shown], cols))
+        return 0
     print(table([_row(a) for a in shown], cols))
     more = f" (showing {len(shown)})" if len(rows) > len(shown) else ""
     print(f"{len(rows)} approval(s){more}")
@@ -75,7 +81,7 @@ def _show(args: argparse.Namespace) -> int:
     if a is None:
         print(f"erpsync: no approval #{args.id}", file=sys.stderr)
         return 1
-    print(json.dumps(dataclasses.asdict(a), indent=2, default=str))
+    print(show(a))
     return 0
 
 
@@ -94,7 +100,7 @@ def _decide(args: argparse.Namespace) -> int:
             print(f"#{approval_id} {args.decision}")
         except (KeyError, ValueError) as exc:
             failed += 1
-            print(f"erpsync: #{approval_id}: {exc}", file=sys.stderr)
+            print(f"erpsync: #{approval_id}: {display.text(exc)}", file=sys.stderr)
     if args.decision == "approved":
         print("approved changes are published by the next pricing_sync run (or trigger it now)")
     return 1 if failed else 0

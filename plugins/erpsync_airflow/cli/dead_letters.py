@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import sys
 
-from erpsync_airflow.cli._common import flow_context, store, table
+from erpsync import display
+from erpsync_airflow.cli._common import csv_table, flow_context, quiet_stdout, show, store, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--since", type=_time, help="last seen at or after (ISO 8601)")
     ls.add_argument("--until", type=_time, help="last seen before (ISO 8601)")
     ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--format", choices=("table", "csv"), default="table",
+                    help="csv: for a spreadsheet (formula-like values are quoted, OWASP rule)")
     ls.set_defaults(func=_list)
 
     sh = s.add_parser("show", help="one dead letter with its payload")
@@ -65,7 +67,9 @@ def _time(text: str) -> dt.datetime:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = store().list_dead_letters(
+    with quiet_stdout(args.format == "csv"):  # logs (the store's migration) must not end up in the CSV
+        st = store()
+    rows = st.list_dead_letters(
         flow=args.flow,
         status=None if args.status == "all" else args.status,
         reason_like=args.reason,
@@ -74,6 +78,9 @@ def _list(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
     cols = ["id", "flow", "entity", "external_id", "status", "attempts", "last_seen", "reason"]
+    if args.format == "csv":
+        sys.stdout.write(csv_table([{c: getattr(r, c) for c in cols} for r in rows], cols))
+        return 0
     print(table([{c: getattr(r, c) for c in cols} for r in rows], cols))
     print(f"{len(rows)} dead letter(s)")
     return 0
@@ -84,7 +91,7 @@ def _show(args: argparse.Namespace) -> int:
     if dl is None:
         print(f"erpsync: no dead letter #{args.id}", file=sys.stderr)
         return 1
-    print(json.dumps(dataclasses.asdict(dl), indent=2, default=str))
+    print(show(dl))  # bounded and neutralised: names and payloads are data, shown as text
     return 0
 
 
@@ -110,7 +117,8 @@ def _replay(args: argparse.Namespace) -> int:
             with open(args.payload_file, encoding="utf-8") as fh:
                 payload = json.load(fh)
         outcome = replay(flow_context(dl.flow, params), dl, payload=payload, dry_run=args.dry_run)
-        print(f"dead letter #{outcome.dead_letter_id} ({outcome.external_id}): {outcome.result}: {outcome.detail}")
+        print(f"dead letter #{outcome.dead_letter_id} ({display.line(outcome.external_id)}): {outcome.result}: "
+              f"{display.text(outcome.detail)}")
         return 0 if outcome.result in {"resolved", "skipped", "would_send"} else 1
     if args.payload_file:
         raise ConfigError("--payload-file edits one dead letter: use it with --id")
