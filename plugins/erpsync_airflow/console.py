@@ -270,6 +270,8 @@ def _fmt_time(value: Any) -> str:
 def _run_link(flow: str, run_id: str | None) -> str:
     if not run_id:
         return "-"
+    if run_id.startswith("console__"):  # a replay from this page: no Airflow run to link to
+        return e(run_id)
     href = f"/dags/{urllib.parse.quote(flow, safe='')}/runs/{urllib.parse.quote(run_id, safe='')}"
     return f"<a href='{e(href)}' target='_top'>{e(run_id)}</a>"
 
@@ -415,7 +417,8 @@ async def _act(request: Request, dead_letter_id: int, csrf: str, action: Any, *a
     user = await _user(request)
     if user is None:
         return _login(request)
-    if not hmac.compare_digest(csrf, _csrf(request)):
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):  # a cookie session needs the form token
         return _forbidden("the form is stale or came from another site: reload the page and try again")
     if not await run_in_threadpool(_allowed, user, "POST"):
         return _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not act on dead letters")

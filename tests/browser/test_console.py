@@ -72,7 +72,7 @@ def _healthy(url: str) -> bool:
 def airflow_api(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``airflow api-server`` (one worker) with our plugins, on a free port, logged to its home."""
     home = tmp_path_factory.mktemp("console-airflow")
-    (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
+    (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD, "viewer": PASSWORD}))
     port = _free_port()
     state_url = f"sqlite:///{home}/state.db"
     env = {
@@ -84,7 +84,7 @@ def airflow_api(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -106,7 +106,8 @@ def airflow_api(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     out, _ = migrate.communicate(timeout=300)
     assert migrate.returncode == 0, out[-3000:]
     log = (home / "api-server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--apps", "core", "--workers", "1",
+                             "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -258,8 +259,14 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         assert _errors(browser) == []
 
         # forms from another site are refused (the token is bound to the session)
-        status = _post(f"{base}/erpsync/dead-letters/{dl.id}/replay", browser.get_cookies(), {"csrf": "forged"})
+        status = _post(f"{base}/erpsync/dead-letters/{dl.id}/replay", {"csrf": "forged"}, cookies=browser.get_cookies())
         assert status == 403
+        # Airflow's permissions apply: a viewer sees the page but may not act; no login, no page
+        viewer = _token(base, "viewer")
+        assert _get(f"{base}/erpsync/dead-letters", viewer) == 200
+        assert _post(f"{base}/erpsync/dead-letters/{hostile}/ignore", {"note": "x"}, bearer=viewer) == 403
+        assert _get(f"{base}/erpsync/dead-letters/{hostile}", None) == 303  # to Airflow's login
+        assert len(store.list_audit(correlation_id=f"dead_letter:{hostile}")) == 1  # the admin's ignore only
     finally:
         store.close()
         sandbox.reset(**TEST_SEED)
@@ -300,15 +307,40 @@ def _item_code(erp_adapter: Any, sku: str) -> str:
     return str(erp_mapping(erp_adapter).item_code(found))
 
 
-def _post(url: str, cookies: list[dict[str, Any]], form: dict[str, str]) -> int:
-    import urllib.error
-    import urllib.parse
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
-    req = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST", headers={
-        "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in cookies),
-        "Content-Type": "application/x-www-form-urlencoded"})
+
+def _send(req: urllib.request.Request) -> int:
+    import urllib.error
+
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.build_opener(_NoRedirect).open(req, timeout=15) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def _token(base: str, user: str) -> str:
+    req = urllib.request.Request(f"{base}/auth/token", method="POST", data=json.dumps(
+        {"username": user, "password": PASSWORD}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        return json.load(resp)["access_token"]
+
+
+def _get(url: str, bearer: str | None) -> int:
+    return _send(urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"} if bearer else {}))
+
+
+def _post(url: str, form: dict[str, str], *, cookies: list[dict[str, Any]] | None = None,
+          bearer: str | None = None) -> int:
+    import urllib.parse
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return _send(urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
+                                        headers=headers))
