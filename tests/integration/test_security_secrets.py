@@ -37,7 +37,7 @@ SECRETS = (ERP_PASSWORD, SF_TOKEN)
 @pytest.fixture
 def secret_sandbox(tmp_path: Path) -> Any:
     with start_sandbox(seed=9, skus=30, customers=40, orders=40, token=SF_TOKEN, erp_password=ERP_PASSWORD,
-                       log_dir=tmp_path / "sandbox") as sb:
+                       log_dir=tmp_path / "sandbox", default_warehouse="MAIN") as sb:  # sales need no warehouse
         yield sb
 
 
