@@ -11,8 +11,13 @@ scripts/real-systems.sh for a person. Standard library only; run with the projec
   that shapes them, so a change of pins or seed makes a new template; a template is built under a
   temporary name and renamed when complete, so an interrupted init never leaves a broken one.
 * per test (or per person): ``createdb -T template`` (a fraction of a second) and a server on it.
+* on a shared PostgreSQL it touches only its own exact names: the databases it is told to use
+  (``--tryton-db``/``--vendure-db``), the templates of the current pins, and stale templates it
+  built itself (listed in ``$VAR/templates.json``); never a database found by a prefix.
 
-CLI: ``python real-systems/realsys.py install|init|up|down|status``.
+CLI: ``python real-systems/realsys.py [--pg-host H] [--pg-port P] [--pg-user U]
+install|init|up|down|status [--tryton-db NAME] [--vendure-db NAME] [--tryton-port N]
+[--vendure-port N]`` (``--help`` for each).
 """
 
 from __future__ import annotations
@@ -337,11 +342,41 @@ def vendure_template() -> str:
         inspect.getsource(seed_vendure), json.dumps(VENDURE_COUNTRIES), str(VENDURE_SHIPPING_RATE), VENDURE_PASSWORD)
 
 
-def drop_stale_templates(prefix: str, keep: str) -> None:
-    """Templates of earlier pins or seeds: dropped when a new one is built (they are 50-100 MB each)."""
-    for name in _psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%'").split():
-        if name != keep and not name.endswith("_building"):
-            drop_db(name)
+#: the templates this installation (``$VAR``) built: the only ones it ever drops
+TEMPLATES_BUILT = "templates.json"
+
+
+def _built() -> dict[str, list[str]]:
+    path = VAR / TEMPLATES_BUILT
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: [str(n) for n in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+
+
+def remember_template(kind: str, name: str) -> None:
+    """Record that this installation built template ``name`` (of ``kind``: tryton or vendure)."""
+    built = _built()
+    names = built.setdefault(kind, [])
+    if name not in names:
+        names.append(name)
+    VAR.mkdir(parents=True, exist_ok=True)
+    (VAR / TEMPLATES_BUILT).write_text(json.dumps(built, indent=2))
+
+
+def drop_stale_templates(kind: str, keep: str) -> list[str]:
+    """Templates of earlier pins or seeds that this installation built itself (``$VAR/templates.json``):
+    dropped when a new one is built (they are 50-100 MB each). A database is never chosen by a
+    prefix: on a shared PostgreSQL another checkout's templates (or anyone's databases) stay."""
+    built = _built()
+    dropped = [n for n in built.get(kind, []) if n != keep]
+    for name in dropped:
+        drop_db(name)
+    built[kind] = [n for n in built.get(kind, []) if n == keep]
+    VAR.mkdir(parents=True, exist_ok=True)
+    (VAR / TEMPLATES_BUILT).write_text(json.dumps(built, indent=2))
+    return dropped
 
 
 def init_tryton() -> str:
@@ -363,12 +398,14 @@ def init_tryton() -> str:
     _run([str(tryton_python()), str(TRYTON_SRC / "seed.py"), "-c", conf, "-d", building], what="tryton seed",
          log_file=logf)
     _psql(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-    drop_stale_templates(name.rsplit("_", 1)[0] + "_", name)
+    remember_template("tryton", name)
+    drop_stale_templates("tryton", name)
     return name
 
 
-def init_vendure() -> str:
-    """The Vendure template database: schema, superadmin, then the shop setup over the Admin API."""
+def init_vendure(port: int | None = None) -> str:
+    """The Vendure template database: schema, superadmin, then the shop setup over the Admin API;
+    the server that builds it listens on ``port`` (None: a free one)."""
     name = vendure_template()
     if db_exists(name):
         return name
@@ -376,19 +413,20 @@ def init_vendure() -> str:
     building = name + "_building"
     drop_db(building)
     _psql(f'CREATE DATABASE "{building}"')
-    server = start_vendure(building, synchronize=True, log_path=VENDURE_HOME / "init.log")
+    server = start_vendure(building, port, synchronize=True, log_path=VENDURE_HOME / "init.log")
     try:
         seed_vendure(server.info["admin_api"])
     finally:
         server.stop()
     _psql(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-    drop_stale_templates(name.rsplit("_", 1)[0] + "_", name)
+    remember_template("vendure", name)
+    drop_stale_templates("vendure", name)
     return name
 
 
-def init() -> tuple[str, str]:
+def init(vendure_port: int | None = None) -> tuple[str, str]:
     install()
-    return init_tryton(), init_vendure()
+    return init_tryton(), init_vendure(vendure_port)
 
 
 class Gql:
@@ -496,35 +534,72 @@ def start_pair(tryton_db: str, vendure_db: str, *, log_dir: Path | None = None,
 # --------------------------------------------------------------------------- CLI (for a person)
 
 PERSONAL = {"tryton": "erpsync_tryton", "vendure": "erpsync_vendure"}
+DEFAULT_PORTS = {"tryton": 8000, "vendure": 3000}
+
+
+@dataclass(frozen=True)
+class Names:
+    """What ``up``/``down``/``status`` work on: the two databases (their own exact names, the only
+    databases they create or replace) and the ports the servers listen on."""
+
+    tryton_db: str = PERSONAL["tryton"]
+    vendure_db: str = PERSONAL["vendure"]
+    tryton_port: int = DEFAULT_PORTS["tryton"]
+    vendure_port: int = DEFAULT_PORTS["vendure"]
+
+    def __post_init__(self) -> None:
+        for what, db in (("--tryton-db", self.tryton_db), ("--vendure-db", self.vendure_db)):
+            if not db or len(db) > 63 or not all(c.isalnum() or c == "_" for c in db) or db[0].isdigit():
+                raise RealSystemsError(f"{what} {db!r}: use letters, digits and _ (at most 63, not starting "
+                                       "with a digit)")
+            if db.startswith(("erpsync_tryton_tpl_", "erpsync_vendure_tpl_", "erpsync_e2e_")) or db == "postgres":
+                raise RealSystemsError(f"{what} {db!r} is a name realsys keeps for templates or tests; choose another")
+        if self.tryton_db == self.vendure_db:
+            raise RealSystemsError("--tryton-db and --vendure-db must differ")
+        for what, port in (("--tryton-port", self.tryton_port), ("--vendure-port", self.vendure_port)):
+            if not 1 <= port <= 65535:
+                raise RealSystemsError(f"{what} {port}: not a TCP port")
+        if self.tryton_port == self.vendure_port:
+            raise RealSystemsError("--tryton-port and --vendure-port must differ")
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files, logs and Connections of this pair (one directory per pair of databases)."""
+        return VAR / "run" / f"{self.tryton_db}+{self.vendure_db}"
+
+
 RUN = VAR / "run"
 
 
-def up(tryton_port: int, vendure_port: int, fresh: bool) -> None:
-    tpl_t, tpl_v = init()
-    for template, db in ((tpl_t, PERSONAL["tryton"]), (tpl_v, PERSONAL["vendure"])):
+def up(names: Names, fresh: bool) -> None:
+    tpl_t, tpl_v = init(names.vendure_port)
+    for template, db in ((tpl_t, names.tryton_db), (tpl_v, names.vendure_db)):
         if fresh or not db_exists(db):
             clone_db(template, db)
-    down(quiet=True)
-    RUN.mkdir(parents=True, exist_ok=True)
-    pair = start_pair(PERSONAL["tryton"], PERSONAL["vendure"], log_dir=RUN, tryton_port=tryton_port,
-                      vendure_port=vendure_port)
+    down(names, quiet=True)
+    run = names.run_dir
+    run.mkdir(parents=True, exist_ok=True)
+    pair = start_pair(names.tryton_db, names.vendure_db, log_dir=run, tryton_port=names.tryton_port,
+                      vendure_port=names.vendure_port)
     for s in (pair.tryton, pair.vendure):
-        (RUN / f"{s.name}.pid").write_text(str(s.proc.pid))
-    (RUN / "connections.json").write_text(json.dumps(pair.connections(), indent=2))
-    print(render_connections(pair.connections()))
+        (run / f"{s.name}.pid").write_text(str(s.proc.pid))
+    (run / "connections.json").write_text(json.dumps(pair.connections(), indent=2))
+    print(render_connections(pair.connections(), run))
 
 
-def render_connections(conns: dict[str, dict[str, Any]]) -> str:
+def render_connections(conns: dict[str, dict[str, Any]], run: Path = RUN) -> str:
     lines = ["Tryton ERP and Vendure storefront are running. Airflow Connections to use them:", ""]
     for conn_id, conn in conns.items():
         lines.append(f"export AIRFLOW_CONN_{conn_id.upper()}='{json.dumps(conn, separators=(',', ':'))}'")
-    lines += ["", f"Logs: {RUN}/tryton.log, {RUN}/vendure.log. Stop: scripts/real-systems.sh down"]
+    lines += ["", f"Logs: {run}/tryton.log, {run}/vendure.log. Stop: scripts/real-systems.sh down (with the "
+              "same --tryton-db/--vendure-db)"]
     return "\n".join(lines)
 
 
-def down(quiet: bool = False) -> None:
+def down(names: Names | None = None, quiet: bool = False) -> None:
+    run = (names or Names()).run_dir
     for name in ("trytond", "vendure"):
-        pid_file = RUN / f"{name}.pid"
+        pid_file = run / f"{name}.pid"
         if not pid_file.exists():
             continue
         pid = int(pid_file.read_text())
@@ -540,9 +615,10 @@ def down(quiet: bool = False) -> None:
             log(f"stopped {name} (pid {pid})")
 
 
-def status() -> None:
+def status(names: Names | None = None) -> None:
+    run = (names or Names()).run_dir
     for name in ("trytond", "vendure"):
-        pid_file = RUN / f"{name}.pid"
+        pid_file = run / f"{name}.pid"
         state = "stopped"
         if pid_file.exists():
             try:
@@ -551,34 +627,66 @@ def status() -> None:
             except ProcessLookupError:
                 state = "stopped (stale pid file)"
         print(f"{name}: {state}")
-    conns = RUN / "connections.json"
+    conns = run / "connections.json"
     if conns.exists():
-        print(render_connections(json.loads(conns.read_text())))
+        print(render_connections(json.loads(conns.read_text()), run))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pg-host", default=None, help=f"PostgreSQL host (ERPSYNC_PG_HOST, default {PG_HOST})")
+    p.add_argument("--pg-port", type=int, default=None, help=f"PostgreSQL port (ERPSYNC_PG_PORT, default {PG_PORT})")
+    p.add_argument("--pg-user", default=None, help=f"PostgreSQL user (ERPSYNC_PG_USER, default {PG_USER})")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("install", help="install pinned Tryton and Vendure under var/")
+    p_init = sub.add_parser("init", help="install, then build the template databases (once)")
+    p_init.add_argument("--vendure-port", type=int, default=None,
+                        help="port of the Vendure server that builds its template (default: a free port)")
+    for name, text in (("up", "init, then start both on their own databases and print the Connections"),
+                       ("down", "stop what `up` started (same database names)"),
+                       ("status", "are they running, and the Connections (same database names)")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--tryton-db", default=PERSONAL["tryton"], help="Tryton's database (created from the template)")
+        sp.add_argument("--vendure-db", default=PERSONAL["vendure"], help="Vendure's database (created from the template)")
+        if name == "up":
+            sp.add_argument("--tryton-port", type=int, default=DEFAULT_PORTS["tryton"])
+            sp.add_argument("--vendure-port", type=int, default=DEFAULT_PORTS["vendure"],
+                            help="Vendure's port (also while its template is built)")
+            sp.add_argument("--fresh", action="store_true",
+                            help="replace its own two databases by fresh copies of the templates")
+    return p
+
+
+def names_of(args: argparse.Namespace) -> Names:
+    return Names(args.tryton_db, args.vendure_db, getattr(args, "tryton_port", DEFAULT_PORTS["tryton"]),
+                 getattr(args, "vendure_port", DEFAULT_PORTS["vendure"]))
+
+
+def configure_pg(args: argparse.Namespace) -> None:
+    """The PostgreSQL server from the options (else the environment, else 127.0.0.1:5432)."""
+    global PG_HOST, PG_PORT, PG_USER
+    if args.pg_host:
+        PG_HOST = args.pg_host
+    if args.pg_port:
+        PG_PORT = args.pg_port
+    if args.pg_user:
+        PG_USER = args.pg_user
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("install", help="install pinned Tryton and Vendure under var/")
-    sub.add_parser("init", help="install, then build the template databases (once)")
-    p_up = sub.add_parser("up", help="init, then start both on their own databases and print the Connections")
-    p_up.add_argument("--tryton-port", type=int, default=8000)
-    p_up.add_argument("--vendure-port", type=int, default=3000)
-    p_up.add_argument("--fresh", action="store_true", help="start from a fresh copy of the template databases")
-    sub.add_parser("down", help="stop what `up` started")
-    sub.add_parser("status", help="are they running, and the Connections")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
+        configure_pg(args)
         if args.cmd == "install":
             install()
         elif args.cmd == "init":
-            print("\n".join(init()))
+            print("\n".join(init(args.vendure_port)))
         elif args.cmd == "up":
-            up(args.tryton_port, args.vendure_port, args.fresh)
+            up(names_of(args), args.fresh)
         elif args.cmd == "down":
-            down()
+            down(names_of(args))
         else:
-            status()
+            status(names_of(args))
     except RealSystemsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -9,7 +9,10 @@ findings), so every rule is tested without a clock or a database. The checks:
 * ``orders_volume_low``: orders synced in the last hour far below the same hour last week;
 * ``cursor_stalled``: a flow keeps running but its cursor has not advanced within its window;
 * ``dead_letters_piling``: too many open dead letters for a flow, or too many new ones in an hour;
-* ``flow_overdue``: a flow has not succeeded within twice its cadence.
+* ``flow_overdue``: a flow has not succeeded within twice its cadence;
+* ``nothing_compared``: a flow's latest run read records but compared none (or too small a share:
+  ``flows.base.check_useful``, the drift check's ``check_compared``), so it failed: the reason is
+  mailed at once, not only when the flow is overdue.
 """
 
 from __future__ import annotations
@@ -179,6 +182,8 @@ class Snapshot:
     cursor_moved_at: dict[str, dt.datetime] = field(default_factory=dict)
     dead_letters_open: dict[str, int] = field(default_factory=dict)
     dead_letters_new_last_hour: dict[str, int] = field(default_factory=dict)
+    #: flow -> (why its latest run did nothing useful, when it ended), from the run's counts
+    nothing_useful: dict[str, tuple[str, dt.datetime | None]] = field(default_factory=dict)
 
 
 def _succeeded(extra: Any, failed: int) -> bool:
@@ -205,6 +210,9 @@ def collect(store: StateStore, config: WatchdogConfig, now: dt.datetime | None =
                 .limit(200)
             ).all()
             snap.last_run[flow] = rows[0].finished_at or rows[0].started_at if rows else None
+            latest = rows[0].extra if rows and isinstance(rows[0].extra, dict) else {}
+            if latest.get("nothing_useful"):
+                snap.nothing_useful[flow] = (str(latest["nothing_useful"]), rows[0].finished_at)
             snap.last_success[flow] = next(
                 (r.finished_at for r in rows if r.finished_at and _succeeded(r.extra, r.failed)), None
             )
@@ -291,6 +299,13 @@ def check(snap: Snapshot, config: WatchdogConfig) -> list[Finding]:
                 f"open, {config.dead_letters_new_per_hour_max} new per hour)",
                 f"erpsync dead-letters list --flow {flow}: group by reason, fix the cause, then replay",
             ))
+    for flow, (reason, ended) in sorted(snap.nothing_useful.items()):
+        out.append(Finding(
+            "nothing_compared", flow,
+            f"its latest run ({_ago(now, ended)}) did nothing useful where work existed: {reason}",
+            f"a mapping that no longer fits the system's records, a changed API or a wrong location map: "
+            f"erpsync dead-letters list --flow {flow}, fix the cause, run it again",
+        ))
     for flow, cadence in sorted(config.cadences.items()):
         last = snap.last_success.get(flow)
         if last is None and snap.last_run.get(flow) is None:

@@ -137,6 +137,8 @@ class RunSummary:
     compared: int | None = None  # records checked against the other side; None: done + skipped
     #: what ``compared`` counts when it is not records (the drift check: SKU-locations), for the log
     compared_unit: str = "records"
+    #: the flow applied :func:`check_useful` itself (the runtime does not apply it again)
+    useful_checked: bool = False
 
     @property
     def compared_count(self) -> int:
@@ -206,7 +208,8 @@ class RunSummary:
 
 #: a run that read at least MIN_COMPARED_BATCH records and compared fewer than this share of them
 #: fails (``ERPSYNC_MIN_COMPARED_SHARE``, DAG param ``min_compared_share``); a run that read
-#: records and compared none fails whatever their number
+#: records and compared none fails whatever their number. Flows that do not count ``compared``
+#: themselves fail only when every record they read was dead-lettered and nothing was done
 DEFAULT_MIN_COMPARED_SHARE = 0.5
 DEFAULT_MIN_COMPARED_BATCH = 10
 
@@ -254,6 +257,12 @@ def useless_reason(summary: RunSummary, min_share: float, min_batch: int, *, rea
     compared = summary.compared_count
     if n <= 0:
         return None
+    if summary.compared is None and read is None:
+        # a flow that counts its outcomes in its own units (prices published per SKU, levels per
+        # SKU-location): only "every record read was dead-lettered, nothing done or skipped" is
+        # unit-free; its other bad shares are the quality gate's (ERPSYNC_QUALITY_THRESHOLDS)
+        if summary.done or summary.skipped or summary.quarantined < n:
+            return None
     unit = summary.compared_unit
     detail = (f"read {n}, compared {compared} {unit}, wrote {summary.done}, skipped by rule {summary.skipped}, "
               f"dead-lettered {summary.quarantined}")
@@ -272,8 +281,34 @@ def check_useful(ctx: FlowContext, summary: RunSummary, *, read: int | None = No
     """Raise :class:`NothingUseful` when :func:`useless_reason` says so (the limits from
     :func:`compared_limits`); the run's counts are logged first."""
     share, batch = compared_limits(ctx.params)
+    summary.useful_checked = True
     reason = useless_reason(summary, share, batch, read=read)
     if reason is not None:
+        ctx.log.error("%s\n%s", reason, summary.render())
+        raise NothingUseful(reason, summary)
+
+
+def side_problems(sides: dict[str, tuple[int, int]], min_share: float, min_batch: int) -> list[str]:
+    """Per side of a comparison (``name -> (read, compared)``): a side that read records and
+    compared none, or (from ``min_batch``) less than ``min_share`` of them. A comparison that can
+    read one side only is no comparison, however well the other side reads."""
+    out: list[str] = []
+    for name, (n, compared) in sides.items():
+        if n > 0 and compared == 0:
+            out.append(f"compared none of the {n} {name} it read")
+        elif n >= min_batch and compared < min_share * n:
+            out.append(f"compared {compared} of the {n} {name} it read (below {min_share:.0%}, min_compared_share)")
+    return out
+
+
+def check_sides(ctx: FlowContext, summary: RunSummary, sides: dict[str, tuple[int, int]], detail: str = "") -> None:
+    """Raise :class:`NothingUseful` when :func:`side_problems` finds any (the limits from
+    :func:`compared_limits`); marks the summary checked either way."""
+    share, batch = compared_limits(ctx.params)
+    summary.useful_checked = True
+    problems = side_problems(sides, share, batch)
+    if problems:
+        reason = f"{summary.flow or ctx.flow}: {'; '.join(problems)}" + (f" ({detail})" if detail else "")
         ctx.log.error("%s\n%s", reason, summary.render())
         raise NothingUseful(reason, summary)
 
@@ -431,12 +466,14 @@ def sync_records(
     entity: str,
     system: str = "erp",
     on_record: Callable[[Any], None] | None = None,
+    key: Callable[[Any], str] | None = None,
 ) -> None:
     """The batch loop of every flow: drain the outbox, then ``handle`` each record; what cannot
-    reach ``system`` now is kept in the outbox (see ``erpsync.reliability.process``)."""
+    reach ``system`` now is kept in the outbox (see ``erpsync.reliability.process``). ``key``: a
+    record's id (default its ``id``)."""
     from erpsync.reliability.process import sync_records as _sync_records
 
-    _sync_records(ctx, summary, records, handle, entity=entity, system=system, on_record=on_record)
+    _sync_records(ctx, summary, records, handle, entity=entity, system=system, on_record=on_record, key=key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,7 +513,7 @@ def idempotent_write(
     store = ctx.store
     earlier = store.ledger_get(key)
     entry = store.ledger_begin(key, ctx.flow, system, request_hash=payload_hash(payload))
-    if entry.status == "done" and entry.result_ref:
+    if entry.status == "done" and _names_a_record(entry.result_ref):
         if bind is not None:
             bind(entry.result_ref)
         return WriteResult(entry.result_ref, created=False)
@@ -521,6 +558,18 @@ def idempotent_write(
                 bind(ref)
         return WriteResult(ref, created=True)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _names_a_record(ref: str | None) -> bool:
+    """A ledger result that is a real id (a \"done\" row holding \"None\" is an old false success:
+    the record is looked up again, never bound to it)."""
+    from erpsync.state.store import check_ref
+
+    try:
+        check_ref(ref, "ledger result")
+    except ValueError:
+        return False
+    return True
 
 
 def audit(

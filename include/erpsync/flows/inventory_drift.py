@@ -12,10 +12,10 @@
    ``missing_in_erp`` (the store has a level for a SKU the ERP does not know), ``unmapped_location``
    (an ERP warehouse the location map does not know, or a store location no warehouse feeds).
 4. Store a drift report (counts by kind; the first ``max_items`` differences as items), render the
-   summary e-mail and log it. A run that read records but compared none of them, or (from
-   ``min_compared_batch`` SKU-locations) less than ``min_compared_share`` of what it could compare
-   (the unreadable records count as not compared), fails (``flows.base.NothingUseful``) after its
-   report is stored: a check that compares nothing never says "no drift".
+   summary e-mail and log it. A run that read records but compared no SKU-location, or that could
+   read less than ``min_compared_share`` of either side's records (from ``min_compared_batch``
+   records), fails (``flows.base.NothingUseful``, :func:`check_compared`) after its report is
+   stored: a check that compares nothing never says "no drift".
 5. Heal when ``heal`` is on: re-read the ERP stock of the drifted items, recompute, and push only
    where the fresh value still differs and no newer write reached the SKU-location since the check
    began (a sync or fast-lane push after that instant wins; the healer never overwrites it).
@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from erpsync.errors import ConfigError, MappingError
-from erpsync.flows.base import FlowContext, RunSummary, check_useful, dead_letter
+from erpsync.flows.base import (
+    FlowContext,
+    NothingUseful,
+    RunSummary,
+    compared_limits,
+    dead_letter,
+    side_problems,
+)
 from erpsync.flows.inventory import Engine, Settings, finish, refresh_items, refresh_store_skus
 from erpsync.mappings import stock as canonical
 from erpsync.mappings.stock import record_key, stock_available_rows, store_level_rows
@@ -56,6 +63,7 @@ class DriftResult:
     store_read: int = 0
     #: records of either export that could not be read: dead-lettered (flow, reason mapping_error)
     unreadable: int = 0
+    unreadable_store: int = 0  # of which store levels
     healed: int = 0
     heal_skipped_newer: int = 0
     report_id: int | None = None
@@ -96,8 +104,30 @@ def run_with_email(ctx: FlowContext) -> tuple[RunSummary, tuple[str, str], Drift
     summary.read = result.erp_read + result.store_read
     summary.compared = result.compared + result.store_only
     summary.compared_unit = "SKU-locations"
-    check_useful(ctx, summary, read=summary.compared + result.unreadable)
+    check_compared(ctx, summary, result)
     return summary, (subject, body), result
+
+
+def check_compared(ctx: FlowContext, summary: RunSummary, res: DriftResult) -> None:
+    """The drift check's form of the general rule (``flows.base.check_useful``): it fails when it
+    read records but compared no SKU-location of the ERP with the store, or when either side
+    (from ``min_compared_batch`` records) could be read for less than ``min_compared_share`` of
+    its records: a check that cannot read one side would report every level as a difference, or
+    none at all. The report is stored before."""
+    share, batch = compared_limits(ctx.params)
+    summary.useful_checked = True
+    problems: list[str] = []
+    if res.erp_read + res.store_read and res.compared == 0:
+        problems.append("compared no SKU-location of the ERP with the store")
+    erp_bad = res.unreadable - res.unreadable_store
+    problems += side_problems({"ERP stock records": (res.erp_read, res.erp_read - erp_bad),
+                               "store levels": (res.store_read, res.store_read - res.unreadable_store)},
+                              share, batch)
+    if problems:
+        reason = (f"{ctx.flow}: {'; '.join(problems)} (read {res.erp_read} ERP stock records and {res.store_read} "
+                  f"store levels, {res.unreadable} unreadable: dead letters; drift report #{res.report_id})")
+        ctx.log.error("%s\n%s", reason, summary.render())
+        raise NothingUseful(reason, summary)
 
 
 def check(engine: Engine) -> DriftResult:
@@ -136,6 +166,7 @@ def check(engine: Engine) -> DriftResult:
     expected = engine.available_by_location(agg, items)
     agg.clear()
     res.unreadable += len(unreadable)
+    res.unreadable_store += len(unreadable)
     for raw, exc in unreadable:
         dead_letter(ctx, engine.summary, "inventory_level", _level_key(raw), raw,
                     f"mapping_error: {exc}", error_kind="mapping")

@@ -10,9 +10,9 @@ not map), ``not_confirmed_in_erp`` (the ERP has the sale but left it unconfirmed
 failed confirm, or cancelled). Both sides are read through their adapter's mapping
 (``order_from_storefront``, ``sales_order_summary``), so the same comparison runs on the sandbox,
 Tryton or Vendure. The summary has order counts, totals and tax per currency on both sides, and
-how many orders of each side were read and compared; a run that read orders of the day and
-compared none (or too small a share: ``flows.base.check_useful``) fails after its report is
-stored. Re-running the same day replaces its report.
+how many orders of each side were read and compared; a run that read orders of the day on
+either side and compared none of them (or too small a share: ``flows.base.check_sides``) fails
+after its report is stored. Re-running the same day replaces its report.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError
-from erpsync.flows.base import FlowContext, RunSummary, check_useful
+from erpsync.flows.base import FlowContext, RunSummary, check_sides
 from erpsync.model import ModelError, Order, OrderStatus
 
 FLOW = "orders_reconciliation"
@@ -116,7 +116,9 @@ def run(ctx: FlowContext) -> RunSummary:
     ctx.log.info("%s %s: read %d store / %d ERP orders, compared %d / %d; %d difference(s) %s; per currency %s",
                  ctx.flow, day, read["store"], read["erp"], compared["store"], compared["erp"], len(items),
                  dict(summary.reasons), per_currency)
-    check_useful(ctx, summary)
+    check_sides(ctx, summary, {"store orders": (read["store"], compared["store"]),
+                               "ERP sales orders": (read["erp"], compared["erp"])},
+                f"{day}: unreadable orders are the report's 'unmappable' items")
     return summary
 
 
