@@ -80,6 +80,9 @@ def test_commit_then_timeout_without_key_is_unknown_outcome_and_committed(
 
 
 def test_commit_then_timeout_with_key_is_retried_and_replayed(clean_sandbox: Sandbox, erp_adapter: SandboxErpAdapter) -> None:
+    # only a client told that the remote replays keys resends a keyed write by itself (the sandbox
+    # does: Connection extra idempotency_key_replay; never assumed, see test_orders_idempotency_keys_ignored)
+    erp_adapter.http.key_replay = True
     clean_sandbox.set_faults("erp", commit_then_timeout={"rate": 1.0, "hold_seconds": 0.2}, max_faults=1)
     created = erp_adapter.create_sales_order(order("O-CTT-2"), idempotency_key="so-O-CTT-2")
     assert created["external_ref"] == "O-CTT-2"

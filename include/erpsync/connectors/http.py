@@ -189,6 +189,11 @@ class HttpClient:
         self.guard: Any = None
         #: rate budget (``acquire()`` blocks until a request may go; see ``erpsync.reliability.budget``)
         self.throttle: Any = None
+        #: the remote is known to replay a keyed write (a repeat gets the stored answer, header
+        #: ``Idempotent-Replayed``): only then is a keyed write whose answer was lost resent here.
+        #: Never assumed (default False): the write raises UnknownOutcomeError and the caller looks
+        #: the record up by its external reference before writing again (``flows.base.idempotent_write``).
+        self.key_replay = False
 
     def close(self) -> None:
         self.session.close()
@@ -244,7 +249,7 @@ class HttpClient:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 reason = f"HTTP {status}{_error_text(body)}"
             action = decide(method=method, attempt=attempt, policy=policy, status=status, failure=failure,
-                            has_idempotency_key=bool(idempotency_key), retry_after=retry_after)
+                            has_idempotency_key=bool(idempotency_key) and self.key_replay, retry_after=retry_after)
             if action is Action.OK:
                 self._report(status, None, "")
                 return HttpResponse(status or 0, body, resp_headers)

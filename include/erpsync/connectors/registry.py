@@ -31,7 +31,14 @@ def _sandbox_storefront(base_url: str, token: str, extra: Mapping[str, Any]) -> 
 def _tryton_erp(base_url: str, login: str, password: str, extra: Mapping[str, Any]) -> ErpAdapter:
     from erpsync.connectors.tryton import TrytonErpAdapter
 
-    options = {k: str(extra[k]) for k in ("database", "warehouse") if extra.get(k)}
+    options: dict[str, Any] = {k: str(extra[k]) for k in ("database", "warehouse") if extra.get(k)}
+    tax_map = extra.get("tax_map")
+    if tax_map is not None:
+        if not isinstance(tax_map, dict) or not all(isinstance(v, str) and v for v in tax_map.values()):
+            conn = extra.get("conn_id", "erp_default")
+            raise ConfigError(f"Connection {conn}: extra 'tax_map' must map store tax codes (or 'rate:10') "
+                              f"to Tryton tax names, got {tax_map!r}")
+        options["tax_map"] = {str(k): v for k, v in tax_map.items()}
     return TrytonErpAdapter(base_url, login, password, **options, **_common(extra, "erp_default"))
 
 
@@ -140,4 +147,11 @@ def _with_limits(adapter: Any, extra: dict[str, Any], conn: str) -> Any:
     Limits.from_extra(extra, conn_id=conn)
     if getattr(adapter, "limits", None) is None:
         adapter.limits = extra
+    replay = extra.get("idempotency_key_replay")
+    if replay is not None:  # the remote is known to replay keyed writes (never assumed: default off)
+        if not isinstance(replay, bool):
+            raise ConfigError(f"Connection {conn}: extra 'idempotency_key_replay' must be true or false, got {replay!r}")
+        http = getattr(adapter, "http", None)
+        if http is not None and hasattr(http, "key_replay"):
+            http.key_replay = replay
     return adapter

@@ -85,6 +85,7 @@ class SandboxErpAdapter(ErpAdapter):
                                   retry=self.http.retry, connection_id=self.connection_id)
         other.http.timeout = self.http.timeout
         other.http.throttle = self.http.throttle  # one rate budget per system, whatever the thread
+        other.http.key_replay = self.http.key_replay
         other._session_id = self._session_id
         return other
 

@@ -41,10 +41,14 @@ PRODUCT_FIELDS = ["code", "name", "active", "type", "list_price", "list_price_us
                   "suffix_code", "template.code", "template.name", "template.active", "template.write_date",
                   "template.create_date"]
 
-SALE_FIELDS = ["number", "reference", "state", "party", "party.code", "sale_date", "currency.code",
+SALE_FIELDS = ["number", "reference", "state", "party", "party.code", "sale_date", "currency.code", "warehouse",
+               "warehouse.code",
                "untaxed_amount", "tax_amount", "total_amount", "shipment_state", "invoice_state", "lines",
                "shipments", "shipment_returns", "description", "comment", "create_date", "write_date"]
-SALE_LINE_FIELDS = ["type", "product", "product.code", "quantity", "unit_price", "amount", "description"]
+SALE_LINE_FIELDS = ["type", "product", "product.code", "quantity", "unit_price", "amount", "description",
+                    "taxes"]
+#: sale states a failed or interrupted try leaves: taken forward (quote, confirm), never counted done
+UNBOOKED_STATES = ("draft", "quotation")
 SHIPMENT_FIELDS = ["number", "reference", "state", "customer", "customer.code", "shipping_reference",
                    "carrier", "carrier.party.name", "effective_date", "planned_date", "outgoing_moves",
                    "packages", "create_date", "write_date"]
@@ -146,7 +150,7 @@ class TrytonErpAdapter(ErpAdapter):
     def __init__(
         self, base_url: str, username: str, password: str, *, database: str | None = None, timeout: float = 30.0,
         page_size: int = 200, retry: RetryPolicy | None = None, connection_id: str = "erp_default",
-        warehouse: str | None = None,
+        warehouse: str | None = None, tax_map: dict[str, str] | None = None,
     ) -> None:
         parts = urlsplit(base_url.rstrip("/"))
         path_db = parts.path.strip("/").split("/")[0] if parts.path.strip("/") else ""
@@ -160,7 +164,12 @@ class TrytonErpAdapter(ErpAdapter):
         self.page_size = page_size
         self.connection_id = connection_id
         self.warehouse_code = warehouse
+        #: store tax code (a Vendure tax rate's name) or ``rate:<percent>`` -> Tryton tax name (extra ``tax_map``)
+        self.tax_map = dict(tax_map or {})
         self.http = HttpClient(self.server, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry)
+        # keys go on reads only (``_post``: Tryton has no idempotency keys, a write carries none and
+        # is looked up by its reference after a lost answer), so a keyed request is safe to resend
+        self.http.key_replay = True
         self._auth: str | None = None
         self._context: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -560,6 +569,10 @@ class TrytonErpAdapter(ErpAdapter):
         sale = self.find_sales_order(payload["reference"])
         if sale is None:
             sale = self.get_sales_order(self._create_sale(payload))
+        elif sale["state"] in UNBOOKED_STATES:  # left by an earlier try: made again from this payload
+            sale = self._renew_sale(sale, payload)
+        if sale["state"] in UNBOOKED_STATES:
+            self._check_total(sale, payload)  # before confirming: a wrong total stays a draft
         if sale["state"] == "draft":
             self.model("sale.sale", "quote", [sale["id"]], write=True)
             sale["state"] = "quotation"
@@ -567,11 +580,84 @@ class TrytonErpAdapter(ErpAdapter):
             self.model("sale.sale", "confirm", [sale["id"]], write=True)
         return self.get_sales_order(sale["id"])
 
-    def _create_sale(self, payload: Raw) -> int:
-        party_id = self.id_of("party.party", "code", str(payload["party"]))
-        party = self._complete_parties(self.read("party.party", [party_id], PARTY_FIELDS))[0]
-        ship_to = self._address_for(party, payload.get("shipment_address"))
-        invoice_to = next((a["id"] for a in party["addresses"] if a.get("invoice")), None) or ship_to
+    def _renew_sale(self, sale: Raw, payload: Raw) -> Raw:
+        """A draft or quotation an earlier try left (its confirm failed, or its answer was lost):
+        back to draft, its warehouse and lines written again from ``payload`` (the configuration or
+        the tax mapping may have been fixed since), so taking it forward books what is asked now."""
+        if sale["state"] == "quotation":
+            self.model("sale.sale", "draft", [sale["id"]], write=True)
+        old = [ln["id"] for ln in sale.get("lines") or []]
+        values: dict[str, Any] = {"lines": [["delete", old], ["create", self._sale_lines(payload)]] if old
+                                  else [["create", self._sale_lines(payload)]]}
+        warehouse = self._sale_warehouse(payload)
+        if warehouse is not None:
+            values["warehouse"] = warehouse
+        self.model("sale.sale", "write", [sale["id"]], values, write=True)
+        return self.get_sales_order(sale["id"])
+
+    def _check_total(self, sale: Raw, payload: Raw) -> None:
+        """Tryton's computed total (its taxes included) against the store's ``expected_total``:
+        further apart than ``total_tolerance`` (default 0.01) -> ``TrytonError`` with body error
+        ``tax_mismatch``; the sale stays a draft, never confirmed."""
+        if payload.get("expected_total") is None:
+            return
+        expected = Decimal(str(payload["expected_total"]))
+        tolerance = Decimal(str(payload.get("total_tolerance") or "0.01"))
+        got = Decimal(str(sale.get("total_amount") or 0))
+        if abs(got - expected) <= tolerance:
+            return
+        codes = sorted({str(t.get("code")) for ln in payload.get("lines") or [] for t in ln.get("taxes") or []})
+        unmapped = [c for c in codes if self._tax_name(c, None) is None]
+        hint = (f"; no Tryton tax mapped for the store's {', '.join(unmapped)} (Connection extra tax_map)"
+                if unmapped else "")
+        raise TrytonError(
+            f"tax_mismatch: Tryton sale {sale.get('number') or sale['id']} totals {got} (untaxed "
+            f"{sale.get('untaxed_amount')}, tax {sale.get('tax_amount')}) against the store's {expected} "
+            f"{payload.get('currency') or ''} (difference {got - expected}, tolerance {tolerance}){hint}; "
+            "left in draft, not confirmed", system=self.system,
+            body={"error": "tax_mismatch", "erp_total": str(got), "store_total": str(expected)})
+
+    def _tax_name(self, code: str, rate: Any) -> str | None:
+        """The Tryton tax a store tax maps to: by its code, else by ``rate:<percent>``."""
+        if code in self.tax_map:
+            return self.tax_map[code]
+        if rate is not None:
+            key = f"rate:{Decimal(str(rate)).normalize():f}"
+            return self.tax_map.get(key)
+        return None
+
+    def _sale_taxes(self, taxes: list[Raw]) -> list[int]:
+        """Tryton tax ids of a line's store taxes through ``tax_map`` (unmapped ones: none, and the
+        total check holds the order as ``tax_mismatch``)."""
+        ids = []
+        for t in taxes:
+            name = self._tax_name(str(t.get("code")), t.get("rate"))
+            if name is not None:
+                ids.append(int(self.id_of("account.tax", "name", name)))  # type: ignore[arg-type]
+        return sorted(set(ids))
+
+    def _sale_warehouse(self, payload: Raw) -> int | None:
+        """The warehouse the sale is booked on: the payload's (the flow's configuration: per store
+        location, channel, or the Connection's default), else Tryton's only warehouse. With several
+        warehouses and none named, Tryton cannot confirm the sale: refused here with the fix."""
+        code = payload.get("warehouse")
+        if code:
+            rows = self.search_read("stock.location", [("code", "=", str(code)), ("type", "=", "warehouse")],
+                                    ["id"], limit=1)
+            if not rows:
+                raise TrytonError(f"warehouse_unknown: Tryton has no warehouse with code {code!r} (fix "
+                                  "sale_warehouse / sale_warehouses_by_* on the ERP Connection)",
+                                  system=self.system, body={"error": "warehouse_unknown"})
+            return int(rows[0]["id"])
+        found = self.model("stock.location", "search", [("type", "=", "warehouse")], 0, 2, [["id", "ASC"]])
+        if len(found) > 1:
+            raise TrytonError("warehouse_required: Tryton has several warehouses and no sale warehouse is "
+                              "configured: set extra sale_warehouse (or sale_warehouses_by_location / "
+                              "_by_channel) on the ERP Connection", system=self.system,
+                              body={"error": "warehouse_required"})
+        return int(found[0]) if found else None
+
+    def _sale_lines(self, payload: Raw) -> list[Raw]:
         lines = []
         for ln in payload["lines"]:
             if ln.get("type") == "comment":
@@ -579,10 +665,23 @@ class TrytonErpAdapter(ErpAdapter):
                 continue
             product = self.id_of("product.product", "code", str(ln["product"]))
             unit = self.read("product.product", [product], ["sale_uom"])[0]["sale_uom"]
-            lines.append({"type": "line", "product": product, "unit": unit, "quantity": float(ln["quantity"]),
-                          "unit_price": Decimal(str(ln["unit_price"])), "description": ln.get("description") or ""})
+            line = {"type": "line", "product": product, "unit": unit, "quantity": float(ln["quantity"]),
+                    "unit_price": Decimal(str(ln["unit_price"])), "description": ln.get("description") or ""}
+            taxes = self._sale_taxes(ln.get("taxes") or [])
+            if taxes:
+                line["taxes"] = [["add", taxes]]
+            lines.append(line)
+        return lines
+
+    def _create_sale(self, payload: Raw) -> int:
+        party_id = self.id_of("party.party", "code", str(payload["party"]))
+        party = self._complete_parties(self.read("party.party", [party_id], PARTY_FIELDS))[0]
+        ship_to = self._address_for(party, payload.get("shipment_address"))
+        invoice_to = next((a["id"] for a in party["addresses"] if a.get("invoice")), None) or ship_to
+        warehouse = self._sale_warehouse(payload)
+        lines = self._sale_lines(payload)
         values = {
-            "party": party_id, "reference": payload["reference"],
+            "party": party_id, "reference": payload["reference"], "warehouse": warehouse,
             "currency": self.id_of("currency.currency", "code", payload.get("currency") or "USD"),
             "invoice_address": invoice_to, "shipment_address": ship_to,
             "sale_date": dt.date.fromisoformat(str(payload["sale_date"])[:10]) if payload.get("sale_date") else None,

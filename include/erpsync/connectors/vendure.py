@@ -46,6 +46,7 @@ ORDER = f"""id code state active orderPlacedAt createdAt updatedAt currencyCode
   shippingAddress {{ {ADDRESS} }} billingAddress {{ {ADDRESS} }}
   payments {{ id method amount state transactionId refunds {{ id total reason state }} }}
   fulfillments {{ id state method trackingCode lines {{ orderLineId quantity }} }}
+  channels {{ code }}
   customFields {{ externalId }}"""
 VARIANT = """id sku name price priceWithTax currencyCode enabled stockOnHand stockAllocated trackInventory
   updatedAt product { id name slug } stockLevels { stockLocation { name } stockOnHand stockAllocated }"""
@@ -111,6 +112,9 @@ class VendureStorefrontAdapter(StorefrontAdapter):
         headers = {"vendure-token": channel_token} if channel_token else {}
         self.http = HttpClient(self.base_url, system=self.system, timeout=(min(3.05, timeout), timeout), retry=retry,
                                headers=headers)
+        # keys go on queries and the login only (``gql``: mutations carry none), so a keyed request is
+        # safe to resend; Vendure itself has no idempotency keys
+        self.http.key_replay = True
         self._lock = threading.Lock()
         self._currency: str | None = None
 

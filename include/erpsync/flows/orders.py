@@ -36,7 +36,8 @@ from erpsync.rules.guests import (
     guest_policy,
     shared_guest_account,
 )
-from erpsync.rules.orders import Disposition, check_totals, disposition
+from erpsync.rules.orders import Disposition, WarehouseConfig, check_totals, disposition, total_tolerance
+from erpsync.state.store import check_ref
 
 FLOW = "orders_sync"
 SYSTEM = "erp"
@@ -66,6 +67,15 @@ def order_key(order_id: str) -> str:
     return f"order:{order_id}"
 
 
+def order_id_of(ctx: FlowContext) -> Callable[[Any], str]:
+    """The store order's one id (dead letters, ledger, outbox, cross-reference): the storefront
+    mapping's ``order_id`` (Vendure: the order code, not its internal id), else the record's id."""
+    of = getattr(storefront_mapping(ctx.storefront), "order_id", None)
+    if of is not None:
+        return of  # type: ignore[no-any-return]
+    return lambda raw: str(raw.get("id") or "?") if isinstance(raw, dict) else "?"
+
+
 def run(ctx: FlowContext) -> RunSummary:
     """Sync the orders of the data interval (scheduled run) or changed since the cursor (manual run)."""
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
@@ -87,6 +97,9 @@ def run_state(ctx: FlowContext) -> _RunState:
     """The per-run memo, with the open dead letters read once: a synced order resolves its own
     without a write per order."""
     state = _RunState(policy=guest_policy(ctx.params))
+    state.warehouses = WarehouseConfig.from_extra(getattr(ctx.erp, "limits", None),
+                                                  str((getattr(ctx.erp, "limits", None) or {}).get("conn_id", "erp_default")))
+    state.tolerance = total_tolerance(ctx.params.get("total_tolerance"))
     state.open_dead = {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)}
     return state
 
@@ -102,15 +115,17 @@ def sync_batch(
     # param quality_chunk: records validated together; smaller chunks let writes start sooner
     chunk = int(ctx.params.get("quality_chunk") or QUALITY_CHUNK)
     # the quality gate first: records failing the order suite are quarantined, not loaded
+    oid_of = order_id_of(ctx)
     batch = ctx.gate(ENTITY, records, summary, mapper=storefront_mapping(ctx.storefront).order_from_storefront,
-                     on_record=on_record, chunk=chunk)
+                     key=oid_of, on_record=on_record, chunk=chunk)
     if workers > 1:  # the next orders' writes run ahead on a pool; outcomes merge in order
         with LookAhead(ctx, lambda wctx, raw, part: sync_one(wctx, raw, part, state), order_lane,
                        workers=workers) as ahead:
-            sync_records(ctx, summary, ahead.feed(batch), ahead.handle(summary), entity=ENTITY, on_record=on_record)
+            sync_records(ctx, summary, ahead.feed(batch), ahead.handle(summary), entity=ENTITY, on_record=on_record,
+                         key=oid_of)
     else:
         sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary, state),
-                     entity=ENTITY, on_record=on_record)
+                     entity=ENTITY, on_record=on_record, key=oid_of)
 
 
 def write_concurrency(ctx: FlowContext) -> int:
@@ -157,6 +172,9 @@ class _RunState:
         self.lock = threading.Lock()  # concurrent writers create the shared guest account once
         #: orders with an open dead letter (None: unknown, always resolve)
         self.open_dead: set[str] | None = None
+        #: the ERP warehouse of each order (docs/configuration.md) and the ERP total's tolerance
+        self.warehouses = WarehouseConfig()
+        self.tolerance = total_tolerance(None)
 
     def note_dead(self, oid: str) -> None:
         if self.open_dead is not None:
@@ -164,7 +182,7 @@ class _RunState:
 
 
 def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: _RunState) -> None:
-    oid = str(raw.get("id") or "?")
+    oid = order_id_of(ctx)(raw)
     try:
         outcome, recovered = _sync(ctx, raw, state)
     except MappingError as exc:
@@ -176,7 +194,11 @@ def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: 
         state.note_dead(oid)
         return
     except PermanentError as exc:
-        dead_letter(ctx, summary, ENTITY, oid, raw, f"erp_rejected: {exc.status} {exc}")
+        code = exc.body.get("error") if isinstance(exc.body, dict) else None
+        if code == "tax_mismatch":  # the ERP's total (its taxes) is not the store's: held, not confirmed
+            dead_letter(ctx, summary, ENTITY, oid, raw, str(exc), error_kind="validation")
+        else:
+            dead_letter(ctx, summary, ENTITY, oid, raw, f"erp_rejected: {exc.status} {exc}")
         state.note_dead(oid)
         return
     if outcome in _SKIPPED:
@@ -196,6 +218,8 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
     oid = order.external_id
     xref = store.get_xref(SYSTEM, "sales_order", oid)
     ledger = store.ledger_get(order_key(oid))
+    if ledger is not None and ledger.status == "done" and not _real_id(ledger.result_ref):
+        ledger = None  # "done" as nothing (an old false success): looked up and checked again
     synced = xref is not None or (ledger is not None and ledger.status == "done")
     what = disposition(order, synced=synced)
     if what is Disposition.NEEDS_MANUAL_CANCEL:
@@ -214,9 +238,32 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
 
     customer_no = resolve_customer(ctx, order, raw, state)
     resolve_items(ctx, order, state)
+    order.warehouse = state.warehouses.warehouse_for(order)
     erp_map = erp_mapping(ctx.erp)
     payload = erp_map.order_to_erp(order, customer_no)
+    if "expected_total" in payload:  # the ERP checks its computed total before confirming
+        payload["total_tolerance"] = str(state.tolerance)
     key = order_key(oid)
+    state_of = getattr(erp_map, "order_state", None)
+
+    def booked_ref(raw_order: dict[str, Any]) -> str:
+        """The ERP order's number, only once the order is booked there (a draft is not done)."""
+        what = state_of(raw_order) if state_of is not None else "booked"
+        if what != "booked":
+            raise Quarantine(
+                f"erp_order_not_booked: the ERP's order for {oid} is {raw_order.get('state') or raw_order.get('status')}"
+                " (not confirmed); fix it in the ERP or replay the dead letter", "permanent")
+        return check_ref(erp_map.order_no(raw_order), f"ERP order of {oid}")
+
+    def lookup() -> dict[str, Any] | None:
+        """The ERP's order by its external reference, checked: a booked one is done; a draft or
+        quotation left by a failed try is taken forward by the write (None here); a cancelled one
+        holds the order (``erp_order_not_booked``)."""
+        found = ctx.erp.find_sales_order(oid)
+        if found is not None and state_of is not None and state_of(found) == "resumable":
+            ctx.log.info("order %s: the ERP has it unconfirmed (%s): taking it forward", oid, found.get("state"))
+            return None
+        return found
     result = idempotent_write(
         ctx,
         key=key,
@@ -225,12 +272,20 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
         operation="create_sales_order",
         payload=payload,
         write=lambda: ctx.erp.create_sales_order(payload, idempotency_key=key),
-        ref_of=erp_map.order_no,
-        lookup=lambda: ctx.erp.find_sales_order(oid),
+        ref_of=booked_ref,
+        lookup=lookup,
         bind=lambda ref: store.upsert_xref(SYSTEM, "sales_order", oid, ref, content_hash=sync_hash(order)),
     )
     ctx.log.info("order %s -> ERP %s (%s)", oid, result.ref, "created" if result.created else "found by key")
     return Disposition.SYNC, not result.created
+
+
+def _real_id(value: Any) -> bool:
+    try:
+        check_ref(value, "id")
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_customer(ctx: FlowContext, order: Order, raw: dict[str, Any], state: _RunState) -> str:

@@ -207,7 +207,15 @@ ORDER: list[F] = [
     F("discounts", "discount_codes", Many(DISCOUNT, Discount, id_field="code")),
     F("total", "total_price", amount, required=True),
     F("is_guest", lambda raw: raw.get("customer") is None),
+    # the sales channel (Shopify's source_name) and the store location it is fulfilled from
+    F("channel", "source_name", text),
+    F("location", "location_id", text),
 ]
+
+
+def order_id(raw: Any) -> str:
+    """The one id of a store order everywhere (dead letters, ledger, cross-reference): its ``id``."""
+    return str(raw.get("id") or "?") if isinstance(raw, Mapping) else "?"
 
 
 def customer_from_storefront(raw: Raw) -> Customer:

@@ -129,11 +129,23 @@ def customer_from_storefront(raw: Mapping[str, Any]) -> Customer:
 
 
 def _line_tax(raw: Mapping[str, Any]) -> list[Raw]:
+    """Every tax line of the order line: its code (the Vendure tax rate's name, which ``tax_map``
+    maps to an ERP tax), its rate (percent) and its amount. Vendure gives the line's total tax
+    (``linePriceWithTax - linePrice``), not each tax's: it is shared by rate, the last tax taking
+    the rounding, so the amounts add up to Vendure's exactly. Tax without tax lines: code ``tax``."""
     tax = raw.get("linePriceWithTax", 0) - raw.get("linePrice", 0)
+    lines = [t for t in raw.get("taxLines") or [] if t.get("taxRate")]
     if not tax:
         return []
-    lines = raw.get("taxLines") or [{}]
-    return [{"code": lines[0].get("description") or "tax", "rate": str(lines[0].get("taxRate", 0)), "amount": tax}]
+    if not lines:
+        return [{"code": "tax", "rate": "0", "amount": tax}]
+    rates = [Decimal(str(t.get("taxRate") or 0)) for t in lines]
+    out, left = [], tax
+    for n, (t, rate) in enumerate(zip(lines, rates, strict=True)):
+        part = left if n == len(lines) - 1 else int((Decimal(tax) * rate / sum(rates)).to_integral_value())
+        left -= part
+        out.append({"code": t.get("description") or f"rate:{rate.normalize():f}", "rate": str(rate), "amount": part})
+    return out
 
 
 def _line_discount(raw: Mapping[str, Any]) -> Any:
@@ -201,7 +213,13 @@ ORDER: list[F] = [
     F("payments", lambda raw: raw, _payments),
     F("taxes", lambda raw: raw, _shipping_taxes),
     F("total", "totalWithTax", minor, required=True),
+    F("channel", lambda raw: ((raw.get("channels") or [{}])[0] or {}).get("code"), text),
 ]
+
+
+def order_id(raw: Any) -> str:
+    """The one id of a store order everywhere (dead letters, ledger, cross-reference): its ``code``."""
+    return str(raw.get("code") or "?") if isinstance(raw, Mapping) else "?"
 
 
 def order_from_storefront(raw: Mapping[str, Any]) -> Order:

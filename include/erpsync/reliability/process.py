@@ -126,14 +126,19 @@ def sync_records(
     entity: str,
     system: str = "erp",
     on_record: Callable[[Any], None] | None = None,
+    key: Callable[[Any], str] | None = None,
 ) -> None:
-    """Drain ``ctx.flow``'s outbox, then ``handle`` each of ``records`` (see the module docstring)."""
+    """Drain ``ctx.flow``'s outbox, then ``handle`` each of ``records`` (see the module docstring).
+    ``key`` gives a record's id (default ``record_id``: its ``id``), the one its outbox row, version
+    and dead letters are filed under (orders: the store's order code, as its ledger and binding)."""
     run = _Run(ctx, summary, handle, entity, system)
+    if key is not None:
+        run.record_id = key
     run.drain()
     for raw in records:
         if on_record is not None:
             on_record(raw)
-        rid = record_id(raw)
+        rid = run.record_id(raw)
         if run.blocked or rid in run.waiting:
             run.queue(raw, None)
             continue
@@ -166,6 +171,7 @@ class _Run:
         self.waiting: set[str] = set()  # record ids with a version in the outbox: later versions queue behind
         self.blocked = False  # the circuit is open: queue everything without calling
         self.last_error: TransientError | None = None
+        self.record_id: Callable[[Any], str] = record_id
 
     def drain(self) -> None:
         """Sync queued records oldest first. A record that fails transiently stays queued (and so do
@@ -206,7 +212,7 @@ class _Run:
         """One record: skip a version older than one already handled; dead-letter the unexpected."""
         from erpsync.flows.base import dead_letter
 
-        rid = record_id(raw)
+        rid = self.record_id(raw)
         too_long = _oversized(raw, int(self.ctx.params.get("max_field_length", MAX_FIELD_LENGTH)))
         if too_long:
             dead_letter(self.ctx, self.summary, entity, rid, _clip(raw), f"field_too_long: {too_long}",
@@ -227,7 +233,7 @@ class _Run:
         self.versions.seen(rid, version)
 
     def queue(self, raw: Any, exc: Exception | None) -> None:
-        rid = record_id(raw)
+        rid = self.record_id(raw)
         self.outbox.put(self.system, self.entity, rid, raw, version_key(raw))
         self.waiting.add(rid)
         self.summary.queued += 1
