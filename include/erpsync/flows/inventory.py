@@ -484,7 +484,10 @@ class Engine:
             gaps[wh] = ("warehouse_not_mapped",
                         f"location_map: ERP warehouse {wh!r} feeds no store location, so its stock reaches no "
                         f"store; map it to a location of the store, or to null to leave it out on purpose")
-        for wh in sorted((erp | set(lmap.mapping)) - set(gaps)):
+        fixed = {wh for wh in erp | set(lmap.mapping)} | {
+            d.external_id.removeprefix("warehouse:") for d in ctx.store.list_dead_letters(
+                flow=ctx.flow, reason_like="location_map:") if d.entity == "location_map"}
+        for wh in sorted(fixed - set(gaps)):
             ctx.store.resolve_dead_letters(ctx.flow, "location_map", f"warehouse:{wh}")
         self.map_gaps += len(gaps)
         for wh, (kind, reason) in sorted(gaps.items()):
