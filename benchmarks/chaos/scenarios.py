@@ -35,6 +35,12 @@ FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.005, multiplier=2.0, max_d
 PARAMS = {"breaker_threshold": 5, "breaker_cooldown_seconds": 60, "breaker_cache_seconds": 0.5}
 
 
+#: why a scenario expects no dead letter at all (every scenario but the returns' credit memos)
+NO_DEAD_LETTERS = ("0: the seeded records are all valid and every injected fault is transient (it ends), "
+                   "so each record must be delivered; a dead letter here is a transient fault treated as "
+                   "permanent (or a regression that dead-letters good records)")
+
+
 @dataclass
 class ChaosResult:
     scenario: str
@@ -48,14 +54,45 @@ class ChaosResult:
     seconds: float = 0.0
     notes: str = ""
     dl_reasons: dict[str, int] = field(default_factory=dict)
+    #: dead letters the scenario's data must produce (exactly), and why; the rest is delivered:
+    #: ``delivered == expected - expected_dead_letters``. A dead-lettered record is not lost, but
+    #: it is not delivered either: a run that dead-letters good records fails here.
+    expected_dead_letters: int = 0
+    expected_dead_why: str = NO_DEAD_LETTERS
+    #: dead letters that are not among the expected ones (record ids, a few)
+    unexpected_dead: list[str] = field(default_factory=list)
 
     @property
     def orders(self) -> int:  # the column's name while the suite ran orders_sync only
         return self.expected
 
+    @property
+    def expected_delivered(self) -> int:
+        return self.expected - self.expected_dead_letters
+
+    def problems(self) -> list[str]:
+        """What makes the scenario fail: duplicates, losses, dead letters other than the expected
+        ones, deliveries other than the expected ones, a scenario's own check (notes FAILED)."""
+        out = []
+        if self.duplicated:
+            out.append(f"{self.duplicated} duplicated")
+        if self.lost:
+            out.append(f"{self.lost} lost")
+        if self.dead_letters != self.expected_dead_letters or self.unexpected_dead:
+            out.append(f"{self.dead_letters} dead letters, expected {self.expected_dead_letters} "
+                       f"({self.expected_dead_why}); unexpected e.g. {self.unexpected_dead[:5]}; "
+                       f"reasons {self.dl_reasons}")
+        if self.delivered != self.expected_delivered:
+            out.append(f"{self.delivered} delivered, expected {self.expected_delivered}")
+        if self.notes.startswith("FAILED"):
+            out.append(self.notes)
+        return out
+
     def row(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("dl_reasons")
+        d.pop("expected_dead_why")
+        d.pop("unexpected_dead")
         return d
 
 
@@ -165,7 +202,8 @@ def measure(name: str, sb: Sandbox, store: StateStore, erp: Any, sf: Any, *, run
     if reasons:
         notes.append("dead letters: " + ", ".join(f"{r} x{n}" for r, n in reasons.most_common(3)))
     return ChaosResult(name, len(expected), len(delivered), max(duplicated, erp_dups), len(lost), len(dead), runs,
-                       round(time.monotonic() - started, 1), "; ".join(notes), dict(reasons))
+                       round(time.monotonic() - started, 1), "; ".join(notes), dict(reasons),
+                       unexpected_dead=sorted(dead)[:5])  # orders_sync scenarios expect none
 
 
 # -- scenarios ------------------------------------------------------------------------------------

@@ -3,7 +3,11 @@
 Full size: ``python -m benchmarks chaos`` (10,000 orders with commit-then-timeout). Each scenario
 runs a writing flow (orders_sync; customers_sync, shipments_sync, returns_sync in the
 ``*_commit_then_timeout_keys_ignored`` ones) against the real sandbox under its faults; the
-target is 0 duplicated and 0 lost, counted in the target system.
+target is 0 duplicated and 0 lost, counted in the target system, and exactly the dead letters and
+deliveries each scenario expects (``ChaosResult.expected_dead_letters`` with its reason: none,
+except the returns the store must refuse as over_refund; every other record delivered). A dead
+letter is not lost, but it is not delivered either: a regression that dead-letters every order
+fails here.
 """
 
 from __future__ import annotations
@@ -45,8 +49,14 @@ def test_no_order_is_duplicated_or_lost(scenario: str, chaos_sandbox: Any, tmp_p
     assert result.expected >= SIZES[scenario] // 2, result
     assert result.duplicated == 0, result
     assert result.lost == 0, result
-    assert result.delivered + result.dead_letters >= result.expected, result
+    # dead letters: exactly the expected ones (their reason is the scenario's expected_dead_why)
+    assert result.dead_letters == result.expected_dead_letters, (result.expected_dead_why, result)
+    assert result.unexpected_dead == [], result
+    assert result.expected_dead_letters <= max(2, result.expected // 20), result  # a few, never "all"
+    # deliveries: every record but the expected dead letters reached the target
+    assert result.delivered == result.expected - result.expected_dead_letters, result
     assert not result.notes.startswith("FAILED"), result.notes
+    assert result.problems() == [], result.problems()
     if scenario in ("erp_outage", "returns_erp_outage"):
         assert "e-mails: 1 opened, 1 recovered" in result.notes, result.notes
     if scenario == "erp_outage":
