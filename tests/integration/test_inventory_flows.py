@@ -106,9 +106,20 @@ def test_unmapped_warehouse_is_reported(sb, store, erp_adapter, storefront_adapt
     west_before = store_level(storefront_adapter, "SKU-000001", "WEST")["available"]
     set_erp_stock(sb, "ITEM-000001", "WEST", on_hand=777)
     s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1",
-                          location_map={"MAIN": "MAIN", "EAST": "EAST"}))
+                          location_map={"MAIN": "MAIN", "EAST": "EAST", "GHOST": "WEST"}))
     assert s.reasons["unmapped_location"] == 100
     assert store_level(storefront_adapter, "SKU-000001", "WEST")["available"] == west_before
+    # issue 16, 1: each gap of the map said once in the run, one dead letter each, not per record
+    assert (s.reasons["warehouse_not_mapped"], s.reasons["location_without_source"]) == (1, 1), s.render()
+    letters = {d.external_id: d.reason for d in store.list_dead_letters(flow="inventory_sync")}
+    assert set(letters) == {"warehouse:WEST", "warehouse:GHOST"}
+    assert "store location 'WEST' is fed by ERP warehouse 'GHOST', which the ERP does not have" in letters[
+        "warehouse:GHOST"]
+    # the map put right: the next full read closes both
+    store.set_cursor("inventory_sync", "", name="stock")  # a full read again (the sandbox cannot list them)
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2",
+                      location_map={"MAIN": "MAIN", "EAST": "EAST", "WEST": "WEST"}))
+    assert store.list_dead_letters(flow="inventory_sync") == []
 
 
 def test_warehouses_aggregate_into_one_location(sb, store, erp_adapter, storefront_adapter) -> None:

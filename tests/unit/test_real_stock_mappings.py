@@ -43,6 +43,31 @@ def test_tryton_product_is_its_own_sku_and_retired_with_its_template() -> None:
     assert erp_tryton.item_changed_at(raw) == "2026-12-01T10:00:00"
 
 
+def test_tryton_forecast_below_zero_is_an_over_allocation_the_other_locations_cover() -> None:
+    """Issue 16, 9: sales booked on a warehouse beyond its stock: it sells 0 and is short by
+    minus its forecast (``StockFigures.short``), which inventory_sync takes off the item's other
+    store locations."""
+    raw = {"product": 4, "code": "BULB-1", "warehouse": "WH", "quantity": 3.0, "forecast_quantity": -2.0}
+    f = erp_tryton.stock_figures(raw)
+    assert (f.available, f.short, f.net) == (0, 2, -2)
+    assert erp_tryton.stock_figures({**raw, "forecast_quantity": 1.0}).short == 0
+
+
+def test_tryton_kit_is_its_components_per_kit() -> None:
+    """Issue 16, 8: a Tryton kit (product_kit) carries its components; inventory_sync derives its
+    availability from theirs."""
+    comps = [{"code": "LAMP-1", "quantity": 1.0, "unit": 1, "default_uom": 1, "fixed": False},
+             {"code": "BULB-1", "quantity": 2.0, "unit": 1, "default_uom": 1, "fixed": False}]
+    raw = {"id": 9, "code": "DESK-KIT", "type": "kit", "active": True, "kit_components": comps}
+    assert erp_tryton.item_from_erp(raw) == ItemInfo("DESK-KIT", "DESK-KIT", True, {"LAMP-1": 1, "BULB-1": 2})
+    # what cannot be computed is refused (a dead letter), never sold on a guess
+    for bad in ({"fixed": True}, {"quantity": 0.5}, {"unit": 2}, {"code": None}, {"quantity": 0.0}):
+        with pytest.raises(MappingError):
+            erp_tryton.item_from_erp({**raw, "kit_components": [{**comps[0], **bad}]})
+    with pytest.raises(MappingError, match="kit_components"):
+        erp_tryton.item_from_erp({**raw, "kit_components": []})
+
+
 def test_vendure_products_levels_and_orders() -> None:
     product = {"id": "3", "enabled": False, "updatedAt": "2026-12-01T10:00:00.000Z",
                "variants": [{"sku": "TEE-S"}, {"sku": "TEE-M"}]}
