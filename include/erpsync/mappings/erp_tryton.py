@@ -12,8 +12,12 @@ Conventions of the Tryton side:
   a party identifier ``store:<id>`` (``customer_external_ref``);
 * a sale's ``reference`` is the storefront order id; sales invoice manually (no chart of
   accounts needed) and ship on order. Shipping is a line of the ``SHIPPING`` service product, so
-  the sale's total is the order's total (taxes: the test shop charges none, see
-  real-systems/realsys.py);
+  the sale's total is the order's total: each line carries the store's tax lines, which the
+  adapter maps to Tryton taxes (Connection extra ``tax_map``), and Tryton's computed total is
+  checked against the store's (``expected_total``) before the sale is confirmed (``tax_mismatch``);
+* the sale is booked on the configured warehouse (``warehouse``: rules.orders.WarehouseConfig);
+  a sale counts as done only once confirmed (``order_state``: draft and quotation are taken
+  forward, a draft has no number to bind);
 * a line discount is folded into the unit price (Tryton keeps 4 decimals on a unit price).
 """
 
