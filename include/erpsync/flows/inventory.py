@@ -211,6 +211,7 @@ class Engine:
         self.held: set[tuple[str, str]] = set()
         self._quarantined: set[str] = set()  # stock keys dead-lettered this cycle: not checked twice
         self._recent: list[Any] | None = None  # store orders of the last minutes, read once a pass
+        self._unknown: set[str] = set()  # item codes of stock records dead-lettered as unknown_item
         self.map_gaps = 0  # location-map gaps dead-lettered this run (check_location_map)
 
     # -- items and kits
@@ -252,11 +253,36 @@ class Engine:
             key = (f.item_code, f.warehouse)
             old = newest.get(key)
             if old is not None:
+                if old == f:
+                    self.stats.report("superseded_copy", f"{f.item_code}@{f.warehouse}")  # the same record twice
+                    continue
+                if (f.modified or "") == (old.modified or ""):
+                    # two different records of one SKU-warehouse, neither newer: which is true cannot
+                    # be told; the first is used, the other is a dead letter (never summed, never silent)
+                    dead_letter(self.ctx, self.summary, "stock", f"{f.item_code}@{f.warehouse}",
+                                {"item_code": f.item_code, "warehouse": f.warehouse, "available": f.net,
+                                 "modified_at": f.modified, "first_copy_available": old.net},
+                                f"duplicate_stock_key: {f.item_code}@{f.warehouse} read twice with different "
+                                f"figures ({old.net} and {f.net}) and the same change time; the first is used, "
+                                "fix the record in the ERP", error_kind="mapping")
+                    continue
+                # changed mid-read: the newest copy wins (documented, counted as superseded_copy)
                 self.stats.report("superseded_copy", f"{f.item_code}@{f.warehouse}")
                 if (f.modified or "") < (old.modified or ""):
                     continue
             newest[key] = f
         return list(newest.values())
+
+    def unknown_item(self, code: str) -> None:
+        """ERP stock of an item code erpsync does not know (not among the ERP's items, or its item
+        record is a dead letter): nothing can be pushed for it; a dead letter once per run."""
+        if code in self._unknown:
+            return
+        self._unknown.add(code)
+        dead_letter(self.ctx, self.summary, "stock", code, {"item_code": code},
+                    f"unknown_item: the ERP has stock for item {code!r}, which is not among its items (or its "
+                    "item record is a dead letter): its stock reaches no store SKU; fix the item in the ERP",
+                    error_kind="mapping")
 
     def gated(self, raws: Iterable[dict[str, Any]], chunk: int = QUALITY_CHUNK) -> Iterator[dict[str, Any]]:
         """Raw ERP stock rows through the quality gate, ``chunk`` rows at a time (streamed): suite
@@ -360,7 +386,7 @@ class Engine:
                     self.stats.report("held_by_quality_gate", f"{code}@{loc}")
                     continue
                 if info is None:
-                    self.stats.report("unknown_item", code)
+                    self.unknown_item(code)
                     break
                 avail = lv.available if info.active else 0
                 if keep:  # kits below read the component's own figure
@@ -439,7 +465,7 @@ class Engine:
                 if info is None:
                     if code not in unknown:
                         unknown.add(code)
-                        self.stats.report("unknown_item", code)
+                        self.unknown_item(code)
                     continue
                 by_sku[info[0]] = avail if info[1] else 0
         for kit in kits.values():

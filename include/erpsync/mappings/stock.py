@@ -75,6 +75,9 @@ def stock_figures(raw: Raw, *, include_safety_stock: bool = True) -> StockFigure
     if not isinstance(back, bool):
         raise MappingError(_key(raw), "backorderable", "bool", back)
     modified = raw.get("modified_at")
+    if modified is not None and not _valid_time(modified):
+        # a change time that is no time would become the stock cursor (and stop every later cycle)
+        raise MappingError(_key(raw), "modified_at", "iso8601", modified)
     return StockFigures(code, wh, figures_to_sell(*vals), back, restock,
                         modified if isinstance(modified, str) else None, over_allocated(*vals[:5]))
 
@@ -114,7 +117,7 @@ def stock_available_rows(
         get = None
     else:
         get = operator.itemgetter(*(pos[c] for c in cols))
-    i_restock, i_back = pos.get("restock_date"), pos.get("backorderable")
+    i_restock, i_back, i_mod = pos.get("restock_date"), pos.get("backorderable"), pos.get("modified_at")
     dates: set[str] = set()  # restock dates seen valid (a few hundred distinct ones at most)
     for row in rows:
         if get is not None and len(row) == n:
@@ -123,7 +126,8 @@ def stock_available_rows(
                     and type(rs) is int and type(dm) is int and type(qu) is int and type(ss) is int
                     and (i_restock is None or row[i_restock] is None or row[i_restock] in dates
                          or _valid_date(row[i_restock], dates))
-                    and (i_back is None or type(row[i_back]) is bool)):
+                    and (i_back is None or type(row[i_back]) is bool)
+                    and (i_mod is None or row[i_mod] is None or _valid_time(row[i_mod]))):
                 short = al + rs + dm + qu - oh
                 yield code, wh, (-short if short > 0 else
                                  figures_to_sell(oh, al, rs, dm, qu, ss if include_safety_stock else 0))
@@ -137,6 +141,17 @@ def stock_available_rows(
             bad(raw, exc)
             continue
         yield f.item_code, f.warehouse, f.net
+
+
+def _valid_time(value: Any) -> bool:
+    """An ERP change time :func:`stock_figures` accepts: ISO 8601 text (``Z`` allowed)."""
+    if type(value) is not str:
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return False
+    return True
 
 
 def _valid_date(value: Any, seen: set[str]) -> bool:
