@@ -15,7 +15,7 @@ import requests
 
 from erpsync.connectors.registry import build_erp
 from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
-from erpsync.flows import catalog, orders
+from erpsync.flows import orders
 from erpsync.flows.base import FlowContext
 from erpsync.state import StateStore
 
@@ -55,7 +55,6 @@ def test_orders_reach_the_warehouse_of_their_store_location_with_make_ups_connec
                      extra=base)
     configured = build_erp(adapter="sandbox", base_url=sb.erp_url, login=sb.erp_user, password=sb.erp_password,
                            extra={**make_up_erp_extra(), **base})
-    catalog.run(ctx("catalog_sync", store, configured, sf, "c1"))
     # the store has SKU-000002 only in EAST: the checkout is routed there
     sf.http.request("POST", "/admin/api/inventory_levels/set", json={"items": [
         {"sku": "SKU-000002", "location_id": "MAIN", "available": 0},
