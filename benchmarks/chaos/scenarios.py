@@ -74,6 +74,8 @@ class ChaosResult:
         """What makes the scenario fail: duplicates, losses, dead letters other than the expected
         ones, deliveries other than the expected ones, a scenario's own check (notes FAILED)."""
         out = []
+        if not self.expected:
+            out.append("nothing expected: the scenario set up no records to deliver")
         if self.duplicated:
             out.append(f"{self.duplicated} duplicated")
         if self.lost:

@@ -89,6 +89,9 @@ def hostile_dead_letters(sandbox: Any, store: StateStore, erp_adapter: Any, stor
     sandbox.reset(seed=7, skus=20, customers=40, orders=5)
     rows = [{"item_code": "ITEM-000001", "price_list": value, "currency": "CHF", "price": "18.00"}
             for value in CORPUS.values()]
+    # and as the failing value itself: the quality report (GX's HTML page) lists unexpected currencies
+    rows += [{"item_code": "ITEM-000002", "price_list": f"LIST-BAD-{n}", "currency": value, "price": "18.00"}
+             for n, value in enumerate((CORPUS["script"], CORPUS["img"]))]
     sandbox.admin("erp", "POST", "prices", {"set": rows})
     ctx = FlowContext(flow="pricing_sync", run_id="hostile", store=store, erp=erp_adapter,
                       storefront=storefront_adapter, params={"now": "2026-11-24T12:00:00Z"},
@@ -134,6 +137,15 @@ def test_the_cli_shows_hostile_names_safely_and_keeps_them_as_given(
     shown = main_of(capsys, "dead-letters", "show", str(ids["script"]))
     assert "<script>alert(1)</script>" in shown.stdout  # plain text: the operator sees the value itself
 
+    # the quality gate's HTML report of the run (GX's page, linked from the failure mail) escapes them
+    from erpsync.config import erpsync_home
+
+    pages = list((erpsync_home() / "quality" / "pricing_sync" / "hostile").glob("*.html"))
+    assert pages, "the run kept no quality report"
+    for page in pages:
+        html_text = page.read_text(encoding="utf-8", errors="replace")
+        assert "<script>alert(1)</script>" not in html_text and "<img src=x" not in html_text, page
+
     huge = cli("dead-letters", "show", str(ids["huge"]))
     assert huge.returncode == 0, huge.stderr[-2000:]
     assert len(huge.stdout) < 250_000 and "more characters]" in huge.stdout
@@ -145,7 +157,7 @@ def test_the_csv_export_neutralises_formulas(hostile_dead_letters: dict[str, int
     assert out.returncode == 0, out.stderr
     no_raw_controls(out.stdout)
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert len(rows) == len(hostile_dead_letters)
+    assert len(rows) == len(hostile_dead_letters) + 2  # and the two hostile currencies
     cells = [c for r in rows for c in r.values() if c]
     for cell in cells:
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), f"a spreadsheet would run {cell!r}"
