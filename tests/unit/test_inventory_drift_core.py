@@ -120,9 +120,10 @@ def test_every_kind_is_classified_and_unreadable_records_are_dead_lettered(world
     assert res.compared == 7  # S1, S3, S4 at MAIN and EAST; S2 (no EAST stock) at MAIN
     assert res.unreadable == 2 and res.summary()["unreadable"] == 2 and "Unreadable records" in body
     letters = store.list_dead_letters(flow="inventory_drift_check")
-    assert sorted((d.entity, d.external_id) for d in letters) == [("inventory_level", "S4@MAIN"), ("stock", "I5@MAIN")]
-    assert all(d.reason.startswith("mapping_error:") for d in letters)
-    assert summary.reasons["unknown_item"] == 1  # I9 has stock but no item
+    assert sorted((d.entity, d.external_id) for d in letters) == [("inventory_level", "S4@MAIN"), ("stock", "I5@MAIN"),
+                                                                  ("stock", "I9")]
+    assert all(d.reason.startswith("unknown_item:" if d.external_id == "I9" else "mapping_error:") for d in letters)
+    assert summary.reasons["unknown_item"] == 1  # I9 has stock but no item: a dead letter (issue 17 item 7)
     report = store.get_drift_report(res.report_id)
     assert report is not None and report.summary["by_kind"] == dict(res.counts)
     assert sf.writes == []  # no heal unless asked

@@ -46,8 +46,8 @@ def corpus() -> list[tuple[str, Any, str | None]]:
         ("implausible quantity", _stock("I6", "EAST", 10**15), "implausible_quantity"),
         ("date that is no date", _stock("I7", "MAIN", 3, restock_date="soon"), "mapping_error"),
         ("backorderable as text", _stock("I7", "EAST", 3, backorderable="yes"), "mapping_error"),
-        ("huge item code (valid shape: an unknown item)", _stock(HUGE, "MAIN", 1), None),
-        ("injection as item code (an unknown item)", _stock(INJECTIONS[0], "MAIN", 1), None),
+        ("huge item code (valid shape: an unknown item)", _stock(HUGE, "MAIN", 1), "unknown_item"),
+        ("injection as item code (an unknown item)", _stock(INJECTIONS[0], "MAIN", 1), "unknown_item"),
         ("injection as warehouse (not in the location map)", _stock("I8", INJECTIONS[1], 2), None),
         ("duplicate keys in one record (last wins)",
          json.loads('{"item_code": "I8", "item_code": "I8", "warehouse": "EAST", "on_hand": 6}'), None),
@@ -139,7 +139,8 @@ def test_drift_check_dead_letters_every_unreadable_record_and_heals_only_good_on
     cases = corpus()
     erp.stock = [raw for _, raw, _ in cases]
     summary, _, res = inventory_drift.run_with_email(
-        make_ctx(store, "inventory_drift_check", erp, sf, "d1", location_map=LOCATION_MAP, heal=True, **PARAMS))
+        make_ctx(store, "inventory_drift_check", erp, sf, "d1", location_map=LOCATION_MAP, heal=True, **PARAMS,
+                 min_compared_share=0))  # the corpus is mostly bad by design: no "did nothing useful" here
     letters = store.list_dead_letters(flow="inventory_drift_check", limit=10_000)
     assert all(d.reason.strip() for d in letters)
     unreadable = [c for c in cases if c[2] == "mapping_error"]
@@ -150,4 +151,5 @@ def test_drift_check_dead_letters_every_unreadable_record_and_heals_only_good_on
     levels = _available(sf)
     assert levels["S1@MAIN"] == 10  # healed from a good record
     assert levels["S5@EAST"] == 99 and levels["S6@EAST"] == 99  # never healed from a bad one
-    assert {d.reason.split(":", 1)[0] for d in letters} == {"mapping_error", "negative_stock", "implausible_quantity"}
+    assert {d.reason.split(":", 1)[0] for d in letters} == {"mapping_error", "negative_stock", "implausible_quantity",
+                                                            "unknown_item"}
