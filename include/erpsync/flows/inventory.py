@@ -11,14 +11,19 @@ One cycle (``run``):
    warehouse feeds (the store keeps its figure), a cycle too bad fails before any push;
 3. complete what the changed records touch: every warehouse of an item whose store location is fed
    by several warehouses, every component of a kit one of whose components changed;
-4. compute availability (``rules.availability``: formula, location map, kits, channel share);
-5. compare with what was last pushed (``inventory_pushed``) and push only the differences, in
-   batches of the store's limit, each with an idempotency key; remember each batch once the store
-   accepted it;
+4. compute availability (``rules.availability``: formula, location map with every mapped
+   warehouse and an over-allocated one's shortfall taken off the item's other locations, kits,
+   the store's orders not in the ERP yet, channel share);
+5. compare with what the store holds now (``inventory_for`` of the computed SKUs through the
+   store mapping: what it *sells*; ``store_changed`` when it moved under us), else with what was
+   last pushed (``inventory_pushed``), and push only the differences, in batches of the store's
+   limit, each with an idempotency key; remember each batch once the store accepted it;
 6. advance the cursor to the newest ``modified_at`` read, after everything was pushed.
 
 A SKU the store does not carry is reported (reason ``not_in_store``), never pushed; a warehouse
-the location map does not know is reported (``unmapped_location``). Hot SKUs configured for the
+the location map does not know is reported (``unmapped_location`` per record, and once per run
+as a gap of the map with one dead letter: ``warehouse_not_mapped``; a mapped warehouse the ERP
+does not have: ``location_without_source``). Hot SKUs configured for the
 fast lane (``run_fast_lane``) are left to it, so the two never write the same SKU.
 """
 
