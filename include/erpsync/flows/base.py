@@ -175,12 +175,12 @@ class RunSummary:
         if self.run_id:
             head += f" [{self.run_id}]"
         lines = [
-            f"{head}: read={self.read} compared={self.compared_count}"
-            + (f" {self.compared_unit}" if self.compared_unit != "records" else "")
-            + f" done={self.done} failed={self.failed} "
+            f"{head}: done={self.done} failed={self.failed} "
             f"quarantined={self.quarantined} skipped={self.skipped}"
             + (f" queued={self.queued}" if self.queued else "")
-            + (f" drained={self.drained}" if self.drained else "")
+            + (f" drained={self.drained}" if self.drained else ""),
+            f"read {self.read}, compared {self.compared_count}"
+            + (f" {self.compared_unit}" if self.compared_unit != "records" else ""),
         ]
         if self.reasons:
             lines.append("top reasons: " + ", ".join(f"{r} x{n}" for r, n in self.reasons.most_common(top)))
