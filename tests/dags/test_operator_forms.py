@@ -55,3 +55,24 @@ def test_flows_that_dead_letter_are_followed_by_a_review_task(dagbag: DagBag, da
     (upstream,) = review.upstream_task_ids
     assert upstream != "review_dead_letters" and not review.downstream_task_ids
     assert review.pool == "default_pool"  # it calls no external system
+
+
+def test_review_fails_past_the_threshold_with_the_ids_and_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from erpsync_airflow.runtime import run_review
+
+    letters = {"dead_letters": [[7, "O100003", "unknown_sku: SKU-000055"], [9, "O100005", "bad_currency: 'XXX'"]]}
+    monkeypatch.delenv("ERPSYNC_REVIEW_MAX_DEAD_LETTERS", raising=False)
+    assert run_review("orders_sync", {"dead_letters": []}, {}) == {"dead_letters": 0, "threshold": 0}
+    with pytest.raises(AirflowFailException) as failed:
+        run_review("orders_sync", letters, {})
+    line = str(failed.value)
+    assert "dead-lettered 2 record(s) (unknown_sku x1, bad_currency x1)" in line
+    assert "#7 O100003: unknown_sku: SKU-000055" in line and "#9 O100005: bad_currency" in line
+    assert '"ids": [7, 9]' in line  # the Params to replay them
+    monkeypatch.setenv("ERPSYNC_REVIEW_MAX_DEAD_LETTERS", "2")
+    assert run_review("orders_sync", letters, {})["dead_letters"] == 2  # within the threshold: green
+    monkeypatch.setenv("ERPSYNC_REVIEW_MAX_DEAD_LETTERS", "two")
+    with pytest.raises(AirflowFailException, match="ERPSYNC_REVIEW_MAX_DEAD_LETTERS='two': a whole number"):
+        run_review("orders_sync", letters, {})
