@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: what a mapping raises on input it cannot read at all (a string, None, a list where an object
 #: belongs); the gate quarantines such a record as a mapping error instead of stopping the run
+#: longest text handed to GX (a suite's longest limit is 2,000 characters)
+_GX_TEXT = 10_000
 _UNREADABLE = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
 
 
@@ -99,7 +101,7 @@ def _reason(failures: list[Failure], data: dict[str, Any]) -> str:
         if c.column == "total_diff":
             value = f"computed {data.get('_computed_total')} != total_price {data.get('_total')}"
         else:
-            value = f"{c.column}={f.value!r}"
+            value = f"{c.column}={limits.quote(f.value) if isinstance(f.value, str) else repr(f.value)}"
         parts.append(f"{c.reason}: {value} ({c.gx_type}({c.column}): {c.describe})")
     return "; ".join(parts)
 
@@ -179,7 +181,9 @@ def run_gate(
     first: dict[str, int] = {}  # fingerprint -> index in rows
     row_of: list[int] = []  # mapped position -> index in rows
     for _, rec in mapped:
-        data = row(rec)
+        # a long text is cut for GX (still over every length limit of the suites), so the GX
+        # report never holds a megabyte of it
+        data = {k: v[:_GX_TEXT] if isinstance(v, str) and len(v) > _GX_TEXT else v for k, v in row(rec).items()}
         fp = json.dumps(_payload(rec), sort_keys=True, default=str)
         if fp not in first:
             first[fp] = len(rows)
