@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html as _html
 import json
+import logging
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,8 @@ BLOCK_CHARS = 200_000
 MAX_DEPTH = 32
 #: a list or object shows at most this many entries, then a marker with the count left out
 MAX_ITEMS = 500
+#: one log line (a task log the Airflow UI shows, ANSI colours included)
+LOG_CHARS = 50_000
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -167,3 +170,29 @@ def json_text(value: Any, *, limit: int = MAX_CHARS, total: int = BLOCK_CHARS) -
     """A payload as indented JSON for a person: bounded (``safe_data``) and neutralised."""
     dumped = json.dumps(safe_data(value, limit=limit), indent=2, ensure_ascii=False, default=str)
     return text(dumped, limit=total, multiline=True)
+
+
+class LogFilter(logging.Filter):
+    """A logger filter: the formatted message of each record neutralised and bounded, so a value
+    quoted in a log line (an external id, a reason) cannot colour, move or hide text in the task
+    log the Airflow UI shows (it renders ANSI escapes). Newlines stay (multi-line summaries)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the handler's own error report
+            return True
+        record.msg = text(message, limit=LOG_CHARS, multiline=True)
+        record.args = ()
+        return True
+
+
+LOG_FILTER = LogFilter()
+
+
+def safe_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with ``LOG_FILTER`` (added once)."""
+    log = logging.getLogger(name)
+    if LOG_FILTER not in log.filters:
+        log.addFilter(LOG_FILTER)
+    return log

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from erpsync.display import safe_logger  # task logs: values quoted in a line are neutralised (ANSI, RTL)
 from erpsync_airflow.hooks import ErpHook, MissingConnectionError, StateStoreHook, StorefrontHook
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]
     from erpsync.errors import AuthError, ConfigError
     from erpsync.flows.base import FlowContext
 
-    log = logging.getLogger(f"airflow.task.erpsync.{flow}")
+    log = safe_logger(f"airflow.task.erpsync.{flow}")
     quiet_libraries()
     erp = storefront = None
     try:
@@ -256,7 +257,7 @@ def run_watchdog(context: Mapping[str, Any]) -> dict:
     from erpsync.errors import ConfigError
     from erpsync_airflow.notifiers import AlertSender
 
-    log = logging.getLogger("airflow.task.erpsync.sync_watchdog")
+    log = safe_logger("airflow.task.erpsync.sync_watchdog")
     try:
         config = watchdog.WatchdogConfig.from_settings(dict(context.get("params") or {}))
     except ConfigError as exc:
@@ -269,7 +270,7 @@ def run_housekeeping(context: Mapping[str, Any]) -> dict:
     from erpsync import housekeeping
     from erpsync.errors import ConfigError
 
-    log = logging.getLogger("airflow.task.erpsync.housekeeping")
+    log = safe_logger("airflow.task.erpsync.housekeeping")
     try:
         done = housekeeping.purge(StateStoreHook().get_conn())
     except ConfigError as exc:
@@ -384,7 +385,7 @@ def run_review(flow: str, result: Mapping[str, Any] | None, context: Mapping[str
 
     from erpsync.errors import ConfigError
 
-    log = logging.getLogger(f"airflow.task.erpsync.{flow}")
+    log = safe_logger(f"airflow.task.erpsync.{flow}")
     try:
         limit = review_threshold()
     except ConfigError as exc:

@@ -26,7 +26,6 @@ from tests.dags import airflow_home
 airflow_home.isolate()
 
 from erpsync.flows import pricing  # noqa: E402
-from erpsync.flows.base import FlowContext  # noqa: E402
 from erpsync.quality import QualityGateFailed  # noqa: E402
 from erpsync.state import StateStore  # noqa: E402
 from tests.integration.smtp_sink import smtp, smtp_connection  # noqa: E402,F401  (fixtures)
@@ -80,11 +79,22 @@ def main_of(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.Comple
 
 
 @pytest.fixture
-def hostile_dead_letters(sandbox: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any) -> dict[str, int]:
+def hostile_dead_letters(sandbox: Any, store: StateStore, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """pricing_sync against the sandbox ERP, whose users typed the corpus as price-list names of
     rows in a currency the business does not trade in: the quality gate quarantines each row, the
-    name is in the dead letter's id and payload. Plus a 10 MB name kept by the flow's store."""
+    name is in the dead letter's id and payload. The flow runs in the Airflow task runtime's
+    context (its Connections, its task logger). Plus a 10 MB name kept by the flow's store."""
+    from erpsync_airflow.runtime import flow_context
     from tests.fixtures.sandbox import TEST_SEED
+
+    monkeypatch.delenv("AIRFLOW_CONN_ERPSYNC_STATE", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_DEFAULT", json.dumps({
+        "conn_type": "erpsync_erp", "host": sandbox.erp_url, "login": sandbox.erp_user,
+        "password": sandbox.erp_password, "extra": {"adapter": "sandbox", "timeout": 5}}))
+    monkeypatch.setenv("AIRFLOW_CONN_STOREFRONT_DEFAULT", json.dumps({
+        "conn_type": "erpsync_storefront", "host": sandbox.storefront_url, "password": sandbox.token,
+        "extra": {"adapter": "sandbox", "timeout": 5}}))
 
     sandbox.reset(seed=7, skus=20, customers=40, orders=5)
     rows = [{"item_code": "ITEM-000001", "price_list": value, "currency": "CHF", "price": "18.00"}
@@ -93,14 +103,22 @@ def hostile_dead_letters(sandbox: Any, store: StateStore, erp_adapter: Any, stor
     rows += [{"item_code": "ITEM-000002", "price_list": f"LIST-BAD-{n}", "currency": value, "price": "18.00"}
              for n, value in enumerate((CORPUS["script"], CORPUS["img"]))]
     sandbox.admin("erp", "POST", "prices", {"set": rows})
-    ctx = FlowContext(flow="pricing_sync", run_id="hostile", store=store, erp=erp_adapter,
-                      storefront=storefront_adapter, params={"now": "2026-11-24T12:00:00Z"},
-                      log=logging.getLogger("test.display"))
-    try:  # 15 bad rows of ~140 may exceed the batch's bad-share limit: quarantined all the same
-        with contextlib.suppress(QualityGateFailed):
+    seen: list[logging.LogRecord] = []
+    catcher = logging.Handler(logging.INFO)
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    task_log = logging.getLogger("airflow.task.erpsync.pricing_sync")  # Airflow's: it does not propagate
+    task_log.addHandler(catcher)
+    try:  # 17 bad rows of ~140 may exceed the batch's bad-share limit: quarantined all the same
+        with contextlib.suppress(QualityGateFailed), flow_context(
+                "pricing_sync", {"run_id": "hostile", "params": {"now": "2026-11-24T12:00:00Z"}}) as ctx:
             pricing.run(ctx)
     finally:
+        task_log.removeHandler(catcher)
         sandbox.reset(**TEST_SEED)
+    # the task log: each dead letter is logged with its id (the hostile name), neutralised
+    logged = "\n".join(r.getMessage() for r in seen)
+    assert "dead letter #" in logged and "\\x1b[31mRED" in logged, logged[-2000:]
+    no_raw_controls(logged)
     ids: dict[str, int] = {}
     for d in store.list_dead_letters(flow="pricing_sync", limit=1000):
         for name, value in CORPUS.items():
