@@ -15,6 +15,7 @@ import requests
 from erpsync.connectors.registry import build_erp
 from erpsync.flows import orders
 from erpsync.flows.base import FlowContext
+from erpsync.flows.replay import replay
 from erpsync.state import StateStore
 
 pytestmark = pytest.mark.integration
@@ -68,3 +69,10 @@ def test_no_warehouse_configured_with_several_is_a_clear_dead_letter(
     assert "warehouse_required" in dead[placed["id"]], dead.get(placed["id"])
     assert erp.find_sales_order(placed["id"]) is None
     assert store.get_xref("erp", "sales_order", placed["id"]) is None
+    # the operator sets the default warehouse, then replays the dead letter: booked there, once
+    dl = next(d for d in store.list_dead_letters(flow="orders_sync", limit=1000) if d.external_id == placed["id"])
+    fixed = erp_with(sb, sale_warehouse="WEST")
+    out = replay(ctx(store, fixed, storefront_adapter, "wh-replay"), dl)
+    assert out.result == "resolved", out
+    assert fixed.find_sales_order(placed["id"])["warehouse"] == "WEST"
+    assert store.get_xref("erp", "sales_order", placed["id"]) is not None

@@ -97,9 +97,7 @@ def run_state(ctx: FlowContext) -> _RunState:
     """The per-run memo, with the open dead letters read once: a synced order resolves its own
     without a write per order."""
     state = _RunState(policy=guest_policy(ctx.params))
-    state.warehouses = WarehouseConfig.from_extra(getattr(ctx.erp, "limits", None),
-                                                  str((getattr(ctx.erp, "limits", None) or {}).get("conn_id", "erp_default")))
-    state.tolerance = total_tolerance(ctx.params.get("total_tolerance"))
+    state.configure(ctx)  # a bad warehouse map or tolerance fails before anything is read
     state.open_dead = {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)}
     return state
 
@@ -172,9 +170,16 @@ class _RunState:
         self.lock = threading.Lock()  # concurrent writers create the shared guest account once
         #: orders with an open dead letter (None: unknown, always resolve)
         self.open_dead: set[str] | None = None
-        #: the ERP warehouse of each order (docs/configuration.md) and the ERP total's tolerance
-        self.warehouses = WarehouseConfig()
+        #: the ERP warehouse of each order (docs/configuration.md) and the ERP total's tolerance,
+        #: read from the ERP Connection and the params once (``configure``; also on first use, for
+        #: callers that make their own state: the dead-letter replay)
+        self.warehouses: WarehouseConfig | None = None
         self.tolerance = total_tolerance(None)
+
+    def configure(self, ctx: FlowContext) -> None:
+        extra = getattr(ctx.erp, "limits", None) or {}
+        self.warehouses = WarehouseConfig.from_extra(extra, str(extra.get("conn_id", "erp_default")))
+        self.tolerance = total_tolerance(ctx.params.get("total_tolerance"))
 
     def note_dead(self, oid: str) -> None:
         if self.open_dead is not None:
@@ -238,6 +243,9 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
 
     customer_no = resolve_customer(ctx, order, raw, state)
     resolve_items(ctx, order, state)
+    if state.warehouses is None:
+        state.configure(ctx)
+    assert state.warehouses is not None
     order.warehouse = state.warehouses.warehouse_for(order)
     erp_map = erp_mapping(ctx.erp)
     payload = erp_map.order_to_erp(order, customer_no)
