@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from erpsync.flows import catalog, inventory
+from erpsync.flows import catalog, inventory, inventory_drift
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.state import StateStore
 from tests.e2e.shop import ADDRESS, add_product, place_order
@@ -195,6 +195,11 @@ def test_two_warehouses_orders_a_fulfilment_a_kit_and_a_hand_edit_keep_the_store
     assert saleable(sf, skus) == expected  # not 22 lamps (open orders taken off twice), not 10 bulbs
     for sku in ("LAMP-1", "BULB-1"):  # the store never sells more than Tryton has free
         assert sum(n for (s, _), n in expected.items() if s == sku) == tryton_free(erp, sku, [wh1, wh2])
+    # the nightly drift check computes the same figures (over-allocation included): nothing differs
+    _, _, drift = inventory_drift.run_with_email(FlowContext(
+        flow="inventory_drift_check", run_id="d1", store=store, erp=erp, storefront=sf, params={"location_map": lmap},
+        log=logging.getLogger("e2e.inventory_drift_check")))
+    assert drift.compared >= 6 and sum(drift.counts.values()) == 0, drift.items
 
     # 4. the warehouse ships the lamps and the store records the fulfilment (Vendure lowers its
     #    on hand and its allocation); the ERP's figure does not move, neither does what is sold

@@ -259,7 +259,7 @@ def _erp_figures(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, i
         except MappingError as exc:
             bad(raw, exc)
             continue
-        yield f.item_code, f.warehouse, f.available
+        yield f.item_code, f.warehouse, f.net  # minus the over-allocation: taken off the other locations
 
 
 def _store_levels(engine: Engine, res: DriftResult,
