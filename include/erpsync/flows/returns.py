@@ -123,6 +123,7 @@ def credit_back(ctx: FlowContext, records: Iterable[dict[str, Any]], summary: Ru
             no = erp_map.rma_no(raw)
             x = ctx.store.get_xref_by_internal("erp", "return", no)
             if x is None:
+                summary.read += 1  # read, not given to the gate: counted here
                 summary.skip("not_from_store")  # opened in the ERP, not by us: nothing in the store to update
                 continue
             bound[no] = x.external_id
