@@ -67,6 +67,7 @@ def failure_mail(info: FailureInfo) -> tuple[str, str]:
         lines.append(
             f"Records: done={c.get('done', 0)} failed={c.get('failed', 0)} "
             f"quarantined={c.get('quarantined', 0)} skipped={c.get('skipped', 0)}"
+            + (f" read={c['read']} compared={c.get('compared', 0)}" if c.get("read") else "")
         )
         reasons = c.get("reasons") or {}
         if reasons:

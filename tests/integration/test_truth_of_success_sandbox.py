@@ -21,6 +21,7 @@ from tests.dags import airflow_home
 airflow_home.isolate()
 
 from erpsync import watchdog  # noqa: E402
+from erpsync.alerts import FailureInfo, failure_mail  # noqa: E402
 from erpsync.connectors.sandbox_erp import SandboxErpAdapter  # noqa: E402
 from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter  # noqa: E402
 from erpsync.flows import customers, inventory_drift, reconciliation  # noqa: E402
@@ -66,6 +67,10 @@ def test_drift_check_that_cannot_read_one_side_fails_with_its_report(
                                     location_map=LOCATIONS))
     counts = failed.value.summary
     assert counts.read > 0 and counts.quarantined > 0, counts.render()
+    # the failure mail carries what was read and compared with the reason
+    _subject, body = failure_mail(FailureInfo("inventory_drift_check", "check", "d1", 1, 1,
+                                              f"NothingUseful: {failed.value}", counts=counts.to_dict()))
+    assert f"read={counts.read} compared={counts.compared_count}" in body and "compared no SKU-location" in body
     report = store.list_drift_reports(flow="inventory_drift_check")[0]
     assert report.run_id == "d1" and report.summary["unreadable"] == counts.quarantined - _items_dead(store)
     assert report.summary["compared"] == 0
