@@ -73,7 +73,8 @@ ROWS = [
     list(RAW.values()),
     [*list(RAW.values())[:8], "2026-12-03", "2026-10-02T00:00:00Z"],  # out of stock with a restock date
     ["ITEM-000002", "EAST", None, 0, 0, 0, 0, 0, None, None],  # a null figure counts as zero
-    ["ITEM-000003", "EAST", -4, 0, 0, 0, 0, 0, None, 17],  # negative stock; a modified_at that is no text
+    ["ITEM-000003", "EAST", -4, 0, 0, 0, 0, 0, None, None],  # negative stock: net -4 (over-allocated)
+    ["ITEM-000009", "EAST", 4, 0, 0, 0, 0, 0, None, 17],  # a modified_at that is no time
     ["ITEM-000004", "MAIN", "12.5", 0, 0, 0, 0, 0, None, None],  # malformed figure
     ["ITEM-000005", "MAIN", True, 0, 0, 0, 0, 0, None, None],  # a bool is no quantity
     ["", "MAIN", 1, 0, 0, 0, 0, 0, None, None],  # no item code
@@ -101,6 +102,7 @@ def test_bulk_stock_rows_accept_and_refuse_exactly_what_stock_figures_does(safet
             continue
         expected.append((f.item_code, f.warehouse, f.net))  # -4 for the negative warehouse
     assert out == expected and len(out) == 4
+    assert ("ITEM-000003", "EAST", -4) in out  # an over-allocated warehouse: minus what it is short
     assert [(raw.get("item_code"), exc.field) for raw, exc in bad] == [*refused, ("ITEM-000008", "_row")]
     assert bad[-1][0]["_row"] == ROWS[-1]  # the values of a short row are kept for the dead letter
 
