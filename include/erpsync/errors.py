@@ -62,10 +62,13 @@ class UnsupportedError(ErpsyncError):
     (``customer-cust-000021-usd``); the flow keeps one dead letter per target with ``reason`` and
     goes on with the rest of the batch."""
 
-    def __init__(self, target: str, reason: str) -> None:
+    def __init__(self, target: str, reason: str, *, capability: str | None = None) -> None:
         super().__init__(f"{target}: {reason}")
         self.target = target
         self.reason = reason
+        #: the capability of the matrix (erpsync.connectors.capabilities) the system lacks, if one
+        #: names it: the flow then says so once per run for every target of it
+        self.capability = capability
 
 
 class HostileRecord(ErpsyncError):

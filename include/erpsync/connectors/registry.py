@@ -151,6 +151,13 @@ def _with_limits(adapter: Any, extra: dict[str, Any], conn: str) -> Any:
     if replay is not None:  # the remote is known to replay keyed writes (never assumed: default off)
         if not isinstance(replay, bool):
             raise ConfigError(f"Connection {conn}: extra 'idempotency_key_replay' must be true or false, got {replay!r}")
+        from erpsync.connectors.capabilities import capabilities_of
+
+        caps = capabilities_of(adapter)
+        if replay and not caps.idempotency_keys:  # the capability matrix says the remote has no keys
+            raise ConfigError(f"Connection {conn}: extra 'idempotency_key_replay' is true but {caps.name} does not "
+                              f"honour idempotency keys ({caps.note('idempotency_keys') or 'capability matrix'}); "
+                              "remove it: its writes are looked up by their reference instead")
         http = getattr(adapter, "http", None)
         if http is not None and hasattr(http, "key_replay"):
             http.key_replay = replay

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from erpsync.connectors.base import ErpAdapter, Page, Raw, Rows
+from erpsync.connectors.capabilities import Capabilities
 from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.errors import AuthError, ConfigError, ConnectorError, TransientError
 
@@ -64,6 +65,11 @@ def export_pages(system: str, path: str, fetch: Callable[[int], Any]) -> Iterato
 
 class SandboxErpAdapter(ErpAdapter):
     """Logs in lazily, logs in again once when the session expired, pages through lists."""
+    #: the capability matrix (erpsync.connectors.capabilities): the sandbox ERP has everything
+    capabilities = Capabilities(
+        name="sandbox ERP", multi_location_stock=True, price_lists=True, quantity_breaks=True,
+        multi_currency_prices=True, rmas=True, erasure=True, bulk_stock_export=True, resumable_paging=True,
+        idempotency_keys=True, sales_order_listing=True)
 
     def __init__(
         self, base_url: str, username: str, password: str, *, timeout: float = 10.0, page_size: int = 100,

@@ -7,12 +7,18 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from erpsync.connectors.base import Page, Raw, Rows, StorefrontAdapter
+from erpsync.connectors.capabilities import Capabilities
 from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.connectors.sandbox_erp import EXPORT_LIMIT, _reason, decode_export, export_pages, iso_z
 from erpsync.errors import AuthError, ConfigError, TransientError
 
 
 class SandboxStorefrontAdapter(StorefrontAdapter):
+    #: the capability matrix (erpsync.connectors.capabilities): the sandbox store has everything
+    capabilities = Capabilities(
+        name="sandbox storefront", multi_location_stock=True, price_lists=True, quantity_breaks=True,
+        multi_currency_prices=True, rmas=True, erasure=True, webhooks=True, bulk_stock_export=True,
+        resumable_paging=True, idempotency_keys=True)
     inventory_batch_limit = 250
 
     def __init__(

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from erpsync.connectors.base import ErpAdapter, Raw
+from erpsync.connectors.capabilities import Capabilities
 from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.errors import AuthError, ConfigError, PermanentError, TransientError
 
@@ -143,6 +144,15 @@ class TrytonError(PermanentError):
 
 class TrytonErpAdapter(ErpAdapter):
     """Tryton ERP. ``base_url`` is ``http://host:8000/<database>`` (or give ``database``)."""
+    #: the capability matrix (erpsync.connectors.capabilities)
+    capabilities = Capabilities(
+        name="Tryton 8.2", multi_location_stock=True, rmas=True, erasure=True, sales_order_listing=True,
+        notes=(("price_lists", "one list price per product is read; Tryton price lists are not exported"),
+               ("quantity_breaks", "one list price per product is read"),
+               ("multi_currency_prices", "prices in the company currency only"),
+               ("bulk_stock_export", "stock is read per warehouse through JSON-RPC"),
+               ("resumable_paging", "no read_page: a migration re-reads and skips on a resume"),
+               ("idempotency_keys", "Tryton has none: a write is looked up by its reference")))
 
     system = "erp"
     mapping = "erpsync.mappings.erp_tryton"

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from erpsync.connectors.base import Raw, StorefrontAdapter
+from erpsync.connectors.capabilities import Capabilities
 from erpsync.connectors.http import HttpClient, RetryPolicy
 from erpsync.errors import AuthError, ConfigError, PermanentError, TransientError
 
@@ -91,6 +92,17 @@ def iso(value: dt.datetime) -> str:
 
 class VendureStorefrontAdapter(StorefrontAdapter):
     """Vendure storefront; ``base_url`` is the server (``http://host:3000``)."""
+    #: the capability matrix (erpsync.connectors.capabilities)
+    capabilities = Capabilities(
+        name="Vendure 3.7", multi_location_stock=True, rmas=True, erasure=True,
+        notes=(("price_lists", "Vendure has no customer-group or customer-specific price lists "
+                               "(either needs a plugin)"),
+               ("quantity_breaks", "Vendure has no quantity-break prices"),
+               ("multi_currency_prices", "erpsync sets Vendure prices in the channel currency only"),
+               ("webhooks", "no event feed on the Admin API (events() polls orders by updatedAt)"),
+               ("bulk_stock_export", "stock levels are read per variant page through GraphQL"),
+               ("resumable_paging", "no read_page: a migration re-reads and skips on a resume"),
+               ("idempotency_keys", "Vendure has none: a write is looked up first")))
 
     system = "storefront"
     mapping = "erpsync.mappings.storefront_vendure"

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from erpsync.connectors.capabilities import lacking, say_unsupported
 from erpsync.connectors.registry import storefront_mapping
 from erpsync.errors import PermanentError, TransientError
 from erpsync.flows.base import FlowContext, RunSummary, audit, dead_letter, idempotent_write
@@ -50,7 +51,17 @@ def subject_ref(email: str) -> str:
 
 def run(ctx: FlowContext) -> RunSummary:
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    if lacking(ctx.storefront, "erasure"):  # the capability matrix: said once, nothing read
+        say_unsupported(ctx, summary, "storefront", "erasure", "no erasure request is read: handle them by hand")
+        return summary
     as_request = storefront_mapping(ctx.storefront).erasure_request
+    if lacking(ctx.erp, "erasure"):  # the requests stay pending in the store: nothing lost
+        pending = ctx.storefront.list_erasure_requests(status="pending")
+        summary.read = len(pending)
+        say_unsupported(ctx, summary, "erp", "erasure",
+                        f"{len(pending)} pending erasure request(s) stay pending in the store: erase by hand",
+                        payload={"requests": [safe(as_request(r)) for r in pending[:100]]})
+        return summary
     try:
         for raw in map(as_request, ctx.storefront.list_erasure_requests(status="pending")):
             erase_request(ctx, raw, summary)

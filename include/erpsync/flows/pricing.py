@@ -49,6 +49,7 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync import display
+from erpsync.connectors.capabilities import lacking, say_unsupported
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError, UnsupportedError
 from erpsync.flows.base import (
@@ -415,7 +416,7 @@ def _intake_chunk(
             target = state.sf_map.target_of(entry, state.shop_currency)
             entry.price = state.rounding.round(entry.price, entry.currency)  # the one place prices are rounded
         except UnsupportedError as exc:
-            seen = state.unsupported.setdefault(exc.target, [exc.reason, 0, raw])
+            seen = state.unsupported.setdefault(exc.target, [exc.reason, 0, raw, exc.capability])
             seen[1] += 1
             summary.skip("unsupported_target")  # the row; its target is one dead letter (_file_unsupported)
             continue
@@ -446,11 +447,29 @@ def _intake_chunk(
 
 
 def _file_unsupported(state: _Run, summary: RunSummary) -> None:
-    """One dead letter per target the storefront has no place for: never dropped in silence."""
-    for handle, (reason, rows, example) in sorted(state.unsupported.items()):
+    """What the storefront has no place for, never dropped in silence: a capability its connector
+    declares it lacks (the capability matrix, ``erpsync.connectors.capabilities``) is said once
+    per run, one dead letter per capability naming every target and its rows; any other refused
+    target is one dead letter of its own."""
+    by_capability: dict[str, dict[str, Any]] = {}
+    for handle, (reason, rows, example, capability) in sorted(state.unsupported.items()):
+        if capability and lacking(state.ctx.storefront, capability):
+            group = by_capability.setdefault(capability, {"targets": {}, "rows": 0, "example": example,
+                                                          "reasons": []})
+            group["targets"][handle] = rows
+            group["rows"] += rows
+            if reason not in group["reasons"]:
+                group["reasons"].append(reason)
+            continue
         dead_letter(state.ctx, summary, "price_target", handle, {"rows": rows, "example": example},
                     f"unsupported_by_storefront: {reason}; {rows} price row(s) for {handle} not published",
                     error_kind="unsupported")
+    for capability, group in sorted(by_capability.items()):
+        targets = group["targets"]
+        shown = ", ".join(list(targets)[:5]) + (f" and {len(targets) - 5} more" if len(targets) > 5 else "")
+        say_unsupported(state.ctx, summary, "storefront", capability,
+                        f"{group['rows']} price row(s) in {len(targets)} target(s) not published ({shown}): "
+                        + "; ".join(group["reasons"]), payload=group)
     state.unsupported.clear()
 
 

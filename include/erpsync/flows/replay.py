@@ -287,6 +287,10 @@ def replay(
 ) -> ReplayOutcome:
     """Replay one dead letter (optionally with an edited ``payload``); ``dry_run`` only previews it."""
     replayer = REPLAYERS.get(dl.flow)
+    if dl.entity == "capability":  # erpsync.connectors.capabilities.say_unsupported: no record to resend
+        raise ConfigError(f"dead letter #{dl.id}: {dl.flow}'s connector lacks {dl.external_id.partition(':')[2]} "
+                          "(capability matrix, `erpsync connectors list`): nothing to replay; use a connector "
+                          "that has it, switch the flow off, or ignore the dead letter")
     if replayer is None:
         if dl.flow in NOT_REPLAYED:
             raise ConfigError(f"dead letter #{dl.id}: {dl.flow} records are not replayed one by one: "

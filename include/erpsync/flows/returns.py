@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+from erpsync.connectors.capabilities import lacking, say_unsupported
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
@@ -65,6 +66,10 @@ def refund_source(ctx: FlowContext) -> str:
 def run(ctx: FlowContext) -> RunSummary:
     source = refund_source(ctx)
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    for side, adapter in (("storefront", ctx.storefront), ("erp", ctx.erp)):
+        if lacking(adapter, "rmas"):  # the capability matrix: said once per run, nothing read or lost
+            say_unsupported(ctx, summary, side, "rmas", "no return is read or written in either direction")
+            return summary
     checks: list[dict[str, Any]] = []
     to_store, to_erp = CursorTracker(), CursorTracker()
     try:

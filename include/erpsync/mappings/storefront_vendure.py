@@ -293,16 +293,20 @@ def target_of(entry: PriceEntry, shop_currency: str) -> Target:
     cur = entry.currency
     if entry.customer_id:
         raise UnsupportedError(f"customer-{entry.customer_id}-{cur}".lower(),
-                               "Vendure has no customer-specific price lists (contract prices need a plugin)")
+                               "Vendure has no customer-specific price lists (contract prices need a plugin)",
+                               capability="price_lists")
     if entry.customer_group:
         raise UnsupportedError(f"group-{entry.customer_group}-{cur}".lower(),
-                               "Vendure has no customer-group price lists (group prices need a plugin)")
+                               "Vendure has no customer-group price lists (group prices need a plugin)",
+                               capability="price_lists")
     if cur != shop_currency:
         raise UnsupportedError(f"currency-{cur}".lower(),
-                               f"erpsync sets Vendure prices in the shop currency {shop_currency} only")
+                               f"erpsync sets Vendure prices in the shop currency {shop_currency} only",
+                               capability="multi_currency_prices")
     if entry.min_quantity > 1:
         raise UnsupportedError(f"qty-{entry.min_quantity}-{cur}".lower(),
-                               "Vendure has no quantity-break prices")
+                               "Vendure has no quantity-break prices",
+                               capability="quantity_breaks")
     return Target(VARIANT, cur, "variant")
 
 

@@ -13,7 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-GROUPS: tuple[str, ...] = ("state", "dead_letters", "approvals", "reliability", "migration", "pools")
+GROUPS: tuple[str, ...] = (
+    "state", "dead_letters", "approvals", "reliability", "migration", "pools", "connectors")
 
 
 def build_parser() -> argparse.ArgumentParser:
