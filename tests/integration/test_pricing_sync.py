@@ -344,6 +344,11 @@ def test_a_held_price_set_back_before_approval_is_superseded_in_that_run_and_can
     capsys.readouterr()
     assert _approve_cli(held.id) == 1  # too late: a person is told why, nothing is published
     assert "superseded" in capsys.readouterr().err
+    from erpsync_airflow.cli import main
+
+    assert main(["approvals", "list", "--flow", "pricing_sync", "--status", "all"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(f"{held.id} ") and "pricing_sync" in ln]
+    assert " superseded " in line, line  # erpsync's decision, told apart from a person's rejection
     run(store, erp_adapter, storefront_adapter, "r4")
     assert variant_prices(storefront_adapter)["SKU-000003"][0] == shown
 

@@ -50,7 +50,8 @@ def _row(a) -> dict:
     return {
         "id": a.id,
         "flow": a.flow,
-        "status": a.status,
+        # erpsync's own decision (compare-and-set: the ERP no longer says it), not a person's
+        "status": "superseded" if a.status == "rejected" and (a.note or "").startswith("superseded:") else a.status,
         "key": proposed.get("key", a.external_id),
         "rule": proposed.get("rule", ""),
         "current": current.get("price"),
