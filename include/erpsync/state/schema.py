@@ -522,3 +522,32 @@ rate_budgets = sa.Table(
     sa.Column("rps", sa.Double, nullable=False),  # the rate its last caller used (for people reading it)
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+# -- webhook inbox (issue 21; migration 0013_inbox) ---------------------------------------------
+
+INBOX_STATUSES = ("pending", "claimed", "done")
+
+# One row per webhook delivery that passed its signature check: the event only names a record
+# (the flow re-reads it from the API); (source, event_id) is unique, so a redelivery is stored once.
+# pending -> claimed (the triggerer's InboxTrigger fired an Asset event for it) -> done (a run read it).
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.String(255), nullable=False),
+    sa.Column("occurred_at", UTCDateTime),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("claim", sa.String(64)),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("done_at", UTCDateTime),
+    sa.Column("run_id", sa.String(255)),
+    sa.UniqueConstraint("source", "event_id"),
+    sa.Index(None, "entity", "status"),
+    _status_check(INBOX_STATUSES),
+)
