@@ -416,6 +416,7 @@ class ErpService(Service):
         rec["on_hand"] = rec["on_hand"] + on_hand
         rec["modified_at"] = iso(at)
         self.stock.put(j, rec, at)
+        self.webhooks.emit("stock.changed", code, at)
 
     def list_sales_orders(self, req: Request) -> tuple[int, Any]:
         self._auto_ship()
@@ -465,6 +466,7 @@ class ErpService(Service):
                     "shipped_at": iso(at), "modified_at": iso(at)}
 
         _, shipment = self.shipments.add(make, at)
+        self.webhooks.emit("shipment.created", shipment["shipment_no"], at)
         for ln in ship_lines:
             q = int(Decimal(str(ln["qty"])))
             self._move_stock(ln["item_code"], allocated=-q, on_hand=-q, at=at, warehouse=order.get("warehouse"))
@@ -513,6 +515,8 @@ class ErpService(Service):
                     self._reindex(idx, rec)
                 changed.append(rec.get("customer_no") or (rec["item_code"] if entity != "stock"
                                                           else f"{rec['item_code']}@{rec['warehouse']}"))
+                if entity in ("stock", "prices"):
+                    self.webhooks.emit("stock.changed" if entity == "stock" else "price.changed", rec["item_code"], at)
             return 200, {"entity": entity, "changed": changed}
 
 
@@ -564,6 +568,8 @@ class ErpService(Service):
                     rec["modified_at"] = iso(at)
                     self.prices.put(i, rec, at)
                     changed.append(rec["item_code"])
+            for code in sorted(set(changed)):
+                self.webhooks.emit("price.changed", code, at)
             return 200, {"changed": len(changed), "item_codes": sorted(set(changed))[:1000]}
 
     def admin_items(self, req: Request) -> tuple[int, Any]:

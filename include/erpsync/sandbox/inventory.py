@@ -203,6 +203,7 @@ def erp_set_stock(svc: Any, req: Request) -> tuple[int, Any]:
         fields = {k: v for k, v in body.items() if k in ERP_FIELDS[2:9]}
         rec = {**(svc.stock.get(j) or {}), **fields, "modified_at": iso(at)}
         svc.stock.put(j, rec, at)
+        svc.webhooks.emit("stock.changed", rec.get("item_code") or body.get("item_code"), at)
         return 200, rec
 
 

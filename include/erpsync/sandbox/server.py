@@ -110,6 +110,10 @@ class Service:
         self.admin("GET", "/_admin/stats", lambda r: (200, self.stats_body()))
         self.admin("POST", "/_admin/reset", self._reset)
         self.admin("GET", "/_admin/seed", lambda r: (200, self.options.to_dict()))
+        from erpsync.sandbox.webhooks import WebhookSender  # signed webhooks (issue 21), off until configured
+
+        self.webhooks = WebhookSender(self.name)
+        self.webhooks.install(self)
         self.reseed(options)
 
     # ------------------------------------------------------------------ subclass hooks
@@ -168,6 +172,7 @@ class Service:
             raise HttpError(422, "invalid_reset", f"reset accepts {sorted(allowed)}")
         merged = {**self.options.to_dict(), **body}
         self.faults.clear()
+        self.webhooks.clear()
         with self.lock:
             self.reseed(SeedOptions(**{k: int(v) for k, v in merged.items()}))
         return 200, {"reset": True, "seed": self.options.to_dict()}

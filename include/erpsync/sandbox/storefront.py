@@ -155,6 +155,7 @@ class StorefrontService(Service):
     def _event(self, kind: str, entity_id: str, at: float) -> None:
         self.events.append({"seq": self.seeded_events + len(self.events) + 1, "type": kind, "id": entity_id,
                             "at": iso(at)})
+        self.webhooks.emit(kind, entity_id, at)
 
     # ------------------------------------------------------------------ customers
     def _customer_idx(self, cid: str) -> int:
