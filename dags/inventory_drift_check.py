@@ -30,7 +30,9 @@ from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaul
     doc_md="""
 ### inventory_drift_check
 Nightly (03:15 UTC): every SKU-location's ERP availability against the store's stock, through
-both systems' bulk exports. Each difference is classified (`quantity_mismatch`, `kit_mismatch`,
+both systems' bulk exports (or each record through the adapter's mapping where a system has
+none: Tryton, Vendure). It fails, its report stored, when it compared no SKU-location or could
+read less than `min_compared_share` of a side's records (the watchdog's `nothing_compared`). Each difference is classified (`quantity_mismatch`, `kit_mismatch`,
 `missing_in_store`, `missing_in_erp`, `unmapped_location`) and stored as a drift report
 (`erpsync` CLI / state store `drift_reports`); the summary e-mail is rendered, logged and sent (SMTP notifier, when `smtp_default` exists).
 

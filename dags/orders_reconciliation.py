@@ -23,8 +23,11 @@ from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaul
 Daily at 02:30 UTC, for the previous day (its data interval; param `date` for another day):
 every paid storefront order placed that day against the ERP's sales orders of that day, with
 order counts, totals and tax per currency on both sides and every difference listed
-(missing, unexpected, duplicate, currency, total or tax mismatch, unmappable) in the day's
-drift report (`erpsync_state.drift_reports`, run id = the day). Writes nothing to either system.
+(missing, unexpected, duplicate, not confirmed in the ERP, currency, total or tax mismatch,
+unmappable) in the day's drift report (`erpsync_state.drift_reports`, run id = the day), with
+how many orders of each side it read and compared; both sides are read through the adapters'
+mappings. It fails, its report stored, when it compared none (or too few, `min_compared_share`)
+of a side's orders. Writes nothing to either system.
 
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow orders_reconciliation`). Logic: `include/erpsync/flows/reconciliation.py`.
