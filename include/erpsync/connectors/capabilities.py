@@ -41,6 +41,10 @@ CAPABILITIES: dict[str, tuple[str, str, str]] = {
     "idempotency_keys": ("both", "every write (only with idempotency_key_replay: true)",
                          "the remote replays a keyed write instead of writing again"),
     "sales_order_listing": ("erp", "orders_reconciliation", "lists sales orders changed since a time"),
+    "expiring_sessions": ("both", "every flow (the adapter logs in again)",
+                          "a login session or token the system can end mid-run (a static API token has none)"),
+    "rate_limits": ("both", "every flow (the HTTP client waits Retry-After)",
+                    "the system answers 429 with Retry-After when called too fast"),
 }
 
 
@@ -60,6 +64,8 @@ class Capabilities:
     resumable_paging: bool = False
     idempotency_keys: bool = False
     sales_order_listing: bool = False
+    expiring_sessions: bool = False
+    rate_limits: bool = False
     #: why a capability is missing, where that helps the reader ("Vendure has no price lists ...")
     notes: tuple[tuple[str, str], ...] = ()
 

@@ -18,7 +18,8 @@ class SandboxStorefrontAdapter(StorefrontAdapter):
     capabilities = Capabilities(
         name="sandbox storefront", multi_location_stock=True, price_lists=True, quantity_breaks=True,
         multi_currency_prices=True, rmas=True, erasure=True, webhooks=True, bulk_stock_export=True,
-        resumable_paging=True, idempotency_keys=True)
+        resumable_paging=True, idempotency_keys=True, rate_limits=True,
+        notes=(("expiring_sessions", "a static bearer token: no session to expire"),))
     inventory_batch_limit = 250
 
     def __init__(

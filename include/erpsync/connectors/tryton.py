@@ -147,12 +147,14 @@ class TrytonErpAdapter(ErpAdapter):
     #: the capability matrix (erpsync.connectors.capabilities)
     capabilities = Capabilities(
         name="Tryton 8.2", multi_location_stock=True, rmas=True, erasure=True, sales_order_listing=True,
+        expiring_sessions=True,
         notes=(("price_lists", "one list price per product is read; Tryton price lists are not exported"),
                ("quantity_breaks", "one list price per product is read"),
                ("multi_currency_prices", "prices in the company currency only"),
                ("bulk_stock_export", "stock is read per warehouse through JSON-RPC"),
                ("resumable_paging", "no read_page: a migration re-reads and skips on a resume"),
-               ("idempotency_keys", "Tryton has none: a write is looked up by its reference")))
+               ("idempotency_keys", "Tryton has none: a write is looked up by its reference"),
+               ("rate_limits", "trytond has no request rate limiting")))
 
     system = "erp"
     mapping = "erpsync.mappings.erp_tryton"

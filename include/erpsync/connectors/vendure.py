@@ -94,7 +94,7 @@ class VendureStorefrontAdapter(StorefrontAdapter):
     """Vendure storefront; ``base_url`` is the server (``http://host:3000``)."""
     #: the capability matrix (erpsync.connectors.capabilities)
     capabilities = Capabilities(
-        name="Vendure 3.7", multi_location_stock=True, rmas=True, erasure=True,
+        name="Vendure 3.7", multi_location_stock=True, rmas=True, erasure=True, expiring_sessions=True,
         notes=(("price_lists", "Vendure has no customer-group or customer-specific price lists "
                                "(either needs a plugin)"),
                ("quantity_breaks", "Vendure has no quantity-break prices"),
@@ -102,7 +102,8 @@ class VendureStorefrontAdapter(StorefrontAdapter):
                ("webhooks", "no event feed on the Admin API (events() polls orders by updatedAt)"),
                ("bulk_stock_export", "stock levels are read per variant page through GraphQL"),
                ("resumable_paging", "no read_page: a migration re-reads and skips on a resume"),
-               ("idempotency_keys", "Vendure has none: a write is looked up first")))
+               ("idempotency_keys", "Vendure has none: a write is looked up first"),
+               ("rate_limits", "Vendure 3.7 has no built-in API rate limiting")))
 
     system = "storefront"
     mapping = "erpsync.mappings.storefront_vendure"
@@ -201,7 +202,9 @@ class VendureStorefrontAdapter(StorefrontAdapter):
     def _updated(updated_since: dt.datetime | None, updated_before: dt.datetime | None = None) -> Raw | None:
         ops: Raw = {}
         if updated_since is not None:
-            ops["after"] = iso(updated_since)
+            # [since, before): Vendure's ``after`` is strict (>) and its times are milliseconds, so
+            # one millisecond earlier keeps a record changed at ``since`` itself (conformance suite)
+            ops["after"] = iso(updated_since - dt.timedelta(milliseconds=1))
         if updated_before is not None:
             ops["before"] = iso(updated_before)
         return {"updatedAt": ops} if ops else None
