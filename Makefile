@@ -1,10 +1,13 @@
 # erpsync: the two commands of the README, and a few more.
-.PHONY: up down test sandbox lint bench
+.PHONY: up up-celery down test sandbox lint bench
 
 up:        ## install, start the sandbox and Airflow on embedded defaults, print the UI URL and login
 	scripts/up.sh
 
-down:      ## stop what `make up` started
+up-celery: ## the same stack on the CeleryExecutor: PostgreSQL metadata DB + state store, Redis broker, 2 workers
+	ERPSYNC_CELERY=1 scripts/up.sh
+
+down:      ## stop what `make up` or `make up-celery` started
 	scripts/down.sh
 
 test:      ## ruff + all tests (unit, DAG integrity, integration against sandbox and PostgreSQL)

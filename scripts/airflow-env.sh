@@ -26,6 +26,25 @@ esac
 export AIRFLOW_HOME="$ERPSYNC_HOME/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ERPSYNC_REPO/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ERPSYNC_REPO/plugins"
+# `make up-celery` (ERPSYNC_CELERY=1): the same stack on the CeleryExecutor, as docker-compose.yaml
+# runs it: the metadata DB and the state store on PostgreSQL (databases of their own), Redis as the
+# broker (a DB number of its own), ERPSYNC_CELERY_WORKERS (2) `airflow celery worker` processes.
+# The state store must be shared by every worker: SQLite is refused under Celery (docs/deployment.md).
+if [ "${ERPSYNC_CELERY:-0}" = 1 ]; then
+  ERPSYNC_PG_SERVER="${ERPSYNC_PG_SERVER:-postgres@127.0.0.1:5432}"
+  export ERPSYNC_PG_SERVER
+  export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://$ERPSYNC_PG_SERVER/erpsync_celery_airflow}"
+  export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql://$ERPSYNC_PG_SERVER/erpsync_celery_airflow}"
+  export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-redis://127.0.0.1:6379/12}"
+  # task slots per worker (each is a forked process): 2 workers x 2 on a laptop
+  export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENCY:-2}"
+  export ERPSYNC_CELERY_WORKERS="${ERPSYNC_CELERY_WORKERS:-2}"
+  # each worker reports its own name as a try's host (ERPSYNC_WORKER_NAME, set by up.sh)
+  export AIRFLOW__CORE__HOSTNAME_CALLABLE=erpsync_airflow.worker.hostname
+  export ERPSYNC_STATE_URL="${ERPSYNC_STATE_URL:-postgresql://$ERPSYNC_PG_SERVER/erpsync_celery_state}"
+  export AIRFLOW_CONN_ERPSYNC_STATE="${AIRFLOW_CONN_ERPSYNC_STATE:-{\"conn_type\":\"erpsync_state\",\"host\":\"$ERPSYNC_STATE_URL\"\}}"
+fi
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 # a laptop, not a cluster: a few task slots (the LocalExecutor starts one process per slot)
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"

@@ -51,3 +51,8 @@ fi
 for name in airflow-scheduler airflow-triggerer airflow-dag-processor airflow-api-server sandbox mailsink; do
   stop "$name"
 done
+# the Celery workers of `make up-celery`, however many were started
+for pidfile in "$ERPSYNC_RUN_DIR"/airflow-celery-worker-*.pid; do
+  [ -f "$pidfile" ] || continue
+  stop "$(basename "$pidfile" .pid)"
+done

@@ -72,6 +72,7 @@ if ! running sandbox; then
     say "fresh sandbox: the previous state store is kept as var/state.db.previous"
   fi
   rm -f "$AIRFLOW_HOME/.first-sync-triggered"
+  FRESH_SANDBOX=1
 fi
 start sandbox python -m erpsync.sandbox --erp-port "$ERPSYNC_ERP_PORT" --storefront-port "$ERPSYNC_STOREFRONT_PORT"
 sandbox_healthy() {
@@ -87,6 +88,29 @@ if grep -q "\"port\":$ERPSYNC_SMTP_PORT" <<<"$AIRFLOW_CONN_SMTP_DEFAULT"; then
     die "port $ERPSYNC_SMTP_PORT (mail sink) is taken by another program: stop it, or export ERPSYNC_SMTP_PORT"
   fi
   start mailsink python -m erpsync_airflow.mailsink --port "$ERPSYNC_SMTP_PORT" --maildir "$ERPSYNC_HOME/mail"
+fi
+
+# --- 2c. `make up-celery`: PostgreSQL databases of their own, Redis as the Celery broker ----------
+if [ "$AIRFLOW__CORE__EXECUTOR" = CeleryExecutor ]; then
+  # a fresh sandbox is a new world: the state store of the previous one goes (as state.db above)
+  FRESH_SANDBOX="${FRESH_SANDBOX:-0}" python - <<'PY' || die "PostgreSQL on $ERPSYNC_PG_SERVER is needed for the CeleryExecutor (metadata DB and state store): start it, or export ERPSYNC_PG_SERVER=user@host:port"
+import os
+import psycopg
+from psycopg import sql
+with psycopg.connect(f"postgresql://{os.environ['ERPSYNC_PG_SERVER']}/postgres", autocommit=True, connect_timeout=5) as conn:
+    if os.environ["FRESH_SANDBOX"] == "1" and os.environ["ERPSYNC_STATE_URL"].endswith("/erpsync_celery_state"):
+        conn.execute("DROP DATABASE IF EXISTS erpsync_celery_state WITH (FORCE)")
+        print("up: fresh sandbox: the state store erpsync_celery_state starts empty")
+    for name in ("erpsync_celery_airflow", "erpsync_celery_state"):
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"up: created the PostgreSQL database {name}")
+PY
+  python - <<'PY' || die "the Celery broker $AIRFLOW__CELERY__BROKER_URL does not answer: start Redis (apt-get install redis-server), or export AIRFLOW__CELERY__BROKER_URL"
+import os
+import redis
+redis.Redis.from_url(os.environ["AIRFLOW__CELERY__BROKER_URL"], socket_connect_timeout=5).ping()
+PY
 fi
 
 # --- 3. Airflow ----------------------------------------------------------------------------------
@@ -115,6 +139,15 @@ sys.exit(any(v.get("status") != "healthy" for v in h.values() if isinstance(v, d
 }
 say "waiting for Airflow to be healthy ($HEALTH_URL)"
 wait_for 180 health healthy || die "Airflow is not healthy after 180 s: $(curl -sS "$HEALTH_URL" 2>&1 | head -c 400) (logs: var/log/airflow-*.log)"
+if [ "$AIRFLOW__CORE__EXECUTOR" = CeleryExecutor ]; then
+  # the Celery workers once the API server answers (a task started before it fails its try);
+  # each worker: its own name (a try's host in the UI) and its own log server port
+  for ((i = 1; i <= ERPSYNC_CELERY_WORKERS; i++)); do
+    start "airflow-celery-worker-$i" env ERPSYNC_WORKER_NAME="erpsync-worker-$i" \
+      AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$((8792 + i))" \
+      airflow celery worker --celery-hostname "erpsync-worker-$i@%h"
+  done
+fi
 
 registered() {
   local listed
@@ -153,6 +186,7 @@ erpsync is up.
   pools        erpsync_erp, erpsync_storefront (rate budget from the Connections: airflow pools list)
   alert mails  var/mail/new/ (SMTP sink on 127.0.0.1:$ERPSYNC_SMTP_PORT)
   logs         var/log/   state store   ${ERPSYNC_STATE_URL:-sqlite:///$ERPSYNC_HOME/state.db}
+  executor     $AIRFLOW__CORE__EXECUTOR${ERPSYNC_CELERY_WORKERS:+ ($ERPSYNC_CELERY_WORKERS workers, broker ${AIRFLOW__CELERY__BROKER_URL:-})}
   CLI          source scripts/airflow-env.sh && airflow dags list
   stop         make down
 EOF
