@@ -232,6 +232,27 @@ def check(engine: Engine) -> DriftResult:
 
 
 def _erp_figures(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, int]]:
+    """(item code, warehouse, available to sell) of every ERP stock record (:func:`_erp_rows`),
+    each SKU-warehouse once: a second record of one (an export holds no change time to tell which
+    is true) is a dead letter ``duplicate_stock_key``, never added to the first (it would show
+    stock twice). One set of item codes per warehouse: the codes are the objects the rows hold."""
+    seen: dict[str, set[str]] = {}
+    for code, wh, avail in _erp_rows(engine, res):
+        codes = seen.get(wh)
+        if codes is None:
+            codes = seen[wh] = set()
+        if code in codes:
+            res.unreadable += 1
+            dead_letter(engine.ctx, engine.summary, "stock", f"{code}@{wh}",
+                        {"item_code": code, "warehouse": wh, "available": avail},
+                        f"duplicate_stock_key: {code}@{wh} is in the ERP's stock twice; the first record is "
+                        "compared, this one is not (fix the record in the ERP)", error_kind="mapping")
+            continue
+        codes.add(code)
+        yield code, wh, avail
+
+
+def _erp_rows(engine: Engine, res: DriftResult) -> Iterator[tuple[str, str, int]]:
     """(item code, warehouse, available to sell) of every ERP stock record, from the bulk export's
     blocks; a malformed record is dead-lettered (as ``Engine.figures`` does) and the rest goes on."""
     ctx, summary = engine.ctx, engine.summary
