@@ -44,6 +44,57 @@ def state_url() -> str:
     return f"sqlite:///{home.resolve() / 'state.db'}"
 
 
+#: Airflow executors that run every task on the scheduler's machine; any other executor (Celery,
+#: Kubernetes, Edge, ...) may run tasks on several machines
+SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+
+
+def worker_hosts() -> tuple[str, ...]:
+    """`ERPSYNC_WORKER_HOSTS`: the machines that run erpsync tasks, comma separated (default none
+    named: this one). Set it when tasks run on several machines under an executor erpsync does not
+    recognise as such (see `multi_host_reason`)."""
+    raw = os.environ.get("ERPSYNC_WORKER_HOSTS", "")
+    return tuple(h.strip() for h in raw.split(",") if h.strip())
+
+
+def multi_host_reason(executor: str | None = None) -> str | None:
+    """Why erpsync tasks may run on more than one machine, or None when they all run on this one.
+
+    `executor` is Airflow's ``[core] executor`` (None: `AIRFLOW__CORE__EXECUTOR`); it may list
+    several executors (``LocalExecutor,CeleryExecutor``), each a name, a class path or
+    ``alias:path``.
+    """
+    hosts = worker_hosts()
+    if len(hosts) > 1:
+        return f"ERPSYNC_WORKER_HOSTS names {len(hosts)} worker hosts ({', '.join(hosts)})"
+    raw = executor if executor is not None else os.environ.get("AIRFLOW__CORE__EXECUTOR", "")
+    for entry in raw.split(","):
+        name = entry.strip().rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+        if name and name not in SINGLE_HOST_EXECUTORS:
+            return f"the Airflow executor is {name}, which runs tasks on several worker hosts"
+    return None
+
+
+def refuse_sqlite_across_hosts(url: str, executor: str | None = None) -> None:
+    """Raise ConfigError when `url` is a SQLite state store and tasks may run on several machines.
+
+    The state store holds what every worker must see at once: the ledger of written records
+    (exactly once), the cursors, the shared rate budget and the circuit breaker. A SQLite file is
+    on one machine (and its locking is unsafe on network file systems), so each host would keep
+    its own and the guarantees would silently break; PostgreSQL is shared.
+    """
+    if not url.strip().lower().startswith("sqlite"):
+        return
+    reason = multi_host_reason(executor)
+    if reason:
+        raise ConfigError(
+            f"the state store is SQLite ({url}), a file on one machine, but {reason}: every worker "
+            "must share one state store (ledger, cursors, rate budget, breaker). Use PostgreSQL: "
+            "ERPSYNC_STATE_URL=postgresql://user:password@host:5432/erpsync and the erpsync_state "
+            "Connection (docs/deployment.md)"
+        )
+
+
 def audit_retention_days() -> int:
     """Days audit rows are kept (`ERPSYNC_AUDIT_RETENTION_DAYS`, default 90)."""
     raw = os.environ.get("ERPSYNC_AUDIT_RETENTION_DAYS", "").strip()

@@ -224,6 +224,12 @@ class StateStoreHook(_ErpsyncHook):
         url = self.get_url() or state_url()
         store = _STORES.get(url)
         if store is None:
+            from airflow.configuration import conf
+
+            from erpsync.config import refuse_sqlite_across_hosts
+
+            # the executor may be set in airflow.cfg, which the core does not read
+            refuse_sqlite_across_hosts(url, conf.get("core", "executor", fallback=""))
             store = StateStore.from_url(url)
             if self.migrate:
                 store.migrate()

@@ -77,6 +77,8 @@ def create_state_engine(url: str) -> sa.Engine:
             f"state store URL {parsed.render_as_string(hide_password=True)!r} is not supported; "
             "use sqlite:///path/state.db or postgresql+psycopg://user:pass@host/db"
         )
+    # one SQLite file cannot be shared by workers on several machines (Celery, ...): refused
+    settings.refuse_sqlite_across_hosts(url)
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     kwargs: dict[str, Any] = {
