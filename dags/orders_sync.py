@@ -1,4 +1,4 @@
-"""orders_sync: paid storefront orders -> ERP sales orders, every minute."""
+"""orders_sync: paid storefront orders -> ERP sales orders, on webhook events and every minute."""
 
 from __future__ import annotations
 
@@ -7,23 +7,31 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
+from erpsync_airflow.inbox_assets import events_or_cron, sweep_cron
+
+#: the safety-net sweep (ERPSYNC_SWEEP_CRON_ORDERS_SYNC; with webhooks on, e.g. "*/15 * * * *")
+SWEEP = sweep_cron("orders_sync", "* * * * *")
 
 
 @dag(
     dag_id="orders_sync",
-    # a data-interval timetable: each run reads its own slice [start, end) (every minute)
-    schedule=CronDataIntervalTimetable("* * * * *", timezone="UTC"),
+    # inbox Asset events (webhooks, issue 21) OR the sweep: a data-interval timetable, each sweep
+    # run reads its own slice [start, end)
+    schedule=events_or_cron("order", CronDataIntervalTimetable(SWEEP, timezone="UTC")),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     # orders written at the same time (a bounded pool; one customer's orders stay in sequence)
     params={"write_concurrency": 8},
     default_args=task_defaults("orders_sync"),
-    deadline=deadline_for("orders_sync", "* * * * *"),
+    deadline=deadline_for("orders_sync", SWEEP),
     tags=[*TAGS, "orders"],
     doc_md="""
 ### orders_sync
-Near real time: every minute, paid storefront orders become ERP sales orders, exactly once.
+Near real time: paid storefront orders become ERP sales orders, exactly once: seconds after the
+store's webhook (a run started by the `erpsync_inbox_order` Asset event reads the orders the
+inbox names, all pending events in one run), and every minute by cursor (the sweep,
+`ERPSYNC_SWEEP_CRON_ORDERS_SYNC`), which catches every event that never came.
 
 - **Customers first.** An order waits for its customer: the core flow syncs the order's
   customer (or finds the guest's match) before it writes the sales order, order by order. It
@@ -48,9 +56,16 @@ Connections: `erp_default`, `storefront_default` (optional `erpsync_state`).
 def orders_sync() -> None:
     @task
     def sync_orders(**context: Any) -> dict:
-        """Run the core flow; the return value is its summary."""
-        from erpsync.flows import orders
+        """Run the core flow; the return value is its summary. A run started by an inbox event
+        syncs the orders the inbox names; any other run reads by cursor (the sweep)."""
+        from erpsync_airflow.inbox_assets import started_by_event
         from erpsync_airflow.runtime import run_flow
+
+        if started_by_event(context):
+            from erpsync.flows import events
+
+            return run_flow("orders_sync", events.orders_from_inbox, context)
+        from erpsync.flows import orders
 
         return run_flow("orders_sync", orders.run, context)
 

@@ -37,6 +37,7 @@ ALLOWED_TOP_LEVEL = {
     "airflow.sdk",
     "erpsync_airflow.defaults",
     "erpsync_airflow.assets",
+    "erpsync_airflow.inbox_assets",  # the inbox Assets and their watchers (issue 21): wiring too
 }
 #: the issue's budget per DAG file; `airflow dags report` measures 0.01-0.03 s per file here
 PARSE_BUDGET_S = 0.2
@@ -107,11 +108,18 @@ def test_scheduled_runs_have_a_data_interval(dagbag: DagBag, dag_id: str) -> Non
     from airflow.sdk import CronDataIntervalTimetable
 
     dag = dagbag.dags[dag_id]
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert isinstance(time_part(dag.timetable), CronDataIntervalTimetable)
+
+
+def time_part(timetable):
+    """The time-based part of a schedule (``AssetOrTimeSchedule``: events OR a cron sweep)."""
+    from airflow.sdk import AssetOrTimeSchedule
+
+    return timetable.timetable if isinstance(timetable, AssetOrTimeSchedule) else timetable
 
 
 def test_cadences(dagbag: DagBag) -> None:
-    assert dagbag.dags["orders_sync"].timetable.expression == "* * * * *"
+    assert time_part(dagbag.dags["orders_sync"].timetable).expression == "* * * * *"
     assert dagbag.dags["customers_sync"].timetable.expression == "*/15 * * * *"
 
 
@@ -227,3 +235,18 @@ def test_deadline_sizes() -> None:
     assert deadline_interval("customers_sync", "*/15 * * * *") == dt.timedelta(minutes=30)
     # nightly: done by ERPSYNC_NIGHTLY_DEADLINE_HOUR (6 UTC) after its 02:30 start
     assert deadline_interval("catalog_sync", "30 2 * * *") == dt.timedelta(hours=3, minutes=30)
+
+
+def test_orders_run_on_inbox_events_or_the_sweep(dagbag: DagBag) -> None:
+    """Issue 21: orders_sync runs on the inbox Asset (watched by the triggerer's InboxTrigger) OR
+    its cron sweep, which stays the polling cadence when webhooks are off."""
+    from airflow.sdk import AssetOrTimeSchedule
+
+    from erpsync_airflow.triggers import InboxTrigger
+
+    timetable = dagbag.dags["orders_sync"].timetable
+    assert isinstance(timetable, AssetOrTimeSchedule)
+    asset = timetable.asset_condition
+    assert asset.uri == "erpsync://inbox/order"
+    (watcher,) = asset.watchers
+    assert isinstance(watcher.trigger, InboxTrigger) and watcher.trigger.entity == "order"

@@ -1,0 +1,139 @@
+"""Event-driven orders through Airflow (issue 21): the sandbox's signed webhooks -> the receiver
+(HTTP) -> the inbox -> the triggerer's InboxTrigger (one Asset event for a burst) -> one
+orders_sync run (``dag.test()``, in process) that syncs every named order, exactly once; an order
+whose event never came is synced by the cron sweep.
+
+``dag.test()`` cannot start an asset-triggered run, so the event run is started with conf
+``{"source": "inbox"}``, which takes the same path (``inbox_assets.started_by_event``); the real
+scheduler + triggerer path is measured by ``python -m benchmarks events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dags import airflow_home
+
+airflow_home.isolate()
+
+from airflow.dag_processing.dagbag import DagBag  # noqa: E402
+
+from erpsync import inbox  # noqa: E402
+from erpsync.flows.base import format_cursor  # noqa: E402
+from erpsync.state import StateStore  # noqa: E402
+from tests.fixtures.webhooks import serve_receiver  # noqa: E402
+from tests.integration import test_airflow_flows as _flows  # noqa: E402
+
+_task_states, without_deadline = _flows._task_states, _flows.without_deadline
+#: the sandbox as Airflow Connections (fixtures of test_airflow_flows)
+connections, no_connections = _flows.connections, _flows.no_connections
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.slow]
+
+SECRET = "whsec-event-driven"
+
+
+@pytest.fixture(scope="module")
+def orders_dag() -> Any:
+    airflow_home.migrate()
+    bag = DagBag(dag_folder=str(airflow_home.DAGS))
+    assert bag.import_errors == {}
+    return without_deadline(bag.dags["orders_sync"])
+
+
+async def _fired(trigger: Any, seconds: float) -> list[Any]:
+    """The events ``trigger`` fires within ``seconds``, as the triggerer would receive them."""
+    out: list[Any] = []
+
+    async def pump() -> None:
+        async for event in trigger.run():
+            out.append(event)
+
+    task = asyncio.create_task(pump())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    return out
+
+
+def _settle(base: str) -> dict:
+    deadline = time.monotonic() + 20
+    while True:
+        snap = httpx.get(f"{base}/_admin/webhooks", timeout=5).json()
+        c = snap["counts"]
+        if snap["queued"] == 0 and c.get("delivered", 0) - c.get("duplicated", 0) >= c.get("emitted", 0):
+            return c
+        assert time.monotonic() < deadline, snap
+        time.sleep(0.1)
+
+
+def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a_missed_event(
+        orders_dag, connections, monkeypatch) -> None:
+    from erpsync_airflow.hooks import ErpHook, StorefrontHook
+    from erpsync_airflow.triggers import InboxTrigger
+
+    sb = connections
+    monkeypatch.setenv("ERPSYNC_WEBHOOK_SECRET_STOREFRONT", SECRET)
+    store = StateStore.from_url()
+    store.migrate()
+    erp, storefront = ErpHook().get_conn(), StorefrontHook().get_conn()
+    # the last sweep ran just before the burst (its cursor): the sweep below reads what came since
+    store.set_cursor("orders_sync", format_cursor(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    with serve_receiver(store) as url:
+        r = httpx.post(f"{sb.storefront_url}/_admin/webhooks", timeout=5, json={
+            "url": f"{url}/storefront", "secret": SECRET, "seed": 5, "events": ["order.paid"],
+            "faults": {"duplicate": 0.5, "out_of_order": 0.3}})
+        assert r.status_code == 200, r.text
+        made = httpx.post(f"{sb.storefront_url}/_admin/orders/generate", json={"count": 12, "seed": 21},
+                          timeout=10).json()["orders"]
+        counts = _settle(sb.storefront_url)
+        assert counts["duplicated"] > 0 and counts["reordered"] > 0
+        paid = [oid for oid in made if storefront.get_order(oid)["financial_status"] == "paid"]
+        rows = inbox.open_rows(store, "order")
+        assert sorted(r.record_id for r in rows) == sorted(paid)  # one row per event, duplicates deduped
+
+        # the triggerer's watch: one event claims the whole burst, then nothing while it waits for its run
+        fired = asyncio.run(_fired(InboxTrigger(entity="order", poll_interval=0.05), 1.0))
+        assert [e.payload["rows"] for e in fired] == [len(rows)]
+
+        # the one run the Asset event starts: every named order into the ERP, the rows done
+        run = orders_dag.test(run_conf={"source": "inbox"})
+        assert str(run.state) == "success", _task_states(run)
+        last = store.last_runs("orders_sync", limit=1)[0]
+        assert last.run_id == run.run_id and last.done == len(paid)
+        assert [oid for oid in paid if erp.find_sales_order(oid) is None] == []
+        assert inbox.open_rows(store, "order") == []
+        # redelivered events of orders already synced: another run writes nothing (exactly once)
+        for oid in paid[:3]:
+            body = f'{{"id": "evt-again-{oid}", "type": "order.paid", "data": {{"id": "{oid}"}}}}'.encode()
+            assert httpx.post(f"{url}/storefront", content=body, headers=inbox.signed_headers(SECRET, body),
+                              timeout=5).status_code == 200
+        again = orders_dag.test(run_conf={"source": "inbox"})
+        assert str(again.state) == "success", _task_states(again)
+        assert store.last_runs("orders_sync", limit=1)[0].done == 0
+        refs = Counter(str(o.get("external_ref")) for o in erp.list_sales_orders())
+        assert {oid: refs[oid] for oid in paid} == {oid: 1 for oid in paid}  # one ERP sales order each
+
+        # an order whose event never came (webhooks off): no inbox row, the trigger fires nothing ...
+        httpx.delete(f"{sb.storefront_url}/_admin/webhooks", timeout=5)
+        missed = None
+        for seed in range(100, 120):
+            (oid,) = httpx.post(f"{sb.storefront_url}/_admin/orders/generate", json={"count": 1, "seed": seed},
+                                timeout=10).json()["orders"]
+            if storefront.get_order(oid)["financial_status"] == "paid":
+                missed = oid
+                break
+        assert missed is not None
+        assert inbox.open_rows(store, "order") == []
+        assert asyncio.run(_fired(InboxTrigger(entity="order", poll_interval=0.05), 0.3)) == []
+        assert erp.find_sales_order(missed) is None
+        # ... and the sweep (a run of the cron, here by hand: reads by cursor) syncs it
+        sweep = orders_dag.test()
+        assert str(sweep.state) == "success", _task_states(sweep)
+        assert erp.find_sales_order(missed) is not None
