@@ -8,6 +8,8 @@ scripts/bootstrap.sh
 export PATH="$ROOT/.venv/bin:$PATH"
 echo "== ruff"
 ruff check .
+echo "== mypy (the connector contracts, issue 18)"
+mypy include/erpsync/connectors --ignore-missing-imports --follow-imports=silent
 echo "== pytest"
 # the slowest tests are listed at the end, to keep the whole run well inside CI's budget
 exec pytest -q -p no:cacheprovider --durations=25 "$@"

@@ -13,6 +13,20 @@ class ConfigError(ErpsyncError):
     """Bad configuration. The message is one line: what is wrong and how to fix it."""
 
 
+class UnsupportedByConnector(ConfigError, NotImplementedError):
+    """The one way an adapter says its system has no such thing (issue 18): raised by the
+    adapter interfaces' methods that a connector does not implement, naming the capability of
+    the matrix (``erpsync.connectors.capabilities``). Flows read the matrix before asking and
+    say once per run what is missing; a flow that asks anyway stops with this one line (a
+    ConfigError: nothing is dead-lettered per record)."""
+
+    def __init__(self, connector: str, capability: str, what: str) -> None:
+        super().__init__(f"{connector} does not support {what} (capability {capability}): use a connector "
+                         "that does or switch the flow off")
+        self.connector = connector
+        self.capability = capability
+
+
 class ConnectorError(ErpsyncError):
     """A call to an external system failed."""
 

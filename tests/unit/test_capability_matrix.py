@@ -138,3 +138,25 @@ def test_pricing_says_once_per_lacking_capability_what_a_vendure_store_cannot_ho
     again = {d.external_id: d.attempts for d in store.list_dead_letters(flow="pricing_sync")}
     assert again == dict.fromkeys(letters, 2)  # the same open letters, their attempts counted
     store.close()
+
+
+def test_one_way_to_say_a_system_has_no_such_thing() -> None:
+    """Every optional method a connector leaves alone raises UnsupportedByConnector naming the
+    capability (a ConfigError: the task stops with one line; a NotImplementedError too)."""
+    from erpsync.errors import UnsupportedByConnector
+    from tests.unit.flow_doubles import FakeErp, FakeStorefront
+
+    erp, sf = FakeErp(), FakeStorefront()
+    calls = {
+        "rmas": [lambda: erp.create_return({}, idempotency_key="k"), lambda: erp.find_return("r"),
+                 lambda: erp.list_returns(), lambda: sf.refund_return("r", {}, idempotency_key="k")],
+        "erasure": [lambda: erp.anonymize_customer("c", idempotency_key="k"), lambda: sf.list_erasure_requests()],
+        "resumable_paging": [lambda: erp.read_page("customers")],
+        "sales_order_listing": [lambda: erp.list_sales_orders()],
+    }
+    for capability, fns in calls.items():
+        for fn in fns:
+            with pytest.raises(UnsupportedByConnector) as info:
+                fn()
+            assert info.value.capability == capability and isinstance(info.value, ConfigError | NotImplementedError)
+            assert f"(capability {capability})" in str(info.value) and "Fake" in str(info.value)

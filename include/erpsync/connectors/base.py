@@ -81,7 +81,7 @@ class PagedReads:
     ) -> Page:
         """One page of ``resource`` changed in [``updated_since``, ``updated_before``), from
         ``token`` (None: the first page), at most ``limit`` records."""
-        raise _unsupported(self, f"resumable reads of {resource}")
+        raise unsupported(self, "resumable_paging", f"resumable reads of {resource}")
 
 
 class ErpAdapter(PagedReads, abc.ABC):
@@ -137,30 +137,31 @@ class ErpAdapter(PagedReads, abc.ABC):
         """Shipments changed in [``updated_since``, ``updated_before``) (a backfill reads one slice)."""
 
     # Sales order listing, returns and erasure (issue 5). Not abstract, so an adapter written
-    # before them still loads: its reads refuse with a ConfigError naming the adapter (the task
-    # fails with that one line), its writes with a PermanentError (the record is dead-lettered
-    # with that reason). The sandbox adapter implements them all.
+    # before them still loads: each refuses with UnsupportedByConnector naming the capability
+    # (``unsupported``, the one way to say a system has no such thing; a ConfigError: the task
+    # stops with that one line). The flows read the capability matrix first and say once per run
+    # what the connector lacks. The sandbox adapter implements them all.
     def list_sales_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         """Sales orders changed since the time (the daily reconciliation reads them)."""
-        raise _unsupported(self, "listing sales orders")
+        raise unsupported(self, "sales_order_listing", "listing sales orders")
 
     def create_return(self, payload: Raw, *, idempotency_key: str) -> Raw:
         """Open an RMA for a storefront return (``external_ref`` = the storefront return id)."""
-        raise _refused(self, "returns (RMAs)")
+        raise unsupported(self, "rmas", "returns (RMAs)")
 
     def find_return(self, external_ref: str) -> Raw | None:
         """The RMA whose external reference is the storefront return id, if any."""
-        raise _unsupported(self, "returns (RMAs)")
+        raise unsupported(self, "rmas", "returns (RMAs)")
 
     def list_returns(
         self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
     ) -> Iterator[Raw]:
         """RMAs changed in [since, before), each with its status, dispositions and credit memo."""
-        raise _unsupported(self, "returns (RMAs)")
+        raise unsupported(self, "rmas", "returns (RMAs)")
 
     def anonymize_customer(self, erp_id: str, *, idempotency_key: str) -> Raw:
         """Erase a customer's personal data as far as the ERP allows (its documents stay)."""
-        raise _refused(self, "anonymising customers")
+        raise unsupported(self, "erasure", "anonymising customers")
 
     # bulk stock (not abstract: an adapter without a bulk API falls back on ``list_stock``)
     def export_stock(self) -> Iterator[Raw]:
@@ -231,23 +232,23 @@ class StorefrontAdapter(PagedReads, abc.ABC):
     def list_returns(
         self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
     ) -> Iterator[Raw]:
-        raise _unsupported(self, "returns")
+        raise unsupported(self, "rmas", "returns")
 
     def get_return(self, return_id: str) -> Raw | None:
-        raise _unsupported(self, "returns")
+        raise unsupported(self, "rmas", "returns")
 
     def update_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
-        raise _refused(self, "returns")
+        raise unsupported(self, "rmas", "returns")
 
     def refund_return(self, return_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
         """Refund (part of) a return; returns ``{"refund": {...}}``."""
-        raise _refused(self, "refunds")
+        raise unsupported(self, "rmas", "refunds")
 
     def list_erasure_requests(self, status: str | None = "pending") -> list[Raw]:
-        raise _unsupported(self, "erasure requests")
+        raise unsupported(self, "erasure", "erasure requests")
 
     def complete_erasure_request(self, request_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
-        raise _refused(self, "erasure requests")
+        raise unsupported(self, "erasure", "erasure requests")
 
     # bulk stock (not abstract: an adapter without a bulk API falls back on ``list_inventory``)
     def export_inventory(self) -> Iterator[Raw]:
@@ -274,33 +275,28 @@ class StorefrontAdapter(PagedReads, abc.ABC):
 
     def set_variant_prices(self, items: list[Raw], *, idempotency_key: str) -> Raw:
         """Set ``[{"sku", "price", "compare_at_price"}]`` on variants; all or nothing."""
-        raise NotImplementedError(f"{type(self).__name__} does not publish variant prices")
+        raise unsupported(self, "variant_prices", "variant prices")
 
     def list_price_lists(self) -> Iterator[Raw]:
-        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+        raise unsupported(self, "price_lists", "price lists")
 
     def upsert_price_list(self, payload: Raw, *, idempotency_key: str) -> Raw:
         """Create or update a price list by ``handle``; returns ``{"price_list": {...}, "created"}``."""
-        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+        raise unsupported(self, "price_lists", "price lists")
 
     def list_price_list_prices(self, price_list_id: str) -> Iterator[Raw]:
-        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+        raise unsupported(self, "price_lists", "price lists")
 
     def change_price_list_prices(
         self, price_list_id: str, set_rows: list[Raw], delete_rows: list[Raw], *, idempotency_key: str
     ) -> Raw:
         """Set ``[{"sku", "min_qty", "price", "compare_at_price"}]`` and delete ``[{"sku", "min_qty"}]``."""
-        raise NotImplementedError(f"{type(self).__name__} has no price lists")
+        raise unsupported(self, "price_lists", "price lists")
 
 
-def _unsupported(adapter: object, what: str) -> Exception:
-    from erpsync.errors import ConfigError
+def unsupported(adapter: object, capability: str, what: str) -> Exception:
+    """The one way to say "this system has no such thing": an :class:`UnsupportedByConnector`
+    naming the adapter and the capability of the matrix it lacks."""
+    from erpsync.errors import UnsupportedByConnector
 
-    return ConfigError(f"{type(adapter).__name__} does not support {what}; use an adapter that does "
-                       "or switch the flow off")
-
-
-def _refused(adapter: object, what: str) -> Exception:
-    from erpsync.errors import PermanentError
-
-    return PermanentError(f"{type(adapter).__name__} does not support {what}", system=getattr(adapter, "system", ""))
+    return UnsupportedByConnector(type(adapter).__name__, capability, what)

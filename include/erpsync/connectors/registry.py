@@ -45,7 +45,7 @@ def _tryton_erp(base_url: str, login: str, password: str, extra: Mapping[str, An
 def _vendure_storefront(base_url: str, token: str, extra: Mapping[str, Any]) -> StorefrontAdapter:
     from erpsync.connectors.vendure import VendureStorefrontAdapter
 
-    options = {k: str(extra[k]) for k in ("username", "channel_token") if extra.get(k)}
+    options: dict[str, Any] = {k: str(extra[k]) for k in ("username", "channel_token") if extra.get(k)}
     return VendureStorefrontAdapter(base_url, token, **options, **_common(extra, "storefront_default"))
 
 

@@ -22,7 +22,7 @@ import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from erpsync.connectors.base import ErpAdapter, Raw
@@ -263,6 +263,12 @@ class TrytonErpAdapter(ErpAdapter):
             raise ConfigError(f"Tryton at {self.base_url}: {exc}: {fix}") from None
 
     # ------------------------------------------------------------------ look-ups by code (cached)
+    @overload
+    def id_of(self, model: str, field: str, value: str, *, required: Literal[True] = ...) -> int: ...
+
+    @overload
+    def id_of(self, model: str, field: str, value: str, *, required: bool) -> int | None: ...
+
     def id_of(self, model: str, field: str, value: str, *, required: bool = True) -> int | None:
         key = (model, f"{field}={value}")
         if key not in self._cache:
@@ -276,7 +282,7 @@ class TrytonErpAdapter(ErpAdapter):
 
     def warehouse_id(self) -> int:
         if self.warehouse_code:
-            return int(self.id_of("stock.location", "code", self.warehouse_code))  # type: ignore[arg-type]
+            return self.id_of("stock.location", "code", self.warehouse_code)
         found = self.model("stock.location", "search", [("type", "=", "warehouse")], 0, 1, [["id", "ASC"]])
         if not found:
             raise TrytonError("Tryton has no warehouse", system=self.system)
@@ -645,7 +651,7 @@ class TrytonErpAdapter(ErpAdapter):
         for t in taxes:
             name = self._tax_name(str(t.get("code")), t.get("rate"))
             if name is not None:
-                ids.append(int(self.id_of("account.tax", "name", name)))  # type: ignore[arg-type]
+                ids.append(self.id_of("account.tax", "name", name))
         return sorted(set(ids))
 
     def _sale_warehouse(self, payload: Raw) -> int | None:

@@ -653,6 +653,7 @@ class VendureStorefrontAdapter(StorefrontAdapter):
         """Move the customer from ``erasure-requested`` to ``erasure-done`` with a private note
         (``payload["note"]``: no personal data); done again, it changes nothing."""
         done = self._group(ERASURE_DONE, create=True)
+        assert done is not None  # created when missing
         self.gql("mutation($g:ID!,$c:[ID!]!){addCustomersToGroup(customerGroupId:$g,customerIds:$c){id}}",
                  write=True, g=done["id"], c=[request_id])
         requested = self._group(ERASURE_REQUESTED)

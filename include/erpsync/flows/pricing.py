@@ -51,7 +51,13 @@ from typing import Any
 from erpsync import display
 from erpsync.connectors.capabilities import lacking, say_unsupported
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
-from erpsync.errors import MappingError, PermanentError, TransientError, UnsupportedError
+from erpsync.errors import (
+    MappingError,
+    PermanentError,
+    TransientError,
+    UnsupportedByConnector,
+    UnsupportedError,
+)
 from erpsync.flows.base import (
     QUALITY_CHUNK,
     FlowContext,
@@ -270,7 +276,7 @@ def load_baseline(state: _Run) -> None:
             state.baseline[price_key(VARIANT, sku, 1)] = {"price": price, "compare_at": compare_at}
     try:
         lists = list(sf.list_price_lists())
-    except NotImplementedError:
+    except UnsupportedByConnector:
         lists = []
     for pl in lists:
         state.list_ids[pl["handle"]] = pl["id"]
