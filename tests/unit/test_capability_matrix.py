@@ -160,3 +160,24 @@ def test_one_way_to_say_a_system_has_no_such_thing() -> None:
                 fn()
             assert info.value.capability == capability and isinstance(info.value, ConfigError | NotImplementedError)
             assert f"(capability {capability})" in str(info.value) and "Fake" in str(info.value)
+
+
+@pytest.mark.parametrize("label", list(known_adapters()))
+def test_every_connectors_mapping_provides_its_contract(label: str) -> None:
+    """The mapping module each connector names has every member of its typed contract
+    (erpsync.connectors.contracts; mypy checks their types in make test)."""
+    import inspect
+
+    from erpsync.connectors.contracts import ERP_MEMBERS, STOREFRONT_MEMBERS, ErpMapping, StorefrontMapping
+    from erpsync.connectors.registry import erp_mapping, storefront_mapping
+
+    cls = known_adapters()[label]
+    erp_side = issubclass(cls, ErpAdapter)
+    module = (erp_mapping if erp_side else storefront_mapping)(cls)
+    protocol, members = (ErpMapping, ERP_MEMBERS) if erp_side else (StorefrontMapping, STOREFRONT_MEMBERS)
+    assert members
+    for name in members:
+        fn = getattr(module, name, None)
+        assert callable(fn), f"{module.__name__} lacks {name} ({protocol.__name__})"
+        wanted = len(inspect.signature(getattr(protocol, name)).parameters) - 1  # without self
+        assert len(inspect.signature(fn).parameters) == wanted, f"{module.__name__}.{name}"
