@@ -7,18 +7,27 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from erpsync_airflow.assets import CATALOG
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
+from erpsync_airflow.defaults import (
+    START_DATE,
+    dag_tags,
+    deadline_for,
+    flow_spec,
+    review_dead_letters,
+    task_defaults,
+)
+
+SPEC = flow_spec("catalog_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="catalog_sync",
-    schedule=CronDataIntervalTimetable("30 2 * * *", timezone="UTC"),
+    dag_id=SPEC.name,
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("catalog_sync"),
-    deadline=deadline_for("catalog_sync", "30 2 * * *"),
-    tags=[*TAGS, "catalog"],
+    default_args=task_defaults(SPEC.name),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
+    tags=dag_tags(SPEC),
     params={
         "full_pass": Param(False, type="boolean", description="read every ERP item, not only those changed"),
         "lookback_minutes": Param(60, type="integer", minimum=0, description="overlap before the cursor"),

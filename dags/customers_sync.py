@@ -7,19 +7,28 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from erpsync_airflow.assets import CUSTOMERS
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
+from erpsync_airflow.defaults import (
+    START_DATE,
+    dag_tags,
+    deadline_for,
+    flow_spec,
+    review_dead_letters,
+    task_defaults,
+)
+
+SPEC = flow_spec("customers_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="customers_sync",
+    dag_id=SPEC.name,
     # a data-interval timetable: each run reads its own slice [start, end) (every 15 minutes)
-    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("customers_sync"),
-    deadline=deadline_for("customers_sync", "*/15 * * * *"),
-    tags=[*TAGS, "customers"],
+    default_args=task_defaults(SPEC.name),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
+    tags=dag_tags(SPEC),
     doc_md="""
 ### customers_sync
 Copies new and changed storefront customers to the ERP every 15 minutes: each run reads the

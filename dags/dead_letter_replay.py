@@ -6,17 +6,19 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, flow_spec, task_defaults
+
+SPEC = flow_spec("dead_letter_replay")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="dead_letter_replay",
+    dag_id=SPEC.name,
     schedule=None,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("dead_letter_replay"),
-    tags=[*TAGS, "dead-letters"],
+    default_args=task_defaults(SPEC.name),
+    tags=dag_tags(SPEC),
     params={
         "dry_run": Param(True, type="boolean",
                          description="preview what would be sent, write nothing; untick to replay for real"),

@@ -6,17 +6,19 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, flow_spec, task_defaults
+
+SPEC = flow_spec("historical_migration")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="historical_migration",
+    dag_id=SPEC.name,
     schedule=None,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # one migration at a time: it takes the systems' whole rate budget
-    default_args=task_defaults("historical_migration"),
-    tags=[*TAGS, "migration"],
+    default_args=task_defaults(SPEC.name),
+    tags=dag_tags(SPEC),
     params={
         "entity": Param("orders", type="string", enum=["customers", "products", "orders", "shipments", "returns"],
                         description="what to migrate: customers, orders and returns go store -> ERP; products "

@@ -6,18 +6,20 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+
+SPEC = flow_spec("inventory_drift_check")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="inventory_drift_check",
-    schedule=CronDataIntervalTimetable("15 3 * * *", timezone="UTC"),
+    dag_id=SPEC.name,
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("inventory_drift_check"),
-    deadline=deadline_for("inventory_drift_check", "15 3 * * *"),
-    tags=[*TAGS, "inventory", "reconciliation"],
+    default_args=task_defaults(SPEC.name),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
+    tags=dag_tags(SPEC),
     params={
         "heal": Param(False, type="boolean", description="push the ERP value where the store drifted"),
         "max_items": Param(50000, type="integer", minimum=0, description="differences stored as report items"),

@@ -7,19 +7,21 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+
+SPEC = flow_spec("inventory_fast_lane")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="inventory_fast_lane",
+    dag_id=SPEC.name,
     # every minute; inside the run the hot SKUs are polled every poll_seconds (docs/architecture.md)
-    schedule=CronDataIntervalTimetable("* * * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
-    deadline=deadline_for("inventory_fast_lane", "* * * * *"),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("inventory_fast_lane", retries=1, retry_delay=dt.timedelta(seconds=5)),
-    tags=[*TAGS, "inventory"],
+    default_args=task_defaults(SPEC.name, retries=1, retry_delay=dt.timedelta(seconds=5)),
+    tags=dag_tags(SPEC),
     params={
         "fast_lane_skus": Param([], type="array", description="the hot SKUs (flash sales, launches)"),
         "poll_seconds": Param(10, type="integer", minimum=1, description="seconds between two reads of the hot SKUs"),

@@ -8,21 +8,23 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
 from erpsync_airflow.assets import CATALOG
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+
+SPEC = flow_spec("inventory_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="inventory_sync",
+    dag_id=SPEC.name,
     # every 5 minutes, and at once when catalog_sync published products (their stock goes next)
     schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"), assets=[CATALOG]
+        timetable=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"), assets=[CATALOG]
     ),
     start_date=START_DATE,
-    deadline=deadline_for("inventory_sync", "*/5 * * * *"),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("inventory_sync"),
-    tags=[*TAGS, "inventory"],
+    default_args=task_defaults(SPEC.name),
+    tags=dag_tags(SPEC),
     params={
         "location_map": Param(None, type=["object", "null"],
                               description="ERP warehouse -> store location (null: the store's locations by name)"),

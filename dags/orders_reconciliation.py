@@ -6,18 +6,20 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+
+SPEC = flow_spec("orders_reconciliation")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="orders_reconciliation",
-    schedule=CronDataIntervalTimetable("30 2 * * *", timezone="UTC"),
+    dag_id=SPEC.name,
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
-    deadline=deadline_for("orders_reconciliation", "30 2 * * *"),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("orders_reconciliation"),
-    tags=[*TAGS, "orders"],
+    default_args=task_defaults(SPEC.name),
+    tags=dag_tags(SPEC),
     doc_md="""
 ### orders_reconciliation
 Daily at 02:30 UTC, for the previous day (its data interval; param `date` for another day):

@@ -6,11 +6,19 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
+from erpsync_airflow.defaults import (
+    START_DATE,
+    dag_tags,
+    deadline_for,
+    flow_spec,
+    review_dead_letters,
+    task_defaults,
+)
 from erpsync_airflow.inbox_assets import events_or_cron, sweep_cron
 
+SPEC = flow_spec("orders_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 #: the safety-net sweep (ERPSYNC_SWEEP_CRON_ORDERS_SYNC; with webhooks on, e.g. "*/15 * * * *")
-SWEEP = sweep_cron("orders_sync", "* * * * *")
+SWEEP = sweep_cron(SPEC.name, SPEC.schedule)
 
 
 @dag(
@@ -23,9 +31,9 @@ SWEEP = sweep_cron("orders_sync", "* * * * *")
     max_active_runs=1,
     # orders written at the same time (a bounded pool; one customer's orders stay in sequence)
     params={"write_concurrency": 8},
-    default_args=task_defaults("orders_sync"),
-    deadline=deadline_for("orders_sync", SWEEP),
-    tags=[*TAGS, "orders"],
+    default_args=task_defaults(SPEC.name),
+    deadline=deadline_for(SPEC.name, SWEEP),
+    tags=dag_tags(SPEC),
     doc_md="""
 ### orders_sync
 Near real time: paid storefront orders become ERP sales orders, exactly once: seconds after the

@@ -6,18 +6,20 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, task_defaults
+from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+
+SPEC = flow_spec("pricing_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="pricing_sync",
-    schedule=CronDataIntervalTimetable("5 * * * *", timezone="UTC"),
+    dag_id=SPEC.name,
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
-    deadline=deadline_for("pricing_sync", "5 * * * *"),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("pricing_sync"),
-    tags=[*TAGS, "pricing"],
+    default_args=task_defaults(SPEC.name),
+    tags=dag_tags(SPEC),
     params={
         "full_pass": Param(False, type="boolean", description="read every ERP price and the store's prices"),
         "lookback_minutes": Param(15, type="integer", minimum=0, description="overlap before the cursor"),

@@ -6,18 +6,27 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from erpsync_airflow.defaults import START_DATE, TAGS, deadline_for, review_dead_letters, task_defaults
+from erpsync_airflow.defaults import (
+    START_DATE,
+    dag_tags,
+    deadline_for,
+    flow_spec,
+    review_dead_letters,
+    task_defaults,
+)
+
+SPEC = flow_spec("returns_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="returns_sync",
-    schedule=CronDataIntervalTimetable("*/10 * * * *", timezone="UTC"),
+    dag_id=SPEC.name,
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
-    deadline=deadline_for("returns_sync", "*/10 * * * *"),
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults("returns_sync"),
-    tags=[*TAGS, "returns"],
+    default_args=task_defaults(SPEC.name),
+    tags=dag_tags(SPEC),
     doc_md="""
 ### returns_sync
 Every 10 minutes: returns opened in the store become ERP RMAs (exactly once); the ERP's status,

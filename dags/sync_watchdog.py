@@ -7,18 +7,20 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, TAGS, deadline_for
+from erpsync_airflow.defaults import DEFAULT_ARGS, START_DATE, dag_tags, deadline_for, flow_spec
+
+SPEC = flow_spec("sync_watchdog")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
-    dag_id="sync_watchdog",
-    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    dag_id=SPEC.name,
+    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    deadline=deadline_for("sync_watchdog", "*/15 * * * *"),
-    tags=[*TAGS, "watchdog"],
+    deadline=deadline_for(SPEC.name, SPEC.schedule),
+    tags=dag_tags(SPEC),
     params={
         "orders_silence_minutes": Param(None, type=["null", "number"],
                                         description="no order synced this long in trading hours -> alert (60)"),

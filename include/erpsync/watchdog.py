@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from erpsync.errors import ConfigError
+from erpsync.flows.specs import SPECS
 
 if TYPE_CHECKING:
     from erpsync.state import StateStore
@@ -40,22 +41,18 @@ ORDERS_FLOW = "orders_sync"
 WATCHDOG = "sync_watchdog"
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
-#: cadence of each flow the watchdog knows; ERPSYNC_WATCHDOG_FLOWS="inventory_sync=5,..." (minutes) adds or overrides
-#: (a flow that never recorded a run here is skipped, so listing one not deployed is harmless)
+#: cadence of each flow the watchdog knows: every scheduled flow's ``FlowSpec`` (``erpsync.flows.specs``)
+#: that is ``watched``, its cadence derived from its cron; ERPSYNC_WATCHDOG_FLOWS="inventory_sync=5,..."
+#: (minutes) adds or overrides (a flow that never recorded a run here is skipped, so listing one not
+#: deployed is harmless)
 DEFAULT_CADENCES: dict[str, dt.timedelta] = {
-    "orders_sync": dt.timedelta(minutes=1),
-    "customers_sync": dt.timedelta(minutes=15),
-    "inventory_sync": dt.timedelta(minutes=5),
-    "inventory_fast_lane": dt.timedelta(minutes=1),
-    "shipments_sync": dt.timedelta(minutes=5),
-    "returns_sync": dt.timedelta(minutes=10),
-    "pricing_sync": dt.timedelta(hours=1),
-    "catalog_sync": dt.timedelta(days=1),
-    "orders_reconciliation": dt.timedelta(days=1),
-    "inventory_drift_check": dt.timedelta(days=1),
+    name: spec.cadence for name, spec in SPECS.items() if spec.watched and spec.cadence is not None
 }
-#: how long a running flow's cursor may stand still; ERPSYNC_WATCHDOG_CURSOR_STALL="flow=minutes,..."
-DEFAULT_CURSOR_STALL: dict[str, dt.timedelta] = {"orders_sync": dt.timedelta(hours=1)}
+#: how long a running flow's cursor may stand still (``FlowSpec.cursor_stall``);
+#: ERPSYNC_WATCHDOG_CURSOR_STALL="flow=minutes,..." adds or overrides
+DEFAULT_CURSOR_STALL: dict[str, dt.timedelta] = {
+    name: spec.cursor_stall for name, spec in SPECS.items() if spec.cursor_stall is not None
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,11 @@ retries with exponential backoff and a cap, the failure e-mail, the pool of each
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import os
 
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
+from erpsync.flows.specs import SPECS, FlowSpec, spec
 from erpsync_airflow.notifiers import DeadlineMissNotifier, FailureNotifier
 
 #: A fixed past start date: with ``catchup=False`` only the latest interval runs.
@@ -33,30 +33,27 @@ DEFAULT_ARGS: dict = {
 #: The external system whose Airflow pool each DAG's tasks run in: the one the DAG loads (writes
 #: to), or the one it works on most. A task runs in one pool only; the requests per second of both
 #: systems are shared through the state store whatever the pool (``erpsync.reliability.budget``).
-#: None: the DAG calls no external system (default_pool). A new DAG must be added here.
-POOL_SYSTEMS: dict[str, str | None] = {
-    "customers_sync": "erp",  # store customers -> ERP
-    "orders_sync": "erp",  # store orders -> ERP sales orders
-    "returns_sync": "erp",  # store returns -> ERP RMAs (then credit memos -> store refunds)
-    "customer_erasure": "erp",  # anonymise ERP customers
-    "orders_reconciliation": "erp",  # reads both; the ERP's sales orders are the heavy read
-    "historical_migration": "erp",  # takes the systems' whole budget; mostly store -> ERP
-    "dead_letter_replay": "erp",  # most dead letters are orders and customers for the ERP
-    "catalog_sync": "storefront",  # ERP items -> store products
-    "pricing_sync": "storefront",  # ERP prices -> store prices and price lists
-    "inventory_sync": "storefront",  # ERP stock -> store levels
-    "inventory_fast_lane": "storefront",
-    "inventory_drift_check": "storefront",  # reads every store level
-    "shipments_sync": "storefront",  # ERP shipments -> store fulfillments
-    "sync_watchdog": None,  # the state store only
-}
+#: None: the DAG calls no external system (default_pool). Derived from each flow's
+#: ``FlowSpec.pool_system`` (``erpsync.flows.specs``): a new DAG is declared there.
+POOL_SYSTEMS: dict[str, str | None] = {name: s.pool_system for name, s in SPECS.items()}
+
+
+def flow_spec(dag_id: str) -> FlowSpec:
+    """The declaration of ``dag_id`` (``erpsync.flows.specs.SPECS``): the DAG files read their
+    schedule, pool, deadline and tags from it."""
+    return spec(dag_id)
+
+
+def dag_tags(flow: FlowSpec) -> list[str]:
+    """``TAGS`` plus the flow's own tags."""
+    return [*TAGS, *flow.tags]
 
 
 def pool_of(dag_id: str) -> str | None:
     """The Airflow pool of ``dag_id``'s tasks (``erpsync_<system>``; None: default_pool)."""
     if dag_id not in POOL_SYSTEMS:
-        raise KeyError(f"{dag_id}: say in erpsync_airflow.defaults.POOL_SYSTEMS which system's pool its tasks use "
-                       "(None if they call no external system)")
+        raise KeyError(f"{dag_id}: declare it in erpsync.flows.specs.SPECS (POOL_SYSTEMS derives from it) with "
+                       "the system whose pool its tasks use (pool_system=None if they call no external system)")
     system = POOL_SYSTEMS[dag_id]
     return f"erpsync_{system}" if system else None  # = erpsync.reliability.budget.pool_name
 
@@ -69,11 +66,9 @@ def task_defaults(dag_id: str, **overrides: object) -> dict:
     return {**DEFAULT_ARGS, **({"pool": pool, "pool_slots": 1} if pool else {}), **overrides}
 
 
-#: Deadlines (from the moment a run is queued) that are not simply twice the cadence.
-DEADLINES: dict[str, dt.timedelta] = {
-    "orders_sync": dt.timedelta(minutes=2),
-    "inventory_*": dt.timedelta(minutes=4),
-}
+#: Deadlines (from the moment a run is queued) that are not simply twice the cadence: each flow's
+#: ``FlowSpec.deadline`` (orders 2 min, the inventory cycles 4 min).
+DEADLINES: dict[str, dt.timedelta] = {name: s.deadline for name, s in SPECS.items() if s.deadline}
 #: nightly DAGs must be done by this hour (UTC), ERPSYNC_NIGHTLY_DEADLINE_HOUR overrides it
 NIGHTLY_DEADLINE_HOUR = 6
 #: a deadline is never shorter than this (a queued run needs a free slot and a task start)
@@ -105,18 +100,14 @@ def _cadence(expression: str) -> dt.timedelta:
 def deadline_interval(dag_id: str, cadence: dt.timedelta | str) -> dt.timedelta:
     """How long after being queued a run of ``dag_id`` must be done.
 
-    ``cadence`` is the DAG's cron expression or a timedelta. Explicit entries of ``DEADLINES``
-    win (orders 2 min, inventory 4 min); a daily cron (a nightly flow) must be done by
+    ``cadence`` is the DAG's cron expression or a timedelta. A deadline its spec declares
+    (``DEADLINES``) wins (orders 2 min, inventory 4 min); a daily cron (a nightly flow) must be done by
     ``ERPSYNC_NIGHTLY_DEADLINE_HOUR`` (6 UTC); anything else gets twice its cadence.
     """
     if dag_id in DEADLINES:
         return DEADLINES[dag_id]
-    daily = _daily_start(cadence) if isinstance(cadence, str) else None
-    for pattern, interval in DEADLINES.items():
-        if daily is None and fnmatch.fnmatchcase(dag_id, pattern):
-            return interval
     if isinstance(cadence, str):
-        start = daily
+        start = _daily_start(cadence)
         if start is not None:
             by = dt.timedelta(hours=_nightly_hour())
             window = (by - start) % dt.timedelta(days=1)

@@ -85,3 +85,33 @@ def watchdog(conf: dict) -> dict:
     from erpsync_airflow.runtime import run_watchdog
 
     return run_watchdog({"params": conf})
+
+
+def test_watchdog_knows_every_scheduled_flow_from_its_spec(sandbox_connections) -> None:
+    """The watchdog's cadences come from the flows' specs (issue 19): customer_erasure, which its
+    hand-copied table missed, is overdue once it has not succeeded for twice its hourly cadence.
+    The flow runs on the sandbox through the task runtime; the check reads the real state store."""
+    import datetime as dt
+
+    from erpsync import watchdog
+    from erpsync.flows import erasure
+    from erpsync.flows.specs import SPECS
+    from erpsync_airflow.hooks import StateStoreHook
+    from erpsync_airflow.runtime import run_flow
+
+    scheduled = {name for name, s in SPECS.items() if s.schedule and name != watchdog.WATCHDOG}
+    config = watchdog.WatchdogConfig.from_settings({})
+    assert set(config.cadences) == scheduled
+    assert config.cadences["customer_erasure"] == dt.timedelta(hours=1)
+
+    run_flow("customer_erasure", erasure.run, {"run_id": "manual__erasure", "params": {}})
+    store = StateStoreHook().get_conn()
+    now = dt.datetime.now(dt.UTC)
+
+    def overdue(at: dt.datetime) -> list[str]:
+        return [f.message for f in watchdog.check(watchdog.collect(store, config, at), config)
+                if f.check == "flow_overdue" and f.flow == "customer_erasure"]
+
+    assert overdue(now + dt.timedelta(minutes=90)) == []  # within twice its cadence
+    (message,) = overdue(now + dt.timedelta(hours=2, minutes=5))
+    assert "within twice its cadence (2 h)" in message

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from erpsync.errors import ErpsyncError, PermanentError, UnknownOutcomeError
+from erpsync.flows.specs import SPECS
 from erpsync.model import Record
 
 if TYPE_CHECKING:
@@ -26,22 +27,11 @@ if TYPE_CHECKING:
 
 REPLAY_HINT = "erpsync dead-letters replay --id {id}"
 REPLAY_MANY_HINT = "erpsync dead-letters replay --ids {ids} --dry-run"
-_INVENTORY = ("{flow} recomputes store levels from the ERP: fix the cause (the ERP record, the location map, "
-              "the store's SKU); a level is pushed again when its ERP stock next changes, and "
-              'inventory_drift_check with Params {{"heal": true}} pushes the ERP value now wherever the store differs')
 #: flows whose dead letters are not replayed one record at a time (the next run recomputes from
 #: the source), with what to do instead: the task log and ``replay`` say it instead of a command
 #: that could only fail. Every other flow that dead-letters has a replayer (``replay.REPLAYERS``).
-NOT_REPLAYED: dict[str, str] = {
-    "pricing_sync": "pricing_sync rebuilds its price book from the ERP: fix the cause (the ERP price, the rounding "
-                    "or the SKU named in the reason), then trigger pricing_sync with Params "
-                    '{"full_pass": true} to read every ERP price again (rows of a rejected batch stay due and '
-                    "are sent again by the next run anyway)",
-    "inventory_sync": _INVENTORY.format(flow="inventory_sync"),
-    "inventory_fast_lane": _INVENTORY.format(flow="inventory_fast_lane"),
-    "inventory_drift_check": "inventory_drift_check reads every ERP and store level again on each run: fix the record "
-                             "named in the reason and trigger inventory_drift_check again",
-}
+#: Derived from the specs (``FlowSpec.replay == "rerun"`` and its ``not_replayed``).
+NOT_REPLAYED: dict[str, str] = {name: spec.not_replayed for name, spec in SPECS.items() if spec.not_replayed}
 NOT_REPLAYED_CLOSE = "once handled: erpsync dead-letters ignore {ids}"
 DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_WRITE_ATTEMPTS = 3

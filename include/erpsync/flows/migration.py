@@ -40,6 +40,7 @@ from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError, TransientError
 from erpsync.flows import catalog, customers, orders, reconciliation, replay, returns, shipments
 from erpsync.flows.base import FlowContext, RunSummary, parse_cursor, sync_hash
+from erpsync.flows.specs import SPECS
 from erpsync.mappings.erp_shipments import shipped_packages
 from erpsync.mappings.returns import return_from_storefront
 from erpsync.model import ModelError
@@ -198,27 +199,40 @@ def _returns_preview(ctx: FlowContext, raw: Raw) -> Verdict:
     return "would_write", f"open an RMA for return {ret.rma} on order {ret.order_external_id}"
 
 
+def _declared(flow: str) -> tuple[str, str, str]:
+    """(entity, direction, flow) of the live flow ``flow`` as its spec declares them
+    (``FlowSpec.migration_entity``, ``FlowSpec.direction``)."""
+    declared = SPECS[flow]
+    if not declared.migration_entity:
+        raise ConfigError(f"{flow}: its spec has no migration_entity (erpsync.flows.specs)")
+    return declared.migration_entity, declared.direction, flow
+
+
+#: entity -> how it is migrated: one per ``FlowSpec.migration_entity`` (name and direction from the spec)
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
-        Entity("customers", "store_to_erp", customers.FLOW, "storefront", "customers", "list_customers",
+        Entity(*_declared(customers.FLOW), "storefront", "customers", "list_customers",
                "updated_at", "id", _customers_process, _customers_preview,
                _xref_target("erp", "customer", lambda raw: str(raw.get("id")))),
-        Entity("products", "erp_to_store", catalog.FLOW, "erp", "items", "list_items", "modified_at", "item_code",
+        Entity(*_declared(catalog.FLOW), "erp", "items", "list_items", "modified_at", "item_code",
                _products_process, _products_preview, _products_target, begin=catalog.run_state,
                expected=lambda raw: raw.get("active", True) is not False),
-        Entity("orders", "store_to_erp", orders.FLOW, "storefront", "orders", "list_orders", "updated_at", "id",
+        Entity(*_declared(orders.FLOW), "storefront", "orders", "list_orders", "updated_at", "id",
                _orders_process, _orders_preview, _xref_target("erp", "sales_order", lambda raw: str(raw.get("id"))),
                begin=orders.run_state),
-        Entity("shipments", "erp_to_store", shipments.FLOW, "erp", "shipments", "list_shipments", "modified_at",
+        Entity(*_declared(shipments.FLOW), "erp", "shipments", "list_shipments", "modified_at",
                "shipment_no", _shipments_process, _shipments_preview, _shipments_target,
                expected=lambda raw: bool(shipped_packages(raw))),
-        Entity("returns", "store_to_erp", returns.FLOW, "storefront", "returns", "list_returns", "updated_at", "id",
+        Entity(*_declared(returns.FLOW), "storefront", "returns", "list_returns", "updated_at", "id",
                _returns_process, _returns_preview,
                _xref_target("erp", "return", lambda raw: return_from_storefront(raw).rma),
                expected=lambda raw: raw.get("status") == "requested"),
     )
 }
+if set(ENTITIES) != {s.migration_entity for s in SPECS.values() if s.migration_entity}:
+    raise ConfigError("erpsync.flows.specs declares migration entities that flows.migration.ENTITIES lacks, or the "
+                      f"other way round: {sorted(ENTITIES)}")
 
 
 def valid_combinations() -> str:

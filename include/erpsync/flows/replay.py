@@ -23,6 +23,7 @@ from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import ConfigError, MappingError, TransientError
 from erpsync.flows import catalog, customers, erasure, orders, returns, shipments
 from erpsync.flows.base import NOT_REPLAYED, FlowContext, RunSummary, sync_hash
+from erpsync.flows.specs import SPECS
 from erpsync.model import ModelError
 from erpsync.rules.guests import guest_policy
 from erpsync.state.records import DeadLetter
@@ -263,15 +264,32 @@ def _preview_erasure(ctx: FlowContext, payload: dict[str, Any], dl: DeadLetter) 
     return f"{who}, forget erpsync's copies of the person, close request {dl.external_id} in the store"
 
 
-#: flow -> its replayer (flows in ``base.NOT_REPLAYED`` say what to do instead)
-REPLAYERS: dict[str, Replayer] = {
-    "customers_sync": Replayer(_replay_customer, _preview_customer),
-    "orders_sync": Replayer(_replay_order, _preview_order),
-    "catalog_sync": Replayer(_replay_product, _preview_product, payload=list),
-    "shipments_sync": Replayer(_replay_shipment, _preview_shipment),
-    "returns_sync": Replayer(_replay_return, _preview_return),
-    "customer_erasure": Replayer(_replay_erasure, _preview_erasure, editable=False),
+#: entity -> how one of its dead letters is replayed
+_BY_ENTITY: dict[str, Replayer] = {
+    "customer": Replayer(_replay_customer, _preview_customer),
+    "order": Replayer(_replay_order, _preview_order),
+    "product": Replayer(_replay_product, _preview_product, payload=list),
+    "shipment": Replayer(_replay_shipment, _preview_shipment),
+    "return": Replayer(_replay_return, _preview_return),
+    "erasure_request": Replayer(_replay_erasure, _preview_erasure, editable=False),
 }
+
+
+def _replayers() -> dict[str, Replayer]:
+    out: dict[str, Replayer] = {}
+    for name, spec in SPECS.items():
+        if spec.replay != "records":
+            continue
+        if spec.entity not in _BY_ENTITY:
+            raise ConfigError(f"{name}: its spec says replay='records' but no replayer handles {spec.entity!r} "
+                              "(add one to erpsync.flows.replay._BY_ENTITY)")
+        out[name] = _BY_ENTITY[spec.entity]
+    return out
+
+
+#: flow -> its replayer: the flows whose ``FlowSpec.replay`` is ``records`` (``erpsync.flows.specs``;
+#: flows in ``base.NOT_REPLAYED`` say what to do instead)
+REPLAYERS: dict[str, Replayer] = _replayers()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from erpsync.errors import ConfigError
+from erpsync.flows.specs import SPECS
 
 #: the currencies the business trades in (the ERP's price lists); override ERPSYNC_ALLOWED_CURRENCIES
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "CAD")
@@ -29,21 +30,10 @@ ISO_COUNTRIES = tuple(
 
 #: share of a batch (mapping errors + failed expectations) above which the run fails
 DEFAULT_MAX_BAD_SHARE = 0.10
-#: per-flow defaults; ERPSYNC_QUALITY_THRESHOLDS="orders_sync=0.05,inventory_sync=0.2" overrides
+#: per-flow defaults, each flow's ``FlowSpec.max_bad_share`` (``erpsync.flows.specs``: prices 5 %,
+#: the others 10 %); ERPSYNC_QUALITY_THRESHOLDS="orders_sync=0.05,inventory_sync=0.2" overrides
 FLOW_MAX_BAD_SHARE: dict[str, float] = {
-    "orders_sync": 0.10,
-    "customers_sync": 0.10,
-    # shipments and returns: a tenth of a batch broken is a systemic problem of the source
-    "shipments_sync": 0.10,
-    "returns_sync": 0.10,
-    # a nightly catalog with a tenth of its products broken is an ERP-side problem, not a few typos
-    "catalog_sync": 0.10,
-    # prices: a wrong price costs more than a late one; a twentieth bad stops the hourly run
-    "pricing_sync": 0.05,
-    # stock: the changed records of a cycle; a tenth broken is an ERP-side problem
-    "inventory_sync": 0.10,
-    "inventory_fast_lane": 0.10,
-    "inventory_drift_check": 0.10,
+    name: spec.max_bad_share for name, spec in SPECS.items() if spec.max_bad_share is not None
 }
 #: a stock figure beyond this (in units, either sign) is a unit or keying error, not stock
 MAX_STOCK_QUANTITY = 1_000_000_000
