@@ -11,12 +11,13 @@ import datetime as dt
 import logging
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from erpsync.config import erpsync_home
 from erpsync.flows import pricing
-from erpsync.flows.base import FlowContext, RunSummary
+from erpsync.flows.base import FlowContext, RunSummary, parse_cursor
 from erpsync.state import StateStore
 from erpsync.state.price_book import PriceBook
 
@@ -34,11 +35,14 @@ class Notes:
         self.sent.append((subject, body))
 
 
-def run(store: StateStore, erp: Any, sf: Any, run_id: str, notifier: Any = None, **params: Any) -> RunSummary:
+def run(store: StateStore, erp: Any, sf: Any, run_id: str, notifier: Any = None, now: str = NOW,
+        **params: Any) -> RunSummary:
+    """One run with the flow's clock pinned at ``now`` (the test seam is ``pricing.clock``, not a Param)."""
     ctx = FlowContext(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                      params={"now": NOW, **params}, log=logging.getLogger("test.pricing"))
+                      params=params, log=logging.getLogger("test.pricing"))
     ctx.notifier = notifier
-    return pricing.run(ctx)
+    with mock.patch.object(pricing, "clock", lambda: parse_cursor(now)):
+        return pricing.run(ctx)
 
 
 def variant_prices(sf: Any) -> dict[str, tuple[str, str | None]]:

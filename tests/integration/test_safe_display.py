@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import logging
@@ -18,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -109,8 +111,8 @@ def hostile_dead_letters(sandbox: Any, store: StateStore, monkeypatch: pytest.Mo
     task_log = logging.getLogger("airflow.task.erpsync.pricing_sync")  # Airflow's: it does not propagate
     task_log.addHandler(catcher)
     try:  # 17 bad rows of ~140 may exceed the batch's bad-share limit: quarantined all the same
-        with contextlib.suppress(QualityGateFailed), flow_context(
-                "pricing_sync", {"run_id": "hostile", "params": {"now": "2026-11-24T12:00:00Z"}}) as ctx:
+        with contextlib.suppress(QualityGateFailed), flow_context("pricing_sync", {"run_id": "hostile", "params": {}}) as ctx, \
+                mock.patch.object(pricing, "clock", lambda: dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)):
             pricing.run(ctx)
     finally:
         task_log.removeHandler(catcher)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from erpsync.errors import ErpsyncError, PermanentError, UnknownOutcomeError
+from erpsync.errors import ConfigError, ErpsyncError, PermanentError, UnknownOutcomeError
 from erpsync.flows.specs import SPECS
 from erpsync.model import Record
 
@@ -301,6 +301,19 @@ def check_sides(ctx: FlowContext, summary: RunSummary, sides: dict[str, tuple[in
         reason = f"{summary.flow or ctx.flow}: {'; '.join(problems)}" + (f" ({detail})" if detail else "")
         ctx.log.error("%s\n%s", reason, summary.render())
         raise NothingUseful(reason, summary)
+
+
+#: run Params that once pinned a flow's clock (pricing_sync) or its sleep between polls
+#: (inventory_fast_lane) for tests; tests replace ``pricing.clock`` / ``inventory.poll_sleep``
+TEST_SEAM_PARAMS = ("now", "_sleep")
+
+
+def refuse_test_seams(ctx: FlowContext) -> None:
+    """A run's Params (a person's trigger conf) never pin a flow's clock or sleep: refuse them clearly."""
+    found = [name for name in TEST_SEAM_PARAMS if name in (ctx.params or {})]
+    if found:
+        raise ConfigError(f"{ctx.flow}: param(s) {', '.join(found)} are not settings (they pinned the flow's clock "
+                          "or sleep in tests and are no longer read): remove them from the run's conf")
 
 
 def reason_key(reason: str) -> str:

@@ -40,7 +40,15 @@ from typing import Any
 
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError
-from erpsync.flows.base import QUALITY_CHUNK, FlowContext, RunSummary, audit, dead_letter, lookback
+from erpsync.flows.base import (
+    QUALITY_CHUNK,
+    FlowContext,
+    RunSummary,
+    audit,
+    dead_letter,
+    lookback,
+    refuse_test_seams,
+)
 from erpsync.mappings.stock import StockFigures
 from erpsync.rules.availability import (
     Aggregate,
@@ -892,6 +900,11 @@ def finish(engine: Engine) -> None:
 # --------------------------------------------------------------------------- the fast lane
 
 
+#: how the fast lane waits between two polls; tests replace it (``monkeypatch.setattr(inventory,
+#: "poll_sleep", ...)``), never through a run's Params
+poll_sleep = time.sleep
+
+
 def run_fast_lane(ctx: FlowContext) -> RunSummary:
     """Hot SKUs only, polled every ``poll_seconds`` for ``budget_seconds`` (0: one pass).
 
@@ -899,6 +912,7 @@ def run_fast_lane(ctx: FlowContext) -> RunSummary:
     computes, and pushes what differs from what was last pushed: a change reaches the store within
     one poll interval plus a push.
     """
+    refuse_test_seams(ctx)
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
     try:
         settings = Settings.from_ctx(ctx)
@@ -911,7 +925,6 @@ def run_fast_lane(ctx: FlowContext) -> RunSummary:
         return summary
     poll = float(ctx.params.get("poll_seconds", 10))
     budget = float(ctx.params.get("budget_seconds", 0))
-    sleep = ctx.params.get("_sleep") or time.sleep
     engine = Engine(ctx, settings, summary)
     engine.check_location_map()
     deadline = time.monotonic() + budget
@@ -921,7 +934,7 @@ def run_fast_lane(ctx: FlowContext) -> RunSummary:
         fast_pass(engine)
         if time.monotonic() + poll > deadline:
             break
-        sleep(poll)
+        poll_sleep(poll)
     finish(engine)
     ctx.log.info("%s: %d passes", ctx.flow, passes)
     return summary

@@ -66,6 +66,7 @@ from erpsync.flows.base import (
     format_cursor,
     idempotent_write,
     parse_cursor,
+    refuse_test_seams,
 )
 from erpsync.mappings.storefront_pricing import VARIANT, Target, price_key, rule_id
 from erpsync.model import PriceEntry, PriceKind
@@ -168,11 +169,16 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes")
 
 
-def _now(ctx: FlowContext) -> dt.datetime:
-    value = ctx.params.get("now")  # tests and replays pin the clock
-    if value:
-        return parse_cursor(str(value)) if not isinstance(value, dt.datetime) else value
+def clock() -> dt.datetime:
+    """The flow's clock (when a sale starts or ends, an approval expires). Tests pin it by replacing
+    this function (``mock.patch.object(pricing, "clock", ...)``); it is never read from a run's
+    Params, which a person triggering a run could set."""
     return dt.datetime.now(dt.UTC)
+
+
+def _now(ctx: FlowContext) -> dt.datetime:
+    refuse_test_seams(ctx)
+    return clock()
 
 
 def run(ctx: FlowContext) -> RunSummary:
