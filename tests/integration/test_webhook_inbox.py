@@ -4,6 +4,7 @@ once, forged/stale/oversized ones are refused, and no 2xx is answered before the
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -20,9 +21,15 @@ pytestmark = [pytest.mark.integration]
 SECRET = "whsec-test-storefront"
 
 
+def db_path() -> Path:
+    """The state store's SQLite file: the default one (ERPSYNC_HOME, per test), which the
+    trigger's StateStoreHook opens too."""
+    return Path(os.environ["ERPSYNC_HOME"]) / "state.db"
+
+
 @pytest.fixture
-def store(tmp_path: Path):
-    s = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+def store():
+    s = StateStore.from_url()
     s.migrate()
     yield s
     s.close()
@@ -95,10 +102,10 @@ def test_signed_events_stored_once_forged_stale_and_oversized_refused(receiver, 
     assert stats["inbox"] == {"order": {"pending": 1}, "stock": {"pending": 1}, "shipment": {"pending": 1}}
 
 
-def test_no_2xx_before_the_row_is_committed(receiver, store, tmp_path: Path) -> None:
+def test_no_2xx_before_the_row_is_committed(receiver, store) -> None:
     """The database refuses the write (a trigger aborts it, as a full disk would): the sender gets
     a 503, nothing is stored; delivered again once the database is back, it is stored once."""
-    db = sqlite3.connect(tmp_path / "state.db")
+    db = sqlite3.connect(db_path())
     db.execute("CREATE TRIGGER inbox_down BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
     db.commit()
     body = event("evt-crash", record="2002")
@@ -120,3 +127,39 @@ def test_no_secret_configured_refuses_with_the_fix(store, monkeypatch) -> None:
         r = post(f"{url}/storefront", event("evt-x"), "anything")
     assert r.status_code == 503 and "ERPSYNC_WEBHOOK_SECRET_STOREFRONT" in r.json()["message"]
     assert rows(store) == []
+
+
+def test_a_claim_no_run_consumed_is_fired_again(receiver, store) -> None:
+    """The triggerer died after claiming (or the DAG was paused): nothing is lost. While the claim is
+    young the trigger waits for its run (the burst stays one run); once older than
+    ERPSYNC_INBOX_RECLAIM_SECONDS it fires again for the same rows plus what came since."""
+    import asyncio
+
+    from erpsync_airflow.triggers import InboxTrigger
+
+    async def fired(seconds: float) -> list:
+        out: list = []
+
+        async def pump() -> None:
+            async for ev in InboxTrigger(entity="order", poll_interval=0.05).run():
+                out.append(ev.payload)
+
+        task = asyncio.create_task(pump())
+        await asyncio.sleep(seconds)
+        task.cancel()
+        return out
+
+    for n in range(3):
+        assert post(f"{receiver}/storefront", event(f"evt-r{n}", record=f"30{n}")).status_code == 200
+    first = asyncio.run(fired(0.5))
+    assert [p["rows"] for p in first] == [3]
+    assert post(f"{receiver}/storefront", event("evt-r3", record="303")).status_code == 200
+    assert asyncio.run(fired(0.3)) == []  # the claim waits for its run; the new row will ride along
+    # no run came: the claim is older than the reclaim window (300 s by default)
+    db = sqlite3.connect(db_path())
+    db.execute("UPDATE inbox SET claimed_at = datetime(claimed_at, '-301 seconds') WHERE status = 'claimed'")
+    db.commit()
+    db.close()
+    again = asyncio.run(fired(0.5))
+    assert [p["rows"] for p in again] == [4]
+    assert {r.record_id for r in inbox.open_rows(store, "order")} == {"300", "301", "302", "303"}
