@@ -90,10 +90,10 @@ def test_erp_sends_shipment_stock_and_price_events_and_a_wrong_secret_is_refused
     assert [(x.event_type, x.record_id) for x in inbox_rows(store, "price")] == [("price.changed", "ITEM-000004")]
 
     # a sender with the wrong secret: every attempt refused (401, counted), retried, then failed
-    configure(sb.erp_url, f"{url}/erp", "not-the-erp-secret")
+    configure(sb.erp_url, f"{url}/erp", "not-the-erp-secret", attempts=3)
     httpx.post(f"{sb.erp_url}/_admin/stock", json={"item_code": "ITEM-000005", "warehouse": "MAIN", "on_hand": 5},
                timeout=5)
     counts = settle(sb.erp_url, timeout=30)["counts"]
-    assert counts["failed"] == 1 and counts.get("delivered", 0) == 0
+    assert counts["failed"] == 1 and counts.get("delivered", 0) == 0 and counts["sent"] == 3
     assert Counter(httpx.get(f"{url}/stats", timeout=5).json()["refused"])["erp:bad_signature"] == counts["sent"]
     assert [x.record_id for x in inbox_rows(store, "stock")] == ["ITEM-000003"]

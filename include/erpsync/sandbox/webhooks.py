@@ -5,7 +5,8 @@ Configured per service through its admin API (off until then, and again after ``
     POST   /_admin/webhooks  {"url": "http://127.0.0.1:8080/erpsync-webhooks/storefront",
                               "secret": "...", "faults": {"duplicate": 0.1, "out_of_order": 0.1,
                               "delay": 0.1, "delay_seconds": 2, "drop": 0.05}, "seed": 7,
-                              "events": ["order.paid", ...]}          (events: all when left out)
+                              "events": ["order.paid", ...],          (events: all when left out)
+                              "attempts": 6}                          (deliveries per event, 1-10)
     GET    /_admin/webhooks  -> the settings (secret hidden) and counts: emitted, sent, delivered,
                                 duplicated, delayed, reordered, dropped, retried, failed
     DELETE /_admin/webhooks  -> off
@@ -14,7 +15,8 @@ Each event is ``{"id", "type", "occurred_at", "data": {"id"}}`` signed as ``erps
 expects (``X-Erpsync-Timestamp``, ``X-Erpsync-Signature: v1=<HMAC-SHA256>``). It names the record
 only, as real platforms' thin events do. One sender thread delivers in order (unless a fault
 says otherwise); a delivery answered with anything but 2xx, or not answered, is retried with
-backoff (0.2 s doubling, 6 attempts) as real platforms do, then counted as ``failed``.
+backoff (0.2 s doubling, ``attempts``: 6 by default) as real platforms do, then counted as
+``failed``.
 
 Faults (rates 0..1, drawn from a seeded RNG): ``drop`` never sends the event (the flows' cron
 sweep must catch the record); ``duplicate`` sends it twice (same event id); ``delay`` holds it
@@ -74,6 +76,7 @@ class WebhookSender:
             self.secret: str | None = None
             self.faults: dict[str, float] = {}
             self.delay_seconds = 2.0
+            self.retries = RETRIES
             self.events: set[str] | None = None
             self.rng = random.Random(0)
             self.counts: Counter[str] = Counter()
@@ -98,6 +101,9 @@ class WebhookSender:
             if not 0 <= value <= 1:
                 raise HttpError(422, "validation_failed", f"faults.{name} must be between 0 and 1")
             rates[name] = value
+        retries = body.get("attempts", RETRIES)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 1 <= retries <= 10:
+            raise HttpError(422, "validation_failed", "attempts must be a whole number from 1 to 10")
         events = body.get("events")
         if events is not None and (not isinstance(events, list) or set(events) - self.known):
             raise HttpError(422, "validation_failed", f"events must be a list of {sorted(self.known)}")
@@ -105,6 +111,7 @@ class WebhookSender:
         with self._lock:
             self.url, self.secret, self.faults = url, secret, rates
             self.delay_seconds = float(faults.get("delay_seconds", 2))
+            self.retries = retries
             self.events = set(events) if events is not None else None
             self.rng = random.Random(int(body.get("seed", 0)))
         self._start()
@@ -199,7 +206,8 @@ class WebhookSender:
             return
         body = json.dumps(event, separators=(",", ":")).encode()
         delay = 0.2
-        for attempt in range(1, RETRIES + 1):
+        attempts = self.retries
+        for attempt in range(1, attempts + 1):
             with self._lock:
                 self.counts["sent"] += 1
                 if attempt > 1:
@@ -213,7 +221,8 @@ class WebhookSender:
                         return
             except (urllib.error.URLError, OSError, ValueError):
                 pass
-            time.sleep(delay)
-            delay *= 2
+            if attempt < attempts:
+                time.sleep(delay)
+                delay *= 2
         with self._lock:
             self.counts["failed"] += 1
