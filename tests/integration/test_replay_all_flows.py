@@ -21,6 +21,7 @@ from erpsync.flows.replay import REPLAYERS, ReplayFilter, replay, replay_many
 from erpsync.rules.guests import guest_external_id
 from erpsync.state import StateStore
 from erpsync.state import schema as t
+from tests.fixtures.clock import pricing_clock
 from tests.integration.test_flows_sandbox import ctx_for, sync_all
 from tests.integration.test_returns_sandbox import _open_return
 from tests.integration.test_shipments_sandbox import place_order
@@ -200,8 +201,9 @@ def test_pricing_dead_letters_say_to_run_a_full_pass(fresh: Any, store: StateSto
                                                      storefront_adapter: Any) -> None:
     fresh.admin("erp", "POST", "prices", {"set": [
         {"item_code": "ITEM-000003", "price_list": "LIST", "currency": "USD", "price": "-1.00"}]})
-    ctx = ctx_for("pricing_sync", store, erp_adapter, storefront_adapter, "price-1", now="2026-11-24T12:00:00Z")
-    summary = pricing.run(ctx)
+    ctx = ctx_for("pricing_sync", store, erp_adapter, storefront_adapter, "price-1")
+    with pricing_clock("2026-11-24T12:00:00Z"):
+        summary = pricing.run(ctx)
     assert '{"full_pass": true}' in NOT_REPLAYED["pricing_sync"]
     _assert_instruction(summary, store, ctx)
 
@@ -224,8 +226,8 @@ def test_the_printed_commands_work_from_the_cli(fresh: Any, store: StateStore, e
     cat = catalog.run(ctx_for("catalog_sync", store, erp_adapter, storefront_adapter, "cat-cli"))
     fresh.admin("erp", "POST", "prices", {"set": [
         {"item_code": "ITEM-000002", "price_list": "LIST", "currency": "USD", "price": "-1.00"}]})
-    price = pricing.run(ctx_for("pricing_sync", store, erp_adapter, storefront_adapter, "price-cli",
-                                now="2026-11-24T12:00:00Z"))
+    with pricing_clock("2026-11-24T12:00:00Z"):
+        price = pricing.run(ctx_for("pricing_sync", store, erp_adapter, storefront_adapter, "price-cli"))
     env = dict(
         os.environ,
         AIRFLOW_HOME=str(tmp_path / "airflow"),

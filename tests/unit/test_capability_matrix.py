@@ -19,6 +19,7 @@ from erpsync.connectors.capabilities import (
     matrix,
 )
 from erpsync.errors import ConfigError
+from tests.fixtures.clock import pricing_clock
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "adding-an-adapter.md"
 
@@ -123,7 +124,8 @@ def test_pricing_says_once_per_lacking_capability_what_a_vendure_store_cannot_ho
     erp, sf = PricedErp(), DeclaredVendure()
     erp.add_item("SKU-1", "ITEM-1")
     erp.add_item("SKU-2", "ITEM-2")
-    summary = pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r1", now="2026-11-24T12:00:00Z"))
+    with pricing_clock("2026-11-24T12:00:00Z"):
+        summary = pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r1"))
     assert summary.done == 1 and sf.writes == [[{"sku": "SKU-2", "price": 999, "currency": "USD"}]]
     letters = {d.external_id: d for d in store.list_dead_letters(flow="pricing_sync")}
     assert set(letters) == {"storefront:price_lists", "storefront:quantity_breaks", "storefront:multi_currency_prices"}
@@ -134,7 +136,8 @@ def test_pricing_says_once_per_lacking_capability_what_a_vendure_store_cannot_ho
                                    "(Vendure has no customer-group or customer-specific price lists")
     assert "3 price row(s) in 2 target(s) not published" in lists.reason
     assert letters["storefront:quantity_breaks"].payload["targets"] == {"qty-10-usd": 1}
-    pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r2", now="2026-11-24T13:00:00Z"))
+    with pricing_clock("2026-11-24T13:00:00Z"):
+        pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r2"))
     again = {d.external_id: d.attempts for d in store.list_dead_letters(flow="pricing_sync")}
     assert again == dict.fromkeys(letters, 2)  # the same open letters, their attempts counted
     store.close()

@@ -12,6 +12,7 @@ import pytest
 from erpsync.connectors.base import Raw
 from erpsync.flows import pricing
 from erpsync.state import StateStore
+from tests.fixtures.clock import pricing_clock
 from tests.unit.flow_doubles import FakeErp, FakeStorefront, make_ctx
 
 ROWS = [
@@ -66,7 +67,8 @@ def test_unsupported_prices_are_one_dead_letter_per_target_and_base_prices_go_on
     erp, sf = PricedErp(), VendureLike()
     erp.add_item("SKU-1", "ITEM-1")
     erp.add_item("SKU-2", "ITEM-2")
-    summary = pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r1", now="2026-11-24T12:00:00Z"))
+    with pricing_clock("2026-11-24T12:00:00Z"):
+        summary = pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r1"))
     assert summary.done == 1 and summary.failed == 0, summary.render()
     assert sf.writes == [[{"sku": "SKU-2", "price": 999, "currency": "USD"}]]  # SKU-1 shows its price already
     assert summary.reasons["unsupported_target"] == 5  # rows skipped ...
@@ -83,7 +85,8 @@ def test_unsupported_prices_are_one_dead_letter_per_target_and_base_prices_go_on
     assert "no quantity-break prices" in letters["qty-10-usd"].reason
 
     # the next run files them again (one open letter each, its attempts counted) and writes nothing
-    again = pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r2", now="2026-11-24T13:00:00Z"))
+    with pricing_clock("2026-11-24T13:00:00Z"):
+        again = pricing.run(make_ctx(store, "pricing_sync", erp, sf, "r2"))
     assert again.done == 0 and len(sf.writes) == 1
     after = {d.external_id: d for d in store.list_dead_letters(flow="pricing_sync")}
     assert set(after) == set(letters) and after["group-wholesale-usd"].attempts == 2

@@ -25,6 +25,7 @@ from erpsync.flows import catalog, pricing, returns, shipments
 from erpsync.state import StateStore
 from erpsync.state.price_book import PriceBook
 from erpsync.state.schema import metadata
+from tests.fixtures.clock import pricing_clock
 
 FIELD_LIMIT = 10_000  # characters of one field an API accepts
 NOW = "2026-11-24T12:00:00Z"
@@ -324,7 +325,8 @@ def test_pricing_corpus(store: StateStore) -> None:
     corpus = price_corpus()
     items = [erp_item(n) for n in (*range(1, 15), 20, 21, 22, 23)]
     erp, sf = RawErp(items=items, prices=[r for _, r, _ in corpus]), RawStore()
-    summary = pricing.run(make_ctx(store, "pricing_sync", erp, sf, now=NOW, **PARAMS))
+    with pricing_clock(NOW):
+        summary = pricing.run(make_ctx(store, "pricing_sync", erp, sf, **PARAMS))
     reasons = check(store, "pricing_sync", summary, corpus, _price_id)
 
     assert "money_not_float" in reasons["ITEM-000003/LIST/USD/1"]
