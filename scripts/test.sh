@@ -8,6 +8,8 @@ scripts/bootstrap.sh
 export PATH="$ROOT/.venv/bin:$PATH"
 echo "== ruff"
 ruff check .
+echo "== import-linter (the layers: pyproject.toml [tool.importlinter], issue 19)"
+lint-imports
 echo "== mypy (the connector contracts, issue 18)"
 mypy include/erpsync/connectors --ignore-missing-imports --follow-imports=silent
 echo "== pytest"

@@ -140,7 +140,7 @@ def say_unsupported(ctx: Any, summary: Any, side: str, capability: str, what: st
     """Say once per run that the ``side`` ("erp"/"storefront") connector of ``ctx`` lacks
     ``capability``: one warning in the task log and one dead letter (entity ``capability``,
     external id ``<side>:<capability>``: the same open letter each run, its attempts counted)."""
-    from erpsync.flows.base import dead_letter
+    from erpsync.runctx import dead_letter
 
     adapter = ctx.erp if side == "erp" else ctx.storefront
     reason = unsupported_reason(adapter, capability, what)

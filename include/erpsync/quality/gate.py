@@ -31,8 +31,9 @@ from erpsync.quality import settings
 from erpsync.quality.suites import key_of, row, suite
 
 if TYPE_CHECKING:
-    from erpsync.flows.base import FlowContext, RunSummary
     from erpsync.quality.gx import Failure
+    from erpsync.runctx import RunContext as FlowContext
+    from erpsync.runctx import RunSummary
 
 
 #: what a mapping raises on input it cannot read at all (a string, None, a list where an object
@@ -132,8 +133,8 @@ def run_gate(
 ) -> list[Any]:
     """Validate ``records`` (raw records with ``mapper``, else canonical ones); return those that
     passed, in order. Dead-letters the rest; raises QualityGateFailed when the batch is too bad."""
-    from erpsync.flows.base import dead_letter
     from erpsync.quality import gx
+    from erpsync.runctx import dead_letter
 
     items = list(records)
     result = GateResult(flow=ctx.flow, entity=entity, checked=len(items),

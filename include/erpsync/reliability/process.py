@@ -27,7 +27,8 @@ from erpsync.reliability.outbox import Outbox, outbox_counts
 from erpsync.reliability.versions import Versions, version_of
 
 if TYPE_CHECKING:
-    from erpsync.flows.base import FlowContext, RunSummary
+    from erpsync.runctx import RunContext as FlowContext
+    from erpsync.runctx import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def record_id(raw: Any) -> str:
 
 def version_key(raw: Any) -> str:
     """One outbox row per (record, content): the same version read twice is queued once."""
-    from erpsync.flows.base import payload_hash
+    from erpsync.runctx import payload_hash
 
     return f"{record_id(raw)}@{payload_hash(raw)[:24]}"
 
@@ -210,7 +211,7 @@ class _Run:
 
     def handle_one(self, entity: str, raw: Any) -> None:
         """One record: skip a version older than one already handled; dead-letter the unexpected."""
-        from erpsync.flows.base import dead_letter
+        from erpsync.runctx import dead_letter
 
         rid = self.record_id(raw)
         too_long = _oversized(raw, int(self.ctx.params.get("max_field_length", MAX_FIELD_LENGTH)))
