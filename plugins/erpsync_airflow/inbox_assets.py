@@ -27,7 +27,7 @@ def inbox_asset(entity: str) -> Asset:
                                         trigger=InboxTrigger(entity=entity, poll_interval=POLL_INTERVAL))])
 
 
-INBOX = {"order": inbox_asset("order")}
+INBOX = {"order": inbox_asset("order"), "shipment": inbox_asset("shipment")}
 
 
 def sweep_cron(dag_id: str, default: str) -> str:

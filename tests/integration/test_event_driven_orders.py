@@ -37,15 +37,15 @@ connections, no_connections = _flows.connections, _flows.no_connections
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.slow]
 
-SECRET = "whsec-event-driven"
+SECRET, ERP_SECRET = "whsec-event-driven", "whsec-event-driven-erp"
 
 
 @pytest.fixture(scope="module")
-def orders_dag() -> Any:
+def event_dags() -> dict[str, Any]:
     airflow_home.migrate()
     bag = DagBag(dag_folder=str(airflow_home.DAGS))
     assert bag.import_errors == {}
-    return without_deadline(bag.dags["orders_sync"])
+    return {d: without_deadline(bag.dags[d]) for d in ("orders_sync", "shipments_sync")}
 
 
 async def _fired(trigger: Any, seconds: float) -> list[Any]:
@@ -74,12 +74,14 @@ def _settle(base: str) -> dict:
 
 
 def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a_missed_event(
-        orders_dag, connections, monkeypatch) -> None:
+        event_dags, connections, monkeypatch) -> None:
     from erpsync_airflow.hooks import ErpHook, StorefrontHook
     from erpsync_airflow.triggers import InboxTrigger
 
     sb = connections
+    orders_dag = event_dags["orders_sync"]
     monkeypatch.setenv("ERPSYNC_WEBHOOK_SECRET_STOREFRONT", SECRET)
+    monkeypatch.setenv("ERPSYNC_WEBHOOK_SECRET_ERP", ERP_SECRET)
     store = StateStore.from_url()
     store.migrate()
     erp, storefront = ErpHook().get_conn(), StorefrontHook().get_conn()
@@ -119,6 +121,24 @@ def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a
         assert store.last_runs("orders_sync", limit=1)[0].done == 0
         refs = Counter(str(o.get("external_ref")) for o in erp.list_sales_orders())
         assert {oid: refs[oid] for oid in paid} == {oid: 1 for oid in paid}  # one ERP sales order each
+
+        # the ERP ships one of them: its shipment.created webhook starts shipments_sync, which
+        # gives the store order its fulfilment
+        r = httpx.post(f"{sb.erp_url}/_admin/webhooks", timeout=5, json={
+            "url": f"{url}/erp", "secret": ERP_SECRET, "events": ["shipment.created"]})
+        assert r.status_code == 200, r.text
+        shipped = httpx.post(f"{sb.erp_url}/_admin/ship", json={"external_ref": paid[0]}, timeout=5).json()
+        _settle(sb.erp_url)
+        assert [r.record_id for r in inbox.open_rows(store, "shipment")] == [shipped["shipment_no"]]
+        fired = asyncio.run(_fired(InboxTrigger(entity="shipment", poll_interval=0.05), 0.5))
+        assert [e.payload["rows"] for e in fired] == [1]
+        assert not storefront.get_order(paid[0]).get("fulfillments")
+        ship_run = event_dags["shipments_sync"].test(run_conf={"source": "inbox"})
+        assert str(ship_run.state) == "success", _task_states(ship_run)
+        fulfilments = storefront.get_order(paid[0])["fulfillments"]
+        assert [f.get("tracking_number") or f.get("tracking_no") for f in fulfilments] == [
+            shipped["packages"][0]["tracking_no"]]
+        assert inbox.open_rows(store, "shipment") == []
 
         # an order whose event never came (webhooks off): no inbox row, the trigger fires nothing ...
         httpx.delete(f"{sb.storefront_url}/_admin/webhooks", timeout=5)

@@ -11,7 +11,7 @@ belongs to the cron sweep, which reads by cursor and catches every event that ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from erpsync import inbox
@@ -51,3 +51,20 @@ def orders_from_inbox(ctx: FlowContext) -> RunSummary:
     orders.sync_batch(ctx, read(), summary, state)
     inbox.mark_done(ctx.store, [r.id for r in rows], ctx.run_id)
     return summary
+
+
+def since_cursor_for(entity: str, run: Callable[[FlowContext], RunSummary]) -> Callable[[FlowContext], RunSummary]:
+    """A flow whose source has no read-by-id here (ERP shipments): an event run reads everything
+    changed since the flow's cursor, as a manual run does (the named records changed after it),
+    then marks the entity's rows done that were open when it started."""
+
+    def event_run(ctx: FlowContext) -> RunSummary:
+        rows = inbox.open_rows(ctx.store, entity, limit=MAX_ROWS)
+        ctx.log.info("%s: %d inbox event(s) name %d %s record(s); reading since the cursor", ctx.flow,
+                     len(rows), len(named_records(rows)), entity)
+        ctx.interval_start = ctx.interval_end = None  # everything since the cursor
+        summary = run(ctx)
+        inbox.mark_done(ctx.store, [r.id for r in rows], ctx.run_id)
+        return summary
+
+    return event_run

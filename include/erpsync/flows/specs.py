@@ -134,8 +134,9 @@ _ALL: tuple[FlowSpec, ...] = (
              tags=("orders",), consumes="erpsync://inbox/order", deadline=2 * MINUTE,
              cursor_stall=dt.timedelta(hours=1), quality_suite="order", max_bad_share=0.10,
              replay="records", migration_entity="orders", cursor="window"),
+    # the cron is the sweep beside the ERP's shipment.created events (inbox Asset, issue 21)
     FlowSpec("shipments_sync", "erp_to_store", ("erp", "storefront"), "shipment", "*/5 * * * *", "storefront",
-             tags=("shipments",), quality_suite="shipment", max_bad_share=0.10,
+             tags=("shipments",), consumes="erpsync://inbox/shipment", quality_suite="shipment", max_bad_share=0.10,
              replay="records", migration_entity="shipments", cursor="window"),
     # RMAs from the store; status, credit memo and refund back (both directions gated)
     FlowSpec("returns_sync", "store_to_erp", ("storefront", "erp"), "return", "*/10 * * * *", "erp",
