@@ -10,7 +10,9 @@ some of them are in the ERP and some are not. The scheduler notices the silent t
 stops), retries it, and the other worker finishes the batch. Counted from the sandbox's own
 records over HTTP: every paid order in the ERP exactly once (0 duplicated, 0 lost), no 429, and
 the ERP's requests within rps x time + burst: the rate budget lives in the shared state store, not
-in a worker.
+in a worker. Then, on the same stack: a real ``airflow backfill create`` over three past
+intervals of orders_sync (each read once, the cursor untouched), and the ERP's breaker opened
+from outside the workers holding back tasks on both of them.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ RPS = 8
 #: small batches: enough orders that writing them takes seconds at RPS, so a worker dies mid-batch
 SEED = {"seed": 22, "skus": 20, "locations": 3, "customers": 30, "orders": 36}
 WORKERS = ("erpsync-worker-1", "erpsync-worker-2")
+#: Redis DB 13 of the local server (`make up-celery` uses 12); the queue is the run's own too
+BROKER_URL = "redis://127.0.0.1:6379/13"
 #: a task whose heartbeat stops for this long is failed by the scheduler (then retried)
 HEARTBEAT_TIMEOUT = 20
 
@@ -135,7 +139,9 @@ def _connections(sb: Any, state_url: str) -> dict[str, str]:
 
     erp = {"conn_type": "erpsync_erp", "host": "127.0.0.1", "port": int(sb.erp_url.rsplit(":", 1)[1]),
            "login": sb.erp_user, "password": sb.erp_password,
-           "extra": {"adapter": "sandbox", "rps": RPS, "concurrency": 4, "sale_warehouse": "MAIN"}}
+           "extra": {"adapter": "sandbox", "rps": RPS, "concurrency": 4, "sale_warehouse": "MAIN",
+                     # an opened breaker stays open for the module (the last test opens it)
+                     "breaker_cooldown_seconds": 900}}
     store = {"conn_type": "erpsync_storefront", "host": "127.0.0.1", "port": int(sb.storefront_url.rsplit(":", 1)[1]),
              "password": sb.token, "extra": {"adapter": "sandbox", "rps": 100, "concurrency": 4}}
     return {"AIRFLOW_CONN_ERP_DEFAULT": json.dumps(erp), "AIRFLOW_CONN_STOREFRONT_DEFAULT": json.dumps(store),
@@ -144,6 +150,12 @@ def _connections(sb: Any, state_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def stack(sandbox: Any, pg_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    import redis
+
+    try:  # the broker: the machine's Redis (apt-get install redis-server)
+        redis.Redis.from_url(BROKER_URL, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"the Celery broker {BROKER_URL} does not answer ({exc}): start Redis", pytrace=False)
     sandbox.reset(**SEED)
     sandbox.clear_faults()
     root = tmp_path_factory.mktemp("celery")
@@ -170,8 +182,8 @@ def stack(sandbox: Any, pg_database: Callable[[], str], tmp_path_factory: pytest
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "erpsync_airflow.worker.hostname",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{meta}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{meta}",
-        # Redis DB 13 of the local server, and a queue of this run's own: nothing else takes its tasks
-        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/13",
+        # a queue of this run's own: no other worker on the broker takes its tasks
+        "AIRFLOW__CELERY__BROKER_URL": BROKER_URL,
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"erpsync-test-{uuid.uuid4().hex[:8]}",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
@@ -220,7 +232,7 @@ def stack(sandbox: Any, pg_database: Callable[[], str], tmp_path_factory: pytest
 
 
 def _erp_requests(stats: dict[str, Any]) -> int:
-    """Requests the ERP served to erpsync (the test's own /_admin calls left out)."""
+    """Requests a sandbox system served to erpsync (the test's own /_admin calls left out)."""
     return sum(sum(v.values()) for k, v in stats["requests"].items() if "/_admin" not in k)
 
 
@@ -370,3 +382,48 @@ def test_a_real_backfill_reads_each_interval_once_and_leaves_the_cursor(stack: S
     assert after["sales_orders"] == before["sales_orders"]
     assert after["duplicate_external_refs"] == before["duplicate_external_refs"] == 0
     assert erp.find_sales_order(next(iter(paid_orders(sf)))) is not None
+
+
+def test_a_breaker_opened_anywhere_holds_back_both_workers(stack: Stack, sandbox: Any) -> None:
+    """The ERP's circuit breaker is one row in the shared state store. Opened from outside the
+    workers (this test meets the failures, as a task on a third host would), the flows' tasks on
+    both workers send the ERP nothing while it is open (the sandbox's own request count)."""
+    import datetime as dt
+
+    from erpsync.reliability.breaker import BreakerConfig, CircuitBreaker
+
+    sb = sandbox
+    for name in WORKERS:  # the first test killed one: both must be up
+        if stack.procs[name].poll() is not None:
+            stack.start_worker(name)
+    with StateStore.from_url(stack.state_url) as store:
+        breaker = CircuitBreaker(store, "erp", BreakerConfig(threshold=3, cooldown_seconds=900))
+        for _ in range(3):
+            breaker.record_failure("test: the ERP is down")
+        assert breaker.state().state == "open"
+    opened = dt.datetime.now(dt.UTC)
+    before, store_before = sb.stats("erp"), _erp_requests(sb.stats("storefront"))
+    stack.sql("UPDATE dag SET is_paused = false WHERE dag_id = ANY(%s)", list(FLOWS))
+    triggers = [subprocess.Popen(["airflow", "dags", "trigger", flow], env=stack.env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True, cwd=stack.logs)
+                for flow in ("customers_sync", "orders_sync")]
+    for p in triggers:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+
+    def ended_on_both() -> set[str] | None:
+        rows = stack.sql(
+            "SELECT hostname FROM task_instance WHERE dag_id = ANY(%s) AND task_id LIKE 'sync_%%' "
+            "AND start_date > %s AND end_date IS NOT NULL "
+            "UNION SELECT hostname FROM task_instance_history WHERE dag_id = ANY(%s) AND task_id LIKE 'sync_%%' "
+            "AND start_date > %s AND end_date IS NOT NULL", list(FLOWS), opened, list(FLOWS), opened)
+        hosts = {h for (h,) in rows}
+        return hosts if hosts >= set(WORKERS) else None
+
+    stack.wait("tries of the flows ended on both workers while the breaker was open", ended_on_both, 300, step=2)
+    after = sb.stats("erp")
+    with StateStore.from_url(stack.state_url) as store:
+        assert CircuitBreaker(store, "erp").state().state == "open"
+    assert _erp_requests(after) - _erp_requests(before) == 0, "a worker called the ERP through an open breaker"
+    # they did run: they read the storefront meanwhile
+    assert _erp_requests(sb.stats("storefront")) > store_before
