@@ -96,10 +96,6 @@ class Faults:
                     if not isinstance(value, bool):
                         raise FaultConfigError("ignore_idempotency_keys must be true or false")
                     cfg[key] = value
-                elif key == "ignore_idempotency_keys":  # a remote that silently drops the header
-                    if not isinstance(value, bool):
-                        raise FaultConfigError("ignore_idempotency_keys must be true or false")
-                    cfg[key] = value
                 elif key in ("paths", "methods", "error_status"):
                     cfg[key] = value if isinstance(value, list) else [value]
                 else:
