@@ -307,6 +307,35 @@ class StateStore:
         with self._tx() as conn:
             return Xref.from_row(conn.execute(stmt).mappings().one())
 
+    def list_xrefs(
+        self, *, system: str | None = None, entity: str | None = None, search: str | None = None, limit: int = 100
+    ) -> list[Xref]:
+        """Cross-references for an operator: filtered by system and entity, ``search`` a substring of
+        either id (case-insensitive); ordered by system, entity, external id."""
+        x = t.xref
+        q = sa.select(x)
+        if system:
+            q = q.where(x.c.system == system)
+        if entity:
+            q = q.where(x.c.entity == entity)
+        if search:
+            like = f"%{search.lower()}%"
+            q = q.where(sa.or_(sa.func.lower(x.c.external_id).like(like), sa.func.lower(x.c.internal_id).like(like)))
+        q = q.order_by(x.c.system, x.c.entity, x.c.external_id).limit(limit)
+        with self._tx(write=False) as conn:
+            return [Xref.from_row(r) for r in conn.execute(q).mappings()]
+
+    def delete_xref(self, system: str, entity: str, external_id: str) -> Xref | None:
+        """Remove one binding; the removed row, or None if there was none."""
+        x = t.xref
+        where = (x.c.system == system, x.c.entity == entity, x.c.external_id == str(external_id))
+        with self._tx() as conn:
+            row = conn.execute(sa.select(x).where(*where)).mappings().first()
+            if row is None:
+                return None
+            conn.execute(sa.delete(x).where(*where))
+        return Xref.from_row(row)
+
     def xref_map(self, system: str, entity: str, external_ids: Iterable[str]) -> dict[str, Xref]:
         """Bulk lookup: external id -> Xref for those that are bound (missing ones are absent)."""
         x = t.xref

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 GROUPS: tuple[str, ...] = (
-    "state", "dead_letters", "approvals", "reliability", "migration", "pools", "connectors")
+    "state", "dead_letters", "approvals", "reliability", "migration", "pools", "connectors", "xref")
 
 
 def build_parser() -> argparse.ArgumentParser:
