@@ -48,13 +48,16 @@ class FlowContext(RunContext):
         key: Callable[[Any], str] | None = None,
         on_record: Callable[[Any], None] | None = None,
         chunk: int = QUALITY_CHUNK,
+        synced: Callable[[Any], bool] | None = None,
     ) -> Iterator[Any]:
         """Every flow's batch passes here before loading (``erpsync.quality``): the entity's
         expectation suite runs over each chunk of ``records`` (raw ones mapped by ``mapper``, else
         canonical ones); failing records go to the dead letters with the check and the offending
         value, the good ones are yielded in order. A chunk whose bad share is above the flow's
         limit raises ``QualityGateFailed`` before any of it is loaded. ``on_record`` sees every
-        record read, passed or not (a cursor tracker)."""
+        record read, passed or not (a cursor tracker). ``synced`` tells a record the target already
+        has (ledger done, xref): one that fails on a re-read is not a new dead letter, and its
+        open dead letter, stale once it synced, is resolved (``run_gate``)."""
         from erpsync.quality import run_gate
 
         self.summary = summary
@@ -65,10 +68,10 @@ class FlowContext(RunContext):
             summary.read += 1
             batch.append(record)
             if len(batch) >= chunk:
-                yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key)
+                yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key, synced=synced)
                 batch = []
         if batch:
-            yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key)
+            yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key, synced=synced)
 
     def __post_init__(self) -> None:
         # every HTTP-backed adapter gets its system's circuit breaker, shared through the store

@@ -115,7 +115,7 @@ def sync_batch(
     # the quality gate first: records failing the order suite are quarantined, not loaded
     oid_of = order_id_of(ctx)
     batch = ctx.gate(ENTITY, records, summary, mapper=storefront_mapping(ctx.storefront).order_from_storefront,
-                     key=oid_of, on_record=on_record, chunk=chunk)
+                     key=oid_of, on_record=on_record, chunk=chunk, synced=already_synced(ctx))
     if workers > 1:  # the next orders' writes run ahead on a pool; outcomes merge in order
         with LookAhead(ctx, lambda wctx, raw, part: sync_one(wctx, raw, part, state), order_lane,
                        workers=workers) as ahead:
@@ -124,6 +124,22 @@ def sync_batch(
     else:
         sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary, state),
                      entity=ENTITY, on_record=on_record, key=oid_of)
+
+
+def already_synced(ctx: FlowContext) -> Callable[[Any], bool]:
+    """Whether the ERP already has a store order (its xref, or its ledger row done with a real
+    ERP id, as ``_sync`` decides): the quality gate neither dead-letters its bad re-read nor keeps
+    its stale dead letter open."""
+    oid_of = order_id_of(ctx)
+
+    def synced(raw: Any) -> bool:
+        oid = oid_of(raw)
+        if ctx.store.get_xref(SYSTEM, "sales_order", oid) is not None:
+            return True
+        ledger = ctx.store.ledger_get(order_key(oid))
+        return ledger is not None and ledger.status == "done" and _real_id(ledger.result_ref)
+
+    return synced
 
 
 def write_concurrency(ctx: FlowContext) -> int:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 #: belongs); the gate quarantines such a record as a mapping error instead of stopping the run
 #: longest text handed to GX (a suite's longest limit is 2,000 characters)
 _GX_TEXT = 10_000
+#: the error kinds of the dead letters the gate files
+_GATE_KINDS = frozenset({"limits", "mapping", "quality"})
 _UNREADABLE = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
 
 
@@ -130,9 +132,15 @@ def run_gate(
     *,
     mapper: Callable[[Any], Any] | None = None,
     key: Callable[[Any], str] | None = None,
+    synced: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
     """Validate ``records`` (raw records with ``mapper``, else canonical ones); return those that
-    passed, in order. Dead-letters the rest; raises QualityGateFailed when the batch is too bad."""
+    passed, in order. Dead-letters the rest; raises QualityGateFailed when the batch is too bad.
+
+    ``synced(record)`` (the flow's already-synced check: ledger done, xref) is asked of each record
+    that failed and of each record with an open dead letter: a record the target already has is
+    not a new dead letter when a re-read fails (counted as ``already_synced_failed_gate``, logged
+    with the reason), and its open dead letter, stale, is resolved."""
     from erpsync.quality import gx
     from erpsync.runctx import dead_letter
 
@@ -208,6 +216,7 @@ def run_gate(
         result.reasons[reason.split(":", 1)[0]] += 1
     too_bad = (result.checked >= settings.min_batch(ctx.params) and result.bad >= settings.min_bad(ctx.params)
                and result.share > result.max_bad_share)
+    open_ids = _open_dead_letters(ctx, entity) if synced is not None else set()
     for pos in sorted(bad):
         reason, kind = bad[pos]
         try:
@@ -216,13 +225,43 @@ def run_gate(
             ext = "?"
         if len(ext) > 200:  # an id of a megabyte is no id: filed by its content
             ext = "?"
+        if synced is not None and ext not in ("", "?") and _is_synced(synced, items[pos]):
+            # already in the target: a bad re-read (an e-mail edited after the sync) loses nothing
+            summary.skip("already_synced_failed_gate")
+            ctx.log.warning("%s %s already synced; its re-read fails the gate, not dead-lettered: %s",
+                            entity, ext, limits.bounded(reason))
+            if ext in open_ids:
+                ctx.store.resolve_dead_letters(ctx.flow, entity, ext)
+            continue
         payload = kept[pos] if pos in kept else _payload(items[pos])
         dead_letter(ctx, summary, entity, ext, payload, reason, error_kind=kind)
+    if open_ids:  # a record whose open dead letter is stale: it passed now and the target has it
+        for pos, item in enumerate(items):
+            if pos in bad:
+                continue
+            ext = _external_id(item, key)
+            if ext in open_ids and _is_synced(synced, item):  # type: ignore[arg-type]
+                ctx.store.resolve_dead_letters(ctx.flow, entity, ext)
+                open_ids.discard(ext)
     if too_bad:
         ctx.log.error("%s", result.line())
         raise QualityGateFailed(result, summary)
     (ctx.log.warning if bad else ctx.log.info)("%s", result.line())
     return [item for pos, item in enumerate(items) if pos not in bad]
+
+
+def _open_dead_letters(ctx: FlowContext, entity: str) -> set[str]:
+    """The ids of the flow's open dead letters the gate filed for ``entity`` (a letter of the flow's
+    own, e.g. ``needs_manual_cancel`` of a synced order, stays open)."""
+    return {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)
+            if d.entity == entity and d.error_kind in _GATE_KINDS}
+
+
+def _is_synced(synced: Callable[[Any], bool], item: Any) -> bool:
+    try:
+        return bool(synced(item))
+    except _UNREADABLE:  # a record the check cannot read is not known as synced: dead-lettered
+        return False
 
 
 def verdict(entity: str, record: Any) -> str | None:
