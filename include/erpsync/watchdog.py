@@ -5,11 +5,14 @@ order sync stopped on a Friday afternoon and nobody knew until Monday).
 findings), so every rule is tested without a clock or a database. The checks:
 
 * ``orders_stopped``: no order synced for ``orders_silence`` during trading hours (the whole
-  window inside trading hours, so the first hour of the day is not an alarm);
+  window inside trading hours, so the first hour of the day is not an alarm), once orders_sync has
+  run at least once (before, ``flow_overdue`` says it never ran);
 * ``orders_volume_low``: orders synced in the last hour far below the same hour last week;
 * ``cursor_stalled``: a flow keeps running but its cursor has not advanced within its window;
 * ``dead_letters_piling``: too many open dead letters for a flow, or too many new ones in an hour;
-* ``flow_overdue``: a flow has not succeeded within twice its cadence;
+* ``flow_overdue``: a flow has not succeeded within twice its cadence; a flow that never ran is
+  reported ("never ran") only three cadences after the watchdog's first round here (its first due
+  time plus the overdue margin), so a first start is no false alarm;
 * ``nothing_compared``: a flow's latest run read records but compared none (or too small a share:
   ``flows.base.check_useful``, the drift check's ``check_compared``), so it failed: the reason is
   mailed at once, not only when the flow is overdue.
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 UTC = dt.UTC
 ORDERS_FLOW = "orders_sync"
 WATCHDOG = "sync_watchdog"
+#: cursor name under WATCHDOG holding the time of the watchdog's first round here
+STARTED = "started"
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 #: cadence of each flow the watchdog knows: every scheduled flow's ``FlowSpec`` (``erpsync.flows.specs``)
@@ -181,6 +186,9 @@ class Snapshot:
     dead_letters_new_last_hour: dict[str, int] = field(default_factory=dict)
     #: flow -> (why its latest run did nothing useful, when it ended), from the run's counts
     nothing_useful: dict[str, tuple[str, dt.datetime | None]] = field(default_factory=dict)
+    #: the watchdog's first round here (cursor ``sync_watchdog/started``): a flow that never ran is
+    #: reported only once it is past its first due time by the overdue margin from then
+    watching_since: dt.datetime | None = None
 
 
 def _succeeded(extra: Any, failed: int) -> bool:
@@ -224,6 +232,13 @@ def collect(store: StateStore, config: WatchdogConfig, now: dt.datetime | None =
         snap.orders_done_in_silence_window = done(now - config.orders_silence, later)
         snap.orders_last_hour = done(now - hour, later)
         snap.orders_same_hour_last_week = done(now - week - hour, now - week)
+        started = conn.execute(
+            sa.select(cur.c.value).where(cur.c.flow == WATCHDOG, cur.c.name == STARTED)).scalar()
+        if started:
+            try:
+                snap.watching_since = dt.datetime.fromisoformat(str(started))
+            except ValueError:
+                snap.watching_since = None
         for row in conn.execute(sa.select(cur.c.flow, cur.c.updated_at).where(cur.c.name == "default")):
             snap.cursor_moved_at[row.flow] = row.updated_at
         for row in conn.execute(
@@ -255,7 +270,9 @@ def _window_open(config: WatchdogConfig, now: dt.datetime, window: dt.timedelta)
 def check(snap: Snapshot, config: WatchdogConfig) -> list[Finding]:
     now = snap.now
     out: list[Finding] = []
-    if _window_open(config, now, config.orders_silence) and snap.orders_done_in_silence_window == 0:
+    # orders_sync never ran yet (first start): no "orders stopped"; flow_overdue says "never ran" when due
+    orders_ran = snap.last_run.get(ORDERS_FLOW) is not None
+    if orders_ran and _window_open(config, now, config.orders_silence) and snap.orders_done_in_silence_window == 0:
         minutes = int(config.orders_silence.total_seconds() // 60) or config.orders_silence.total_seconds() / 60
         out.append(Finding(
             "orders_stopped", ORDERS_FLOW,
@@ -306,7 +323,18 @@ def check(snap: Snapshot, config: WatchdogConfig) -> list[Finding]:
     for flow, cadence in sorted(config.cadences.items()):
         last = snap.last_success.get(flow)
         if last is None and snap.last_run.get(flow) is None:
-            continue  # never ran here: not deployed (yet)
+            # never ran here: no alarm before its first due time (the watchdog's first round plus
+            # its cadence) is past by the overdue margin (twice its cadence)
+            since = snap.watching_since
+            if since is not None and now >= since + 3 * cadence:
+                out.append(Finding(
+                    "flow_overdue", flow,
+                    f"never ran since the watchdog started watching {_ago(now, since)} "
+                    f"(due within {_human(cadence)}, overdue margin {_human(2 * cadence)})",
+                    f"Airflow UI, DAG {flow}: paused (new DAGs start paused), failing, or not deployed? "
+                    "docs/runbooks/silent-stop.md",
+                ))
+            continue
         if last is None or last < now - 2 * cadence:
             out.append(Finding(
                 "flow_overdue", flow,
@@ -359,6 +387,8 @@ def run(
 
     now = now or dt.datetime.now(dt.UTC)
     log = log or logging.getLogger("erpsync.watchdog")
+    if not store.get_cursor(WATCHDOG, name=STARTED):
+        store.set_cursor(WATCHDOG, now.isoformat(), name=STARTED)  # first start: nothing is due yet
     findings = check(collect(store, config, now), config)
     for f in findings:
         log.warning("[%s] %s: %s", f.check, f.flow, f.message)

@@ -115,3 +115,32 @@ def test_watchdog_knows_every_scheduled_flow_from_its_spec(sandbox_connections) 
     assert overdue(now + dt.timedelta(minutes=90)) == []  # within twice its cadence
     (message,) = overdue(now + dt.timedelta(hours=2, minutes=5))
     assert "within twice its cadence (2 h)" in message
+
+
+def test_no_false_alarm_at_first_start(store) -> None:
+    """Issue 20 item 7: on a fresh deployment (no flow has run yet) the watchdog says nothing, not
+    "orders stopped" nor overdue; once a flow is past its first due time by the overdue margin
+    (three cadences after the watchdog's first round) it reports that the flow never ran, mailed once
+    (the mail body from ``alerts.watchdog_mail``; the DAG-to-SMTP wiring is shown above)."""
+    import datetime as dt
+
+    from erpsync import watchdog
+
+    mails: list[tuple[str, str]] = []
+    config = watchdog.WatchdogConfig.from_settings(
+        {"trading_hours": "Mon-Sun 00:00-24:00", "orders_silence_minutes": 60})
+    start = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+
+    def round_at(at: dt.datetime) -> dict:
+        return watchdog.run(store, config, lambda subject, body: mails.append((subject, body)), now=at)
+
+    first = round_at(start)
+    assert first["findings"] == [] and mails == []  # before: orders_stopped at first start
+    cadence = config.cadences["orders_sync"]
+    assert round_at(start + 2 * cadence)["findings"] == []  # not yet past the margin
+    later = round_at(start + 3 * cadence + dt.timedelta(minutes=1))
+    never = {f["flow"]: f["message"] for f in later["findings"] if f["check"] == "flow_overdue"}
+    assert "orders_sync" in never and "never ran since the watchdog started watching" in never["orders_sync"]
+    assert not [f for f in later["findings"] if f["check"] == "orders_stopped"]
+    assert later["mailed"] is True and len(mails) == 1
+    assert "orders_sync: never ran" in mails[0][1]
