@@ -257,7 +257,8 @@ def _page(title: str, body: str, user: str | None = None) -> str:
     who = f"<span class='muted'>signed in as <b id='user'>{e(user)}</b></span>" if user else ""
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)} - erpsync</title>"
             "<link rel='icon' href='data:,'>"
-            f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dead-letters'>Dead letters</a>{who}</nav>"
+            f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dead-letters'>Dead letters</a>"
+            f"<a href='{PREFIX}/xrefs' id='nav-xrefs'>Cross-references</a>{who}</nav>"
             f"<h1>{e(title)}</h1>{body}</body></html>")
 
 
@@ -281,7 +282,7 @@ def _message(request: Request) -> str:
     if not result:
         return ""
     detail = request.query_params.get("detail", "")
-    good = result in ("resolved", "would_send", "ignored", "bound", "skipped")
+    good = result in ("resolved", "would_send", "ignored", "bound", "skipped", "unbound")
     return (f"<div class='msg {'ok' if good else 'bad'}' id='result' data-result='{e(result)}'>"
             f"<b>{e(result)}</b>: {e(detail)}</div>")
 
@@ -446,3 +447,106 @@ async def ignore(request: Request, dead_letter_id: int, csrf: str = Form(""), no
 async def bind(request: Request, dead_letter_id: int, csrf: str = Form(""), sku: str = Form(""),
                item_code: str = Form("")) -> Response:
     return await _act(request, dead_letter_id, csrf, _bind, sku, item_code)
+
+
+# --------------------------------------------------------------------------- cross-references
+
+#: the systems a cross-reference belongs to (the side of its internal id)
+XREF_SYSTEMS = ("erp", "storefront")
+
+
+def _xref_bind(user: str, system: str, entity: str, external_id: str, internal_id: str) -> tuple[str, str]:
+    from erpsync import xrefs
+
+    if system not in XREF_SYSTEMS:
+        return "error", f"system must be one of {', '.join(XREF_SYSTEMS)}"
+    try:
+        new, before = xrefs.bind(_store(), system=system, entity=entity, external_id=external_id,
+                                 internal_id=internal_id, by=user)
+    except ValueError as exc:  # an id that stands for nothing: nothing written
+        return "error", str(exc)
+    was = f" (was {before.internal_id})" if before and before.internal_id != new.internal_id else ""
+    return "bound", f"{new.system} {new.entity} {new.external_id} -> {new.internal_id}{was}"
+
+
+def _xref_unbind(user: str, system: str, entity: str, external_id: str, confirm: str) -> tuple[str, str]:
+    from erpsync import xrefs
+
+    if confirm != "yes":
+        return "error", "tick 'sure' to unbind (a record that needs it dead-letters again)"
+    removed = xrefs.unbind(_store(), system=system, entity=entity, external_id=external_id, by=user)
+    if removed is None:
+        return "error", f"no {system} {entity} cross-reference for {external_id}"
+    return "unbound", f"{removed.system} {removed.entity} {removed.external_id} (was {removed.internal_id})"
+
+
+def _render_xrefs(request: Request, user: str, rows: list[Any], flt: dict[str, str], csrf: str) -> str:
+    token = f"<input type='hidden' name='csrf' value='{e(csrf)}'>"
+    systems = "".join(f"<option{' selected' if s == flt['system'] else ''}>{s}</option>" for s in XREF_SYSTEMS)
+    parts = [_message(request), "<p class='muted'>Which record in one system is which in the other: a storefront "
+             "SKU and its ERP item (entity <b>item</b>), a store location and its warehouse, a customer. An order "
+             "dead-lettered for <code>unknown_sku</code> needs an <b>erp item</b> binding, then a replay.</p>",
+             "<form class='filters' method='get'>"
+             f"<label>System <select name='system'><option value=''>any</option>{systems}</select></label>"
+             f"<label>Entity <input name='entity' value='{e(flt['entity'])}' placeholder='e.g. item'></label>"
+             f"<label>Search <input name='search' value='{e(flt['search'])}' placeholder='an id'></label>"
+             "<button type='submit'>Filter</button></form>",
+             f"<h2>Bind</h2><form id='xref-bind' method='post' action='{PREFIX}/xrefs/bind'>{token}"
+             f"<label>System <select name='system'>{systems}</select></label> "
+             "<label>Entity <input name='entity' value='item' required></label> "
+             "<label>External id <input name='external_id' required placeholder='e.g. the storefront SKU'></label> "
+             "<label>Internal id <input name='internal_id' required placeholder='e.g. the ERP item code'></label> "
+             "<button type='submit'>Bind</button></form>",
+             f"<h2>Cross-references</h2><p class='muted'>{len(rows)} shown"
+             f"{' (the first 500)' if len(rows) >= 500 else ''}</p><table id='xrefs'><tr><th>System</th>"
+             "<th>Entity</th><th>External id</th><th>Internal id</th><th>Last synced</th><th></th></tr>"]
+    for x in rows:
+        parts.append(
+            f"<tr><td>{e(x.system)}</td><td>{e(x.entity)}</td><td>{e(x.external_id)}</td><td>{e(x.internal_id)}</td>"
+            f"<td>{e(_fmt_time(x.last_synced_at))}</td><td><form class='inline unbind' method='post' "
+            f"action='{PREFIX}/xrefs/unbind'>{token}<input type='hidden' name='system' value='{e(x.system)}'>"
+            f"<input type='hidden' name='entity' value='{e(x.entity)}'>"
+            f"<input type='hidden' name='external_id' value='{e(x.external_id)}'>"
+            "<label><input type='checkbox' name='confirm' value='yes' required> sure</label> "
+            "<button type='submit'>Unbind</button></form></td></tr>")
+    parts.append("</table>")
+    return _page("Cross-references", "".join(parts), user)
+
+
+@app.get("/xrefs", response_class=HTMLResponse)
+async def xrefs_page(request: Request, system: str = "", entity: str = "", search: str = "") -> Response:
+    user = await _user(request)
+    if user is None:
+        return _login(request)
+    if not await run_in_threadpool(_allowed, user, "GET"):
+        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    rows = await run_in_threadpool(lambda: _store().list_xrefs(system=system or None, entity=entity.strip() or None,
+                                                               search=search.strip() or None, limit=500))
+    flt = {"system": system, "entity": entity, "search": search}
+    return HTMLResponse(_render_xrefs(request, _name(user), rows, flt, _csrf(request)))
+
+
+async def _xref_act(request: Request, csrf: str, action: Any, *args: Any) -> Response:
+    user = await _user(request)
+    if user is None:
+        return _login(request)
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):
+        return _forbidden("the form is stale or came from another site: reload the page and try again")
+    if not await run_in_threadpool(_allowed, user, "POST"):
+        return _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not edit cross-references")
+    result, detail = await run_in_threadpool(action, _name(user), *args)
+    query = urllib.parse.urlencode({"result": result, "detail": detail[:1500]})
+    return RedirectResponse(f"{PREFIX}/xrefs?{query}", status_code=303)
+
+
+@app.post("/xrefs/bind")
+async def xref_bind(request: Request, csrf: str = Form(""), system: str = Form(""), entity: str = Form(""),
+                    external_id: str = Form(""), internal_id: str = Form("")) -> Response:
+    return await _xref_act(request, csrf, _xref_bind, system, entity, external_id, internal_id)
+
+
+@app.post("/xrefs/unbind")
+async def xref_unbind(request: Request, csrf: str = Form(""), system: str = Form(""), entity: str = Form(""),
+                      external_id: str = Form(""), confirm: str = Form("")) -> Response:
+    return await _xref_act(request, csrf, _xref_unbind, system, entity, external_id, confirm)

@@ -237,6 +237,37 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
             "dead_letter_preview", "xref_bind", "dead_letter_preview", "dead_letter_replay"]
         assert {a.request["by"] for a in audit} == {"admin"} and {a.system for a in audit} == {"operator"}
 
+        # the Cross-references page, linked from the console's pages: the binding is there, filterable;
+        # a binding to nothing is refused; a store location is bound and unbound (escaped, audited)
+        browser.find_element(By.ID, "nav-xrefs").click()
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "xrefs"))
+        browser.get(f"{base}/erpsync/xrefs?system=erp&entity=item&search={sku.lower()}")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#xrefs tr")[1:]
+        assert len(rows) == 1 and sku in rows[0].text and code in rows[0].text
+        location = "LOC-<i>1</i>"
+        for internal, expected in (("None", "error"), ("WH-1", "bound")):
+            form = browser.find_element(By.ID, "xref-bind")
+            form.find_element(By.NAME, "entity").clear()
+            form.find_element(By.NAME, "entity").send_keys("warehouse")
+            form.find_element(By.NAME, "external_id").send_keys(location)
+            form.find_element(By.NAME, "internal_id").send_keys(internal)
+            form.find_element(By.CSS_SELECTOR, "button").click()
+            result, text = _result(browser)
+            assert result == expected, text
+        assert "not an id" not in text and store.get_xref("erp", "warehouse", location).internal_id == "WH-1"
+        assert location in browser.find_element(By.ID, "xrefs").text
+        assert browser.find_elements(By.CSS_SELECTOR, "#xrefs i, #result i") == []
+        browser.get(f"{base}/erpsync/xrefs?entity=warehouse")
+        form = browser.find_element(By.CSS_SELECTOR, "form.unbind")
+        form.find_element(By.NAME, "confirm").click()
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        assert _result(browser)[0] == "unbound"
+        assert store.get_xref("erp", "warehouse", location) is None
+        changes = store.list_audit(correlation_id=f"xref:erp:warehouse:{location}")
+        assert [(a.operation, a.request["by"]) for a in changes] == [("xref_unbind", "admin"), ("xref_bind", "admin")]
+        assert _errors(browser) == []
+        browser.get(f"{base}/erpsync/dead-letters/{dl.id}")
+
         # a replay again is a no-op (exactly once), and ignore needs a note and is audited
         browser.find_element(By.ID, "replay").click()
         assert _result(browser)[0] == "skipped"
