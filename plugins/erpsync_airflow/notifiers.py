@@ -159,7 +159,25 @@ class DeadlineMissNotifier(_TextMail):
         )
         self._prepare(subject, body)
 
+    @staticmethod
+    def already_failed(context: Any) -> bool:
+        """The run had failed when its deadline passed (Airflow prunes a deadline only when the run
+        succeeds): its failed task already mailed through ``FailureNotifier`` (every erpsync task's
+        ``on_failure_callback``), so a "missed deadline" mail would be a second alarm for one fault."""
+        run = (context or {}).get("dag_run") or {}
+        return isinstance(run, dict) and str(run.get("state") or "").lower() == "failed"
+
+    def _skip(self, context: Any) -> bool:
+        if not self.already_failed(context):
+            return False
+        run = dict(context.get("dag_run") or {})
+        log.warning("deadline missed by %s run %s, which had already failed and was mailed as a failure: "
+                    "no deadline mail", run.get("dag_id") or self.dag_id, run.get("dag_run_id") or run.get("run_id"))
+        return True
+
     async def async_notify(self, context: Any) -> None:
+        if self._skip(context):
+            return
         self._compose(context)
         async with self.hook as smtp:
             if self.from_email is None:
@@ -171,6 +189,8 @@ class DeadlineMissNotifier(_TextMail):
         log.warning("deadline-miss mail sent to %s: %s", ", ".join(self.to), self.subject)
 
     def notify(self, context: Any) -> None:
+        if self._skip(context):
+            return
         self._compose(context)
         self._send_sync(context)
 
