@@ -57,6 +57,22 @@ def test_xref_round_trip_and_rebind(store: StateStore) -> None:
     assert store.get_xref_by_internal("storefront", "customer", "CUST-000001") is None
 
 
+def test_xref_list_filters_and_delete(store: StateStore) -> None:
+    store.upsert_xref("erp", "item", "SKU-0055", "ITEM-15")
+    store.upsert_xref("erp", "item", "SKU-0056", "Item-16")
+    store.upsert_xref("erp", "warehouse", "LOC-1", "WH-1")
+    store.upsert_xref("storefront", "variant", "SKU-0055", "v-9")
+    assert [x.external_id for x in store.list_xrefs(system="erp", entity="item")] == ["SKU-0055", "SKU-0056"]
+    assert {(x.system, x.entity) for x in store.list_xrefs(search="sku-0055")} == {
+        ("erp", "item"), ("storefront", "variant")}
+    assert [x.external_id for x in store.list_xrefs(search="item-16")] == ["SKU-0056"]  # either id, any case
+    assert len(store.list_xrefs(limit=2)) == 2
+    removed = store.delete_xref("erp", "warehouse", "LOC-1")
+    assert removed is not None and removed.internal_id == "WH-1"
+    assert store.get_xref("erp", "warehouse", "LOC-1") is None
+    assert store.delete_xref("erp", "warehouse", "LOC-1") is None
+
+
 def test_xref_map_bulk(store: StateStore) -> None:
     for i in range(0, 1200, 2):  # every other id bound; > one IN chunk
         store.upsert_xref("erp", "item", f"ITEM-{i:06d}", f"SKU-{i:06d}")
