@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from erpsync.flows import orders
+from erpsync.flows import customers, orders
 from erpsync.flows.base import FlowContext
 from erpsync.state import StateStore
 from tests.integration.test_flows_sandbox import ctx_for, paid_orders, sync_all
@@ -109,3 +109,27 @@ def test_dead_lettered_order_fixed_at_the_source_syncs_and_its_letter_is_resolve
     assert victim not in open_letters(store)
     assert policy <= set(open_letters(store))  # the flow's own letters (not the gate's) stay open
     assert fresh.stats("erp")["duplicate_external_refs"] == 0
+
+
+def test_stale_gate_letter_of_an_unchanged_synced_customer_is_resolved(
+    fresh: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    """customers_sync: a customer whose gate letter is open (a bad minute) and whose re-read is the
+    content the ERP already has (xref content hash) gets the letter resolved, not left stale; the
+    flow's own letter of another kind stays open."""
+    first, _ = sync_all(store, erp_adapter, storefront_adapter)
+    assert first.done > 0
+    raws = {str(r["id"]): r for r in storefront_adapter.list_customers()}
+    synced = sorted(cid for cid in raws if store.get_xref("erp", "customer", cid))
+    stale, own = synced[0], synced[1]
+    store.add_dead_letter("customers_sync", "customer", stale, raws[stale], "bad_email: email='x'",
+                          error_kind="quality")
+    store.add_dead_letter("customers_sync", "customer", own, raws[own], "ambiguous_match: two ERP customers",
+                          error_kind="conflict")
+    # a lookback reaching back past the seed: the run re-reads every customer
+    ctx = ctx_for("customers_sync", store, erp_adapter, storefront_adapter, "run-2", lookback_minutes=60 * 24 * 365 * 30)
+    second = customers.run(ctx)
+    assert second.read == len(raws)
+    assert second.done == 0 and second.quarantined == 0
+    letters = {d.external_id for d in store.list_dead_letters(flow="customers_sync")}
+    assert stale not in letters and own in letters

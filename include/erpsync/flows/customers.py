@@ -73,8 +73,26 @@ def sync_batch(ctx: FlowContext, records: Iterable[dict], summary: RunSummary, *
     """The customer-writing path of the live runs and the historical migration: outbox first, then
     the records through the quality gate (failures quarantined, not loaded) and ``sync_one``."""
     batch = ctx.gate(ENTITY, records, summary, mapper=storefront_mapping(ctx.storefront).customer_from_storefront,
-                     on_record=on_record)
+                     on_record=on_record, synced=already_synced(ctx))
     sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary), entity=ENTITY, on_record=on_record)
+
+
+def already_synced(ctx: FlowContext) -> Callable[[Any], bool]:
+    """Whether the ERP already has this very content of a storefront customer (its xref's content
+    hash is the record's): the quality gate neither dead-letters such a re-read nor keeps a stale
+    dead letter of it open. A changed customer is not synced: it is checked and updated."""
+    mapping = storefront_mapping(ctx.storefront)
+
+    def synced(raw: Any) -> bool:
+        xref = ctx.store.get_xref(SYSTEM, ENTITY, str(raw.get("id") or "?"))
+        if xref is None or not xref.content_hash:
+            return False
+        try:
+            return xref.content_hash == sync_hash(mapping.customer_from_storefront(raw))
+        except MappingError:
+            return False
+
+    return synced
 
 
 def sync_one(ctx: FlowContext, raw: dict, summary: RunSummary) -> None:

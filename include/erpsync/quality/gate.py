@@ -260,7 +260,7 @@ def _open_dead_letters(ctx: FlowContext, entity: str) -> set[str]:
 def _is_synced(synced: Callable[[Any], bool], item: Any) -> bool:
     try:
         return bool(synced(item))
-    except _UNREADABLE:  # a record the check cannot read is not known as synced: dead-lettered
+    except (ErpsyncError, *_UNREADABLE):  # a record the check cannot read is not known as synced: dead-lettered
         return False
 
 
