@@ -38,6 +38,7 @@ selenium = pytest.importorskip("selenium", reason="pip install -r requirements.t
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from erpsync.state import StateStore  # noqa: E402
@@ -150,6 +151,16 @@ def _result(driver: Any) -> tuple[str, str]:
     return el.get_attribute("data-result"), el.text
 
 
+def _submit(driver: Any, button: Any) -> tuple[str, str]:
+    """Click a form's button and read the result of the page it leads to, never the page before:
+    the previous page's #result must have gone stale first (a slow answer once gave a stale read)."""
+    before = driver.find_elements(By.ID, "result")
+    button.click()
+    if before:
+        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(before[0]))
+    return _result(driver)
+
+
 def test_triage_an_unknown_sku_from_the_dead_letters_page(
     airflow_api: dict[str, Any], sandbox: Any, browser: Any, erp_adapter: Any, tmp_path: pathlib.Path
 ) -> None:
@@ -202,25 +213,22 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
             json.dumps(dl.payload, default=str))["id"]
         assert browser.find_element(By.ID, "reason").text == dl.reason
 
-        browser.find_element(By.ID, "preview").click()  # honest dry run: it would fail, and why
-        result, text = _result(browser)
+        # honest dry run: it would fail, and why
+        result, text = _submit(browser, browser.find_element(By.ID, "preview"))
         assert result == "would_fail" and f"unknown_sku: {sku}" in text
         assert erp_adapter.find_sales_order(dl.external_id) is None
 
         code = _item_code(erp_adapter, "SKU-000001")  # an item the ERP knows
         form = browser.find_element(By.CSS_SELECTOR, "form.bind")
         form.find_element(By.NAME, "item_code").send_keys(code)
-        form.find_element(By.CSS_SELECTOR, "button").click()
-        result, text = _result(browser)
+        result, text = _submit(browser, form.find_element(By.CSS_SELECTOR, "button"))
         assert result == "bound" and f"SKU {sku} -> ERP item {code}" in text
 
-        browser.find_element(By.ID, "preview").click()
-        result, text = _result(browser)
+        result, text = _submit(browser, browser.find_element(By.ID, "preview"))
         assert result == "would_send" and code in text
         assert erp_adapter.find_sales_order(dl.external_id) is None  # a dry run sends nothing
 
-        browser.find_element(By.ID, "replay").click()
-        result, text = _result(browser)
+        result, text = _submit(browser, browser.find_element(By.ID, "replay"))
         assert result == "resolved", text
         assert browser.find_element(By.ID, "status").text == "resolved"
         history = browser.find_element(By.ID, "history").text
@@ -251,8 +259,7 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
             form.find_element(By.NAME, "entity").send_keys("warehouse")
             form.find_element(By.NAME, "external_id").send_keys(location)
             form.find_element(By.NAME, "internal_id").send_keys(internal)
-            form.find_element(By.CSS_SELECTOR, "button").click()
-            result, text = _result(browser)
+            result, text = _submit(browser, form.find_element(By.CSS_SELECTOR, "button"))
             assert result == expected, text
         assert "not an id" not in text and store.get_xref("erp", "warehouse", location).internal_id == "WH-1"
         assert location in browser.find_element(By.ID, "xrefs").text
@@ -260,8 +267,7 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         browser.get(f"{base}/erpsync/xrefs?entity=warehouse")
         form = browser.find_element(By.CSS_SELECTOR, "form.unbind")
         form.find_element(By.NAME, "confirm").click()
-        form.find_element(By.CSS_SELECTOR, "button").click()
-        assert _result(browser)[0] == "unbound"
+        assert _submit(browser, form.find_element(By.CSS_SELECTOR, "button"))[0] == "unbound"
         assert store.get_xref("erp", "warehouse", location) is None
         changes = store.list_audit(correlation_id=f"xref:erp:warehouse:{location}")
         assert [(a.operation, a.request["by"]) for a in changes] == [("xref_unbind", "admin"), ("xref_bind", "admin")]
@@ -269,12 +275,10 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         browser.get(f"{base}/erpsync/dead-letters/{dl.id}")
 
         # a replay again is a no-op (exactly once), and ignore needs a note and is audited
-        browser.find_element(By.ID, "replay").click()
-        assert _result(browser)[0] == "skipped"
+        assert _submit(browser, browser.find_element(By.ID, "replay"))[0] == "skipped"
         browser.get(f"{base}/erpsync/dead-letters/{hostile}")
         browser.find_element(By.NAME, "note").send_keys("test data, not a real customer")
-        browser.find_element(By.ID, "ignore").click()
-        assert _result(browser)[0] == "ignored"
+        assert _submit(browser, browser.find_element(By.ID, "ignore"))[0] == "ignored"
         assert store.get_dead_letter(hostile).status == "ignored"
         assert store.list_audit(correlation_id=f"dead_letter:{hostile}")[0].request["note"] == \
             "test data, not a real customer"
