@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import Any
 
 from erpsync import display
 from erpsync_airflow.cli._common import csv_table, quiet_stdout, show, store, table
@@ -64,14 +65,21 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
-    from erpsync import xrefs
-
-    st = store()
+def _found(st: Any, args: argparse.Namespace) -> Any:
+    """The cross-reference the arguments name, or None after saying so on stderr."""
     x = st.get_xref(args.system, args.entity, args.external_id)
     if x is None:
         print(f"erpsync: no {display.line(args.system)} {display.line(args.entity)} cross-reference for "
               f"{display.line(args.external_id)!r}", file=sys.stderr)
+    return x
+
+
+def _show(args: argparse.Namespace) -> int:
+    from erpsync import xrefs
+
+    st = store()
+    x = _found(st, args)
+    if x is None:
         return 1
     print(show(x))
     changes = xrefs.history(st, args.system, args.entity, args.external_id)
@@ -101,10 +109,8 @@ def _unbind(args: argparse.Namespace) -> int:
     from erpsync import xrefs
 
     st = store()
-    x = st.get_xref(args.system, args.entity, args.external_id)
+    x = _found(st, args)
     if x is None:
-        print(f"erpsync: no {display.line(args.system)} {display.line(args.entity)} cross-reference for "
-              f"{display.line(args.external_id)!r}", file=sys.stderr)
         return 1
     if not args.yes:
         prompt = (f"unbind {display.line(x.system)} {display.line(x.entity)} {display.line(x.external_id)} -> "
