@@ -264,6 +264,7 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         assert "not an id" not in text and store.get_xref("erp", "warehouse", location).internal_id == "WH-1"
         assert location in browser.find_element(By.ID, "xrefs").text
         assert browser.find_elements(By.CSS_SELECTOR, "#xrefs i, #result i") == []
+        browser.save_screenshot(str(img / "console-xrefs.png"))
         browser.get(f"{base}/erpsync/xrefs?entity=warehouse")
         form = browser.find_element(By.CSS_SELECTOR, "form.unbind")
         form.find_element(By.NAME, "confirm").click()
