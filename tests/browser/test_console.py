@@ -36,9 +36,9 @@ if not (CHROMIUM and DRIVER):
 selenium = pytest.importorskip("selenium", reason="pip install -r requirements.txt (selenium)")
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from erpsync.state import StateStore  # noqa: E402
@@ -152,12 +152,15 @@ def _result(driver: Any) -> tuple[str, str]:
 
 
 def _submit(driver: Any, button: Any) -> tuple[str, str]:
-    """Click a form's button and read the result of the page it leads to, never the page before:
-    the previous page's #result must have gone stale first (a slow answer once gave a stale read)."""
-    before = driver.find_elements(By.ID, "result")
+    """Click a form's button and read the result of the page it leads to, never the page before.
+    The old page is marked with a window property; a new document has none. (Watching the old
+    #result go stale raced twice: a stale read, then chromedriver's 'Node ... does not belong to
+    the document' while the page was being swapped.)"""
+    driver.execute_script("window.__erpsyncOldPage = true;")
     button.click()
-    if before:
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(before[0]))
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.__erpsyncOldPage === undefined && document.readyState === 'complete';"))
     return _result(driver)
 
 
