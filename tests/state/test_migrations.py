@@ -80,4 +80,5 @@ def test_offline_sql_renders(dialect: str, monkeypatch, capsys) -> None:
     command.upgrade(cfg, "heads", sql=True)
     out = capsys.readouterr().out
     assert "CREATE TABLE work_items" in out
+    assert "DROP TABLE work_items" in out  # 0014: the unused queue is gone (the outbox is the queue)
     assert "CREATE UNIQUE INDEX uq_dead_letters_open" in out

@@ -352,59 +352,6 @@ def test_naive_datetimes_are_refused(store: StateStore) -> None:
         store.list_dead_letters(since=dt.datetime(2026, 1, 1))
 
 
-# -- work items ---------------------------------------------------------------------------
-
-
-def test_enqueue_is_idempotent_and_claim_takes_oldest(store: StateStore) -> None:
-    assert store.enqueue("export", "O1", {"total": Decimal("9.99")}) is True
-    assert store.enqueue("export", "O1", {"total": "other"}) is False
-    assert store.enqueue_many("export", [(f"O{i}", {}) for i in range(1, 6)]) == 4
-    assert store.enqueue("other", "O1", {}) is True
-
-    first = store.claim("export", "w1", limit=2)
-    assert [i.key for i in first] == ["O1", "O2"]
-    assert first[0].payload == {"total": "9.99"}
-    assert all(i.status == "claimed" and i.claimed_by == "w1" and i.attempts == 1 for i in first)
-    assert _aware_utc(first[0].lease_until)
-    rest = store.claim("export", "w2", limit=10)
-    assert [i.key for i in rest] == ["O3", "O4", "O5"]
-    assert store.claim("export", "w3") == []
-    assert store.work_counts("export") == {"claimed": 5}
-
-
-def test_expired_leases_become_claimable(store: StateStore, clock: FakeClock) -> None:
-    store.clock = clock
-    store.enqueue("export", "a", {})
-    (item,) = store.claim("export", "w1", lease_seconds=60)
-    assert store.claim("export", "w2") == []
-    clock.advance(seconds=59)
-    assert store.claim("export", "w2") == []
-    clock.advance(seconds=2)
-    (again,) = store.claim("export", "w2", lease_seconds=60)
-    assert again.id == item.id and again.claimed_by == "w2" and again.attempts == 2
-
-
-def test_complete_and_release(store: StateStore) -> None:
-    store.max_attempts = 2
-    store.enqueue_many("export", [("a", {}), ("b", {}), ("c", {})])
-    a, b, c = store.claim("export", "w1")
-    store.complete(a.id)
-    store.release(b.id)  # given back without error (e.g. shutdown)
-    store.release(c.id, error="timeout")
-    assert store.get_work_item(a.id).status == "done"
-    assert store.get_work_item(c.id).last_error == "timeout"
-    b2, c2 = store.claim("export", "w2")
-    assert (b2.id, c2.id) == (b.id, c.id) and c2.attempts == 2
-    store.release(c2.id, error="timeout again")
-    failed = store.get_work_item(c.id)
-    assert failed.status == "failed" and failed.last_error == "timeout again" and failed.claimed_by is None
-    store.complete(b2.id)
-    assert store.claim("export", "w3") == []
-    assert store.work_counts("export") == {"done": 2, "failed": 1}
-    with pytest.raises(KeyError):
-        store.complete(12345)
-
-
 # -- types --------------------------------------------------------------------------------
 
 
@@ -419,9 +366,10 @@ def test_json_round_trip(store: StateStore) -> None:
         "unicode": "Zürich €",
         "money": Money(Decimal("5.00"), "EUR"),
     }
-    store.enqueue("f", "k", payload)
-    (item,) = store.claim("f", "w")
-    assert item.payload == {
+    approval_id = store.add_approval("f", "item", "k", "price", payload, None, "json")
+    approval = store.get_approval(approval_id)
+    assert approval is not None
+    assert approval.proposed == {
         "price": "19.99",
         "qty": 3,
         "ratio": 0.5,
@@ -439,7 +387,7 @@ def test_unknown_types_are_refused_in_state_but_kept_as_repr_in_audit(store: Sta
             return "<odd>"
 
     with pytest.raises(Exception, match="cannot store Odd"):
-        store.enqueue("f", "k", {"x": Odd()})
+        store.add_approval("f", "item", "k", "price", {"x": Odd()}, None, "odd")
     store.audit(
         flow="f",
         system="erp",

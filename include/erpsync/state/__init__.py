@@ -1,4 +1,4 @@
-"""State store: cross references, cursors, idempotency ledger, dead letters, audit and work claims."""
+"""State store: cross references, cursors, idempotency ledger, dead letters, audit, approvals, drift reports and run metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from erpsync.state.records import (
     DriftReport,
     LedgerEntry,
     RunMetric,
-    WorkItem,
     Xref,
 )
 from erpsync.state.redact import Redactor, redact
@@ -26,7 +25,6 @@ __all__ = [
     "Redactor",
     "RunMetric",
     "StateStore",
-    "WorkItem",
     "Xref",
     "create_state_engine",
     "redact",

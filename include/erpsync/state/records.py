@@ -146,20 +146,3 @@ class RunMetric(_Record):
     quarantined: int
     skipped: int
     extra: Any
-
-
-@dataclass(frozen=True, slots=True)
-class WorkItem(_Record):
-    """A unit of work that one worker at a time may hold, under a lease."""
-
-    id: int
-    flow: str
-    key: str
-    payload: Any
-    status: str
-    claimed_by: str | None
-    lease_until: dt.datetime | None
-    attempts: int
-    last_error: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime

@@ -115,7 +115,6 @@ metadata = sa.MetaData(
 LEDGER_STATUSES = ("pending", "done", "failed")
 DEAD_LETTER_STATUSES = ("open", "replayed", "resolved", "ignored")
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "published")
-WORK_STATUSES = ("queued", "claimed", "done", "failed")
 
 
 def _status_check(values: tuple[str, ...]) -> sa.CheckConstraint:
@@ -289,25 +288,6 @@ run_metrics = sa.Table(
     sa.Column("extra", JSONValue),
     sa.UniqueConstraint("flow", "run_id"),
     sa.Index(None, "flow", "started_at"),
-)
-
-work_items = sa.Table(
-    "work_items",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("flow", sa.String(128), nullable=False),
-    sa.Column("key", sa.String(255), nullable=False),
-    sa.Column("payload", JSONValue),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("claimed_by", sa.String(128)),
-    sa.Column("lease_until", UTCDateTime),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("last_error", sa.Text),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("flow", "key"),
-    sa.Index(None, "flow", "status", "lease_until"),
-    _status_check(WORK_STATUSES),
 )
 
 # -- reliability (issue 7): circuit breakers shared by all workers, their history, the outbox ------

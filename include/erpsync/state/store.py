@@ -35,7 +35,6 @@ from erpsync.state.records import (
     DriftReport,
     LedgerEntry,
     RunMetric,
-    WorkItem,
     Xref,
 )
 from erpsync.state.redact import Redactor
@@ -138,21 +137,19 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
 
 
 class StateStore:
-    """Cross references, cursors, idempotency ledger, dead letters, audit, approvals, drift, metrics, work."""
+    """Cross references, cursors, idempotency ledger, dead letters, audit, approvals, drift, metrics."""
 
     def __init__(
         self,
         engine: sa.Engine,
         *,
         redact_keys: Iterable[str] | None = None,
-        max_attempts: int = 5,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ConfigError(f"state store dialect {engine.dialect.name!r} is not supported")
         self.engine = engine
         self.redactor = Redactor(settings.audit_redact_keys() if redact_keys is None else redact_keys)
-        self.max_attempts = max_attempts
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(UTC))
         self._sqlite = engine.dialect.name == "sqlite"
         # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
@@ -820,105 +817,6 @@ class StateStore:
         )
         with self._tx(write=False) as conn:
             return [RunMetric.from_row(r) for r in conn.execute(q).mappings()]
-
-    # -- work items -------------------------------------------------------------------------
-
-    def enqueue(self, flow: str, key: str, payload: Any) -> bool:
-        """Add a work item; False if (flow, key) is already known, whatever its status."""
-        return self.enqueue_many(flow, [(key, payload)]) == 1
-
-    def enqueue_many(self, flow: str, items: Iterable[tuple[str, Any]]) -> int:
-        """`enqueue` for many items in one transaction; returns how many were new."""
-        w = t.work_items
-        now = self._now()
-        added = 0
-        with self._tx() as conn:
-            for key, payload in items:
-                stmt = (
-                    self._insert(w)
-                    .values(
-                        flow=flow,
-                        key=str(key),
-                        payload=payload,
-                        status="queued",
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .on_conflict_do_nothing(index_elements=[w.c.flow, w.c.key])
-                    .returning(w.c.id)
-                )
-                added += conn.execute(stmt).first() is not None
-        return added
-
-    def claim(self, flow: str, worker: str, limit: int = 100, lease_seconds: int = 300) -> list[WorkItem]:
-        """Take up to `limit` queued (or lease-expired) items for `worker`, oldest first.
-
-        PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then UPDATE in the same transaction, so
-        concurrent workers skip each other's rows instead of waiting or double-claiming.
-        SQLite: the transaction starts with BEGIN IMMEDIATE, so claims run one at a time.
-        """
-        if limit < 1:
-            return []
-        w = t.work_items
-        now = self._now()
-        claimable = sa.and_(
-            w.c.flow == flow,
-            sa.or_(w.c.status == "queued", sa.and_(w.c.status == "claimed", w.c.lease_until < now)),
-        )
-        pick = sa.select(w.c.id).where(claimable).order_by(w.c.id).limit(limit)
-        if not self._sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        with self._tx() as conn:
-            ids = list(conn.execute(pick).scalars())
-            if not ids:
-                return []
-            rows = conn.execute(
-                sa.update(w)
-                .where(w.c.id.in_(ids), claimable)
-                .values(
-                    status="claimed",
-                    claimed_by=worker,
-                    lease_until=now + dt.timedelta(seconds=lease_seconds),
-                    attempts=w.c.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(*w.c)
-            ).mappings()
-            items = [WorkItem.from_row(r) for r in rows]
-        return sorted(items, key=lambda i: i.id)
-
-    def complete(self, item_id: int) -> None:
-        self._work_update(item_id, status="done", lease_until=None)
-
-    def release(self, item_id: int, error: str | None = None) -> None:
-        """Give an item back. With an error it is retried until `max_attempts`, then `failed`."""
-        w = t.work_items
-        values: dict[str, Any] = {"status": "queued", "claimed_by": None, "lease_until": None}
-        if error is not None:
-            values["status"] = sa.case((w.c.attempts >= self.max_attempts, "failed"), else_="queued")
-            values["last_error"] = str(error)
-        self._work_update(item_id, **values)
-
-    def _work_update(self, item_id: int, **values: Any) -> None:
-        w = t.work_items
-        with self._tx() as conn:
-            res = conn.execute(sa.update(w).where(w.c.id == item_id).values(updated_at=self._now(), **values))
-        if res.rowcount == 0:
-            raise KeyError(f"work item {item_id} does not exist")
-
-    def get_work_item(self, item_id: int) -> WorkItem | None:
-        w = t.work_items
-        with self._tx(write=False) as conn:
-            row = conn.execute(sa.select(w).where(w.c.id == item_id)).mappings().first()
-        return WorkItem.from_row(row) if row else None
-
-    def work_counts(self, flow: str) -> dict[str, int]:
-        """Items per status, for monitoring a backlog."""
-        w = t.work_items
-        q = sa.select(w.c.status, sa.func.count()).where(w.c.flow == flow).group_by(w.c.status)
-        with self._tx(write=False) as conn:
-            return {status: int(n) for status, n in conn.execute(q)}
 
 
 #: ids that stand for nothing (a str() of None or null): never an internal or external id
