@@ -12,21 +12,11 @@ from typing import Any
 
 from erpsync.errors import ConfigError
 from erpsync.flows.specs import SPECS
+from erpsync.rules.countries import iso_countries
 
 #: the currencies the business trades in (the ERP's price lists); override ERPSYNC_ALLOWED_CURRENCIES
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "CAD")
 
-#: ISO 3166-1 alpha-2, officially assigned codes; override ERPSYNC_ALLOWED_COUNTRIES to narrow it
-ISO_COUNTRIES = tuple(
-    """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
-    BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG
-    EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR
-    HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR
-    LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG
-    NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE
-    SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA
-    UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW""".split()
-)
 
 #: share of a batch (mapping errors + failed expectations) above which the run fails
 DEFAULT_MAX_BAD_SHARE = 0.10
@@ -64,7 +54,7 @@ def allowed_currencies() -> tuple[str, ...]:
 
 
 def allowed_countries() -> tuple[str, ...]:
-    return _codes("ERPSYNC_ALLOWED_COUNTRIES", ISO_COUNTRIES)
+    return _codes("ERPSYNC_ALLOWED_COUNTRIES", iso_countries())  # ISO 3166-1, officially assigned (babel)
 
 
 def _share(raw: Any, where: str) -> float:
