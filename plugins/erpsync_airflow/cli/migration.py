@@ -78,38 +78,45 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 
 class ProgressBar:
-    """One line redrawn in place on a terminal; a line per update when stderr is not a terminal."""
+    """On a terminal, a ``rich`` progress bar redrawn in place (the job's line beside it); a plain line
+    per update when stderr is not a terminal (a log, a pipe, ``--no-progress``)."""
 
     def __init__(self, stream: IO[str] | None = None, *, width: int = 28, redraw: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.width = width
         self.redraw = self.stream.isatty() if redraw is None else redraw
-        self._shown = False
+        self._live: Any = None
+        self._task: Any = None
 
-    @staticmethod
-    def bar(fraction: float | None, width: int = 28) -> str:
-        if fraction is None:
-            return "[" + "?" * width + "]"
-        filled = int(round(max(0.0, min(1.0, fraction)) * width))
-        return "[" + "#" * filled + "." * (width - filled) + "]"
+    def _start(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        console = Console(file=self.stream, force_terminal=True, soft_wrap=True)
+        self._live = Progress(BarColumn(bar_width=self.width), TextColumn("{task.description}"),
+                              console=console, auto_refresh=False, transient=False)
+        self._live.start()
+        self._task = self._live.add_task("", total=None)
 
     def show(self, job: Any, progress: Any, now: float | None = None) -> None:
         from erpsync.flows.migration import progress_line
 
         now = time.monotonic() if now is None else now
-        line = f"{self.bar(progress.fraction(), self.width)} {progress_line(job, progress, now)}"
-        if self.redraw:
-            self.stream.write("\r\x1b[2K" + line)
-            self._shown = True
-        else:
+        line = progress_line(job, progress, now)
+        if not self.redraw:
             self.stream.write(line + "\n")
-        self.stream.flush()
+            self.stream.flush()
+            return
+        if self._live is None:
+            self._start()
+        self._live.update(self._task, description=line, total=progress.total, completed=progress.done)
+        self._live.refresh()
 
     def close(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self.stream.flush()
 
 
 # --------------------------------------------------------------------------- commands
