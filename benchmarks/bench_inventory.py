@@ -23,9 +23,13 @@ DESCRIPTION = "inventory_sync cycle, 1 % changed: wall, peak RSS, API calls vs m
 SIZES = [10_000, 100_000, 1_000_000]
 
 
-def _cycle(urls: dict[str, str], db_url: str, run_id: str) -> dict[str, Any]:
+def _cycle(urls: dict[str, str], db_url: str, run_id: str, gate: bool = True) -> dict[str, Any]:
     from erpsync.flows import inventory
 
+    if not gate:  # the same cycle with every stock row passed unchecked (benchmarks gate)
+        import erpsync.quality
+
+        erpsync.quality.run_gate = lambda ctx, entity, rows, summary, **kw: list(rows)  # type: ignore[assignment]
     ctx = context(urls, db_url, "inventory_sync", run_id)
     t0 = time.perf_counter()
     summary = inventory.run(ctx)
@@ -58,6 +62,31 @@ def one(size: int) -> dict[str, Any]:
                 "min_calls": math.ceil(res["pushed"] / 250), "warm_s": round(warm_s, 1),
                 "first_s": round(first["wall_s"], 1), "first_pushed": first["pushed"],
                 "first_rss_mb": round(first["rss_mb"], 1)}
+
+
+def side_by_side(size: int, rounds: int = 2) -> dict[str, Any]:
+    """One cycle without the quality gate and one with it, alternating ``rounds`` times on one
+    sandbox (a fresh 1 % churn before each); the best wall time of each."""
+    from erpsync.sandbox.launcher import start_sandbox
+
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    rss: dict[bool, list[float]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as tmp, start_sandbox(skus=size // LOCATIONS, locations=LOCATIONS,
+                                                             customers=10, orders=5, timeout=60) as sb:
+        urls = urls_of(sb)
+        db_url = f"sqlite:///{Path(tmp) / 'state.db'}"
+        warm(sb)
+        in_child(_cycle, urls, db_url, "first")
+        for i in range(rounds * 2):
+            gate = i % 2 == 1
+            sb.admin("erp", "POST", "churn", {"entity": "stock", "count": max(1, size // 100), "seed": i + 1})
+            res = in_child(_cycle, urls, db_url, f"cycle-{i}", gate)
+            walls[gate].append(res["wall_s"])
+            rss[gate].append(res["rss_mb"])
+    off, on = min(walls[False]), min(walls[True])
+    return {"measure": "inventory cycle", "records": size, "no_gate_s": round(off, 2), "gate_s": round(on, 2),
+            "ratio": round(on / off, 2), "no_gate_rss_mb": round(min(rss[False]), 1),
+            "gate_rss_mb": round(min(rss[True]), 1)}
 
 
 def main(argv: list[str]) -> list[dict[str, Any]]:
