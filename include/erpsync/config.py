@@ -115,3 +115,52 @@ def audit_redact_keys() -> frozenset[str]:
     """Extra payload keys to mask in the audit log (`ERPSYNC_AUDIT_REDACT_KEYS`, comma separated)."""
     raw = os.environ.get("ERPSYNC_AUDIT_REDACT_KEYS", "")
     return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set e.g. {default}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}; set e.g. {default}")
+    return value
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: use true or false")
+
+
+def catalog_hold_settings() -> dict[str, object]:
+    """Which catalog changes catalog_sync holds for approval (``erpsync.rules.catalog_holds``):
+    `ERPSYNC_CATALOG_HOLDS` (on), `ERPSYNC_CATALOG_HOLD_RETIRE_PCT` (10: a run retiring more than
+    this share of the published products), `ERPSYNC_CATALOG_HOLD_OPEN_ORDERS` (on: a product with
+    open orders retired), `ERPSYNC_CATALOG_HOLD_OPEN_ORDER_DAYS` (14), `ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP`
+    (50: the best sellers are the top SKUs by units sold) over `ERPSYNC_CATALOG_HOLD_DAYS` (30)."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = os.environ.get("ERPSYNC_CATALOG_HOLD_RETIRE_PCT", "").strip()
+    try:
+        pct = Decimal(raw) if raw else Decimal(10)
+    except InvalidOperation:
+        raise ConfigError(f"ERPSYNC_CATALOG_HOLD_RETIRE_PCT={raw!r} is not a number; set e.g. 10") from None
+    if not pct.is_finite() or not 0 <= pct <= 100:
+        raise ConfigError(f"ERPSYNC_CATALOG_HOLD_RETIRE_PCT={raw} must be a percentage from 0 to 100; set e.g. 10")
+    return {
+        "enabled": _env_flag("ERPSYNC_CATALOG_HOLDS", True),
+        "retire_share_pct": int(pct) if pct == pct.to_integral_value() else pct,
+        "open_orders": _env_flag("ERPSYNC_CATALOG_HOLD_OPEN_ORDERS", True),
+        "open_order_days": _env_int("ERPSYNC_CATALOG_HOLD_OPEN_ORDER_DAYS", 14, 1),
+        "best_seller_top": _env_int("ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP", 50, 0),
+        "days": _env_int("ERPSYNC_CATALOG_HOLD_DAYS", 30, 1),
+    }
