@@ -258,7 +258,8 @@ def _page(title: str, body: str, user: str | None = None) -> str:
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)} - erpsync</title>"
             "<link rel='icon' href='data:,'>"
             f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dead-letters'>Dead letters</a>"
-            f"<a href='{PREFIX}/xrefs' id='nav-xrefs'>Cross-references</a>{who}</nav>"
+            f"<a href='{PREFIX}/xrefs' id='nav-xrefs'>Cross-references</a>"
+            f"<a href='{PREFIX}/reports' id='nav-reports'>Reports</a>{who}</nav>"
             f"<h1>{e(title)}</h1>{body}</body></html>")
 
 

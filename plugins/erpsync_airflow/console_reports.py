@@ -1,0 +1,182 @@
+"""The console's Reports pages (issue 20 item 5): what the comparing flows found, browsable.
+
+Every flow that compares or reports stores its result in the state store's drift reports: the
+nightly ``inventory_drift_check`` (ERP vs store stock), ``orders_reconciliation`` (orders, totals,
+confirmations), ``returns_sync`` (refund mismatches), ``dead_letter_replay`` and the historical
+migration's job reports. ``/erpsync/reports`` lists them (newest first, by flow), a report's page
+shows its summary and every item found, escaped; ``/erpsync/data-docs/`` serves the Great
+Expectations Data Docs site the quality gates write (``erpsync.quality``), when one was built.
+
+Same rules as the rest of the console (``erpsync_airflow.console``): behind Airflow's login, read
+access to the ``dead_letter_replay`` runs needed, everything shown is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import pathlib
+import urllib.parse
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from erpsync_airflow.console import (
+    GUARD_DAG,
+    PREFIX,
+    _allowed,
+    _fmt_time,
+    _forbidden,
+    _login,
+    _name,
+    _page,
+    _run_link,
+    _store,
+    _user,
+    app,
+    e,
+)
+
+#: reports listed on one page
+LIST_LIMIT = 200
+#: items shown on a report's page (the rest are counted, and the CLI/state store has them all)
+ITEM_LIMIT = 2000
+
+
+def data_docs_dir() -> pathlib.Path | None:
+    """Where the quality gates' Data Docs site is, if one was built (``ERPSYNC_DATA_DOCS_DIR``, else
+    what ``erpsync.quality`` says)."""
+    raw = os.environ.get("ERPSYNC_DATA_DOCS_DIR", "").strip()
+    if not raw:
+        try:  # the gate's own default, when it declares one
+            from erpsync.quality import data_docs_dir as quality_docs  # type: ignore[attr-defined]
+        except ImportError:
+            return None
+        found = quality_docs()
+        if found is None:
+            return None
+        raw = str(found)
+    path = pathlib.Path(raw).expanduser()
+    return path if (path / "index.html").is_file() else None
+
+
+def _run(flow: str, run_id: str) -> str:
+    """An Airflow run id (``scheduled__...``, ``manual__...``) links to its run; a reconciliation's day
+    or a migration job's id is not a DAG run, so it is shown as text."""
+    if "__" in run_id and not run_id.startswith("console__"):
+        return _run_link(flow, run_id)
+    return e(run_id)
+
+
+def _summary_rows(summary: Any) -> str:
+    if isinstance(summary, dict):
+        rows = []
+        for key, value in summary.items():
+            shown = value if isinstance(value, str | int | float | bool) or value is None else json.dumps(
+                value, default=str, sort_keys=True)
+            rows.append(f"<tr><th>{e(key)}</th><td>{e(str(shown)[:2000])}</td></tr>")
+        return "<table id='summary'>" + "".join(rows) + "</table>"
+    return f"<pre id='summary'>{e(json.dumps(summary, indent=2, default=str))}</pre>"
+
+
+def _render_list(user: str, reports: list[Any], flows: list[str], flow: str, docs: bool) -> str:
+    options = "".join(f"<option value='{e(f)}'{' selected' if f == flow else ''}>{e(f)}</option>" for f in flows)
+    parts = ["<p class='muted'>What the comparing flows found: drift checks, reconciliations, refund mismatches, "
+             "replays and migrations. A report with items is work to look at.</p>",
+             f"<form class='filters' method='get'><label>Flow <select name='flow'><option value=''>any</option>"
+             f"{options}</select></label><button type='submit'>Filter</button></form>"]
+    if docs:
+        parts.append(f"<p><a id='data-docs' href='{PREFIX}/data-docs/index.html'>Great Expectations Data Docs</a> "
+                     "<span class='muted'>(the quality gates' validation results)</span></p>")
+    else:
+        parts.append("<p class='muted' id='data-docs-none'>No Great Expectations Data Docs site built yet "
+                     "(set ERPSYNC_DATA_DOCS_DIR to where the quality gates write it).</p>")
+    parts.append(f"<p class='muted'>{len(reports)} shown{f' (the newest {LIST_LIMIT})' if len(reports) >= LIST_LIMIT else ''}"
+                 "</p><table id='reports'><tr><th>#</th><th>Flow</th><th>Run</th><th>When</th><th>Items found</th>"
+                 "<th>Summary</th></tr>")
+    for r in reports:
+        brief = json.dumps(r.summary, default=str, sort_keys=True) if r.summary is not None else ""
+        parts.append(
+            f"<tr data-id='{r.id}'><td><a href='{PREFIX}/reports/{r.id}'>#{r.id}</a></td><td>{e(r.flow)}</td>"
+            f"<td>{_run(r.flow, r.run_id)}</td><td>{e(_fmt_time(r.created_at))}</td>"
+            f"<td>{'<b>' + str(r.item_count) + '</b>' if r.item_count else '0'}</td><td>{e(brief[:240])}</td></tr>")
+    parts.append("</table>")
+    return _page("Reports", "".join(parts), user)
+
+
+def _render_report(user: str, report: Any) -> str:
+    parts = [f"<table id='facts'><tr><th>Flow</th><td>{e(report.flow)}</td></tr>"
+             f"<tr><th>Run</th><td>{_run(report.flow, report.run_id)}</td></tr>"
+             f"<tr><th>When</th><td>{e(_fmt_time(report.created_at))}</td></tr>"
+             f"<tr><th>Items found</th><td id='item-count'>{report.item_count}</td></tr></table>",
+             "<h2>Summary</h2>", _summary_rows(report.summary),
+             f"<h2>Items</h2><p class='muted'>{len(report.items)} shown"
+             f"{f' (the first {ITEM_LIMIT})' if report.item_count > len(report.items) else ''}</p>"
+             "<table id='items'><tr><th>Kind</th><th>Entity</th><th>Record</th><th>Detail</th></tr>"]
+    for item in report.items:
+        detail = {k: v for k, v in (item.detail or {}).items() if k not in ("kind", "entity", "external_id")} \
+            if isinstance(item.detail, dict) else item.detail
+        parts.append(f"<tr><td>{e(item.kind)}</td><td>{e(item.entity)}</td><td>{e(item.external_id)}</td>"
+                     f"<td><code>{e(json.dumps(detail, default=str, sort_keys=True)[:1000])}</code></td></tr>")
+    parts.append("</table>")
+    return _page(f"Report #{report.id}: {report.flow}", "".join(parts), user)
+
+
+async def _reader(request: Request) -> tuple[Any, Response | None]:
+    user = await _user(request)
+    if user is None:
+        return None, _login(request)
+    if not await run_in_threadpool(_allowed, user, "GET"):
+        return None, _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    return user, None
+
+
+@app.get("/reports", response_class=HTMLResponse)
+async def reports(request: Request, flow: str = "") -> Response:
+    user, refused = await _reader(request)
+    if refused is not None:
+        return refused
+
+    def read() -> tuple[list[Any], list[str]]:
+        store = _store()
+        rows = store.list_drift_reports(flow=flow or None, limit=LIST_LIMIT)
+        flows = sorted({r.flow for r in store.list_drift_reports(limit=LIST_LIMIT)} | ({flow} if flow else set()))
+        return rows, flows
+
+    rows, flows = await run_in_threadpool(read)
+    return HTMLResponse(_render_list(_name(user), rows, flows, flow, data_docs_dir() is not None))
+
+
+@app.get("/reports/{report_id}", response_class=HTMLResponse)
+async def report(request: Request, report_id: int) -> Response:
+    user, refused = await _reader(request)
+    if refused is not None:
+        return refused
+    found = await run_in_threadpool(lambda: _store().get_drift_report(report_id))
+    if found is None:
+        return HTMLResponse(_page("Not found", f"<p class='bad'>no report #{report_id}</p>", _name(user)),
+                            status_code=404)
+    if len(found.items) > ITEM_LIMIT:
+        found = type(found)(**{**{f: getattr(found, f) for f in found.__dataclass_fields__},
+                               "items": found.items[:ITEM_LIMIT]})
+    return HTMLResponse(_render_report(_name(user), found))
+
+
+@app.get("/data-docs/{path:path}")
+async def data_docs(request: Request, path: str) -> Response:
+    """The Data Docs site's files, read-only, never outside its directory."""
+    user, refused = await _reader(request)
+    if refused is not None:
+        return refused
+    root = data_docs_dir()
+    if root is None:
+        return HTMLResponse(_page("No Data Docs", "<p class='bad'>no Great Expectations Data Docs site has been "
+                                  "built yet</p>", _name(user)), status_code=404)
+    target = (root / urllib.parse.unquote(path or "index.html")).resolve()
+    if not target.is_relative_to(root.resolve()) or not target.is_file():
+        return HTMLResponse(_page("Not found", f"<p class='bad'>no such Data Docs page: {e(path)}</p>",
+                                  _name(user)), status_code=404)
+    return FileResponse(target, media_type=mimetypes.guess_type(target.name)[0] or "application/octet-stream")
