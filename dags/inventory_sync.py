@@ -9,6 +9,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, d
 
 from erpsync_airflow.assets import CATALOG
 from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+from erpsync_airflow.inbox_assets import fast_lane_skus
 
 SPEC = flow_spec("inventory_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
@@ -36,7 +37,8 @@ SPEC = flow_spec("inventory_sync")  # schedule, pool, deadline, tags: erpsync.fl
                                             'or fixed units per channel, e.g. {"web": 40}'),
         "demand_window_hours": Param(24, type="number", exclusiveMinimum=0,
                                      description="the sales window of channel_demand observed"),
-        "fast_lane_skus": Param([], type="array", description="hot SKUs left to inventory_fast_lane"),
+        "fast_lane_skus": Param(fast_lane_skus(), type="array",
+                                description="hot SKUs left to inventory_fast_lane (ERPSYNC_FAST_LANE_SKUS)"),
         "lookback_minutes": Param(5, type="integer", minimum=0, description="overlap before the stock cursor"),
     },
     doc_md="""

@@ -1,7 +1,8 @@
 """Assets fed by the webhook inbox (issue 21) and the schedules that combine them with a sweep.
 
 ``INBOX["order"]`` is updated by an ``AssetWatcher`` whose ``InboxTrigger`` watches the inbox's
-``order`` rows; ``orders_sync`` is scheduled on it OR its cron (``AssetOrTimeSchedule``). The cron
+``order`` rows; ``orders_sync`` is scheduled on it OR its cron (``AssetOrTimeSchedule``); the same
+for ``shipment`` (shipments_sync), ``stock`` (inventory_fast_lane) and ``return`` (returns_sync). The cron
 run is the safety net: it reads by cursor and finds every record whose event never came. Its
 expression is ``ERPSYNC_SWEEP_CRON_<DAG_ID>`` (read when the DAG file is parsed), else the DAG's
 own default: with webhooks on, a slow sweep (``*/15 * * * *``) is enough; without them the polling
@@ -27,7 +28,30 @@ def inbox_asset(entity: str) -> Asset:
                                         trigger=InboxTrigger(entity=entity, poll_interval=POLL_INTERVAL))])
 
 
-INBOX = {"order": inbox_asset("order"), "shipment": inbox_asset("shipment")}
+#: the entities whose flows run on events: orders_sync, shipments_sync, the inventory fast lane
+#: (ERP ``stock.changed``), returns_sync (store ``return.*`` / ``refund.created``)
+INBOX = {entity: inbox_asset(entity) for entity in ("order", "shipment", "stock", "return")}
+
+
+def fast_lane_skus() -> list[str]:
+    """``ERPSYNC_FAST_LANE_SKUS`` (comma-separated; read when the DAG files are parsed): the default
+    of the param ``fast_lane_skus`` of inventory_sync and inventory_fast_lane, which also holds
+    for the runs the scheduler starts on events (a scheduled run takes the DAG's default params)."""
+    raw = os.environ.get("ERPSYNC_FAST_LANE_SKUS", "")
+    return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+def fast_lane_budget() -> int:
+    """``ERPSYNC_FAST_LANE_BUDGET_SECONDS`` (default 45): how long a scheduled fast-lane run keeps
+    polling. With the ERP's stock webhooks on, 0: each cron run is one pass (the sweep) and never
+    holds an event run back (``max_active_runs=1``)."""
+    raw = os.environ.get("ERPSYNC_FAST_LANE_BUDGET_SECONDS", "").strip()
+    if not raw:
+        return 45
+    if not raw.isdigit() or int(raw) > 50:
+        raise ValueError(f"ERPSYNC_FAST_LANE_BUDGET_SECONDS={raw!r} must be a whole number of seconds from 0 to 50 "
+                         "(a run must end before the next minute's)")
+    return int(raw)
 
 
 def sweep_cron(dag_id: str, default: str) -> str:

@@ -69,7 +69,7 @@ class SandboxErpAdapter(ErpAdapter):
     capabilities = Capabilities(
         name="sandbox ERP", multi_location_stock=True, price_lists=True, quantity_breaks=True,
         multi_currency_prices=True, rmas=True, erasure=True, bulk_stock_export=True, resumable_paging=True,
-        idempotency_keys=True, sales_order_listing=True, expiring_sessions=True, rate_limits=True)
+        idempotency_keys=True, sales_order_listing=True, expiring_sessions=True, rate_limits=True, webhooks=True)
 
     def __init__(
         self, base_url: str, username: str, password: str, *, timeout: float = 10.0, page_size: int = 100,

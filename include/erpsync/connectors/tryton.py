@@ -154,7 +154,9 @@ class TrytonErpAdapter(ErpAdapter):
                ("bulk_stock_export", "stock is read per warehouse through JSON-RPC"),
                ("resumable_paging", "no read_page: a migration re-reads and skips on a resume"),
                ("idempotency_keys", "Tryton has none: a write is looked up by its reference"),
-               ("rate_limits", "trytond has no request rate limiting")))
+               ("rate_limits", "trytond has no request rate limiting"),
+               ("webhooks", "trytond sends no webhooks (ir.trigger calls a server-side method, no HTTP push): "
+                            "shipments_sync and inventory_fast_lane poll it on their crons")))
 
     system = "erp"
     mapping = "erpsync.mappings.erp_tryton"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from erpsync import inbox
-from erpsync.flows import orders
+from erpsync.flows import inventory, orders
 from erpsync.flows.base import FlowContext, RunSummary
 
 #: inbox rows one run consumes at most (the rest go to the next run)
@@ -49,6 +49,18 @@ def orders_from_inbox(ctx: FlowContext) -> RunSummary:
             yield raw
 
     orders.sync_batch(ctx, read(), summary, state)
+    inbox.mark_done(ctx.store, [r.id for r in rows], ctx.run_id)
+    return summary
+
+
+def stock_from_inbox(ctx: FlowContext) -> RunSummary:
+    """The event-driven inventory fast lane: one pass over the hot SKUs fed by the ERP items the
+    open ``stock`` rows name (``stock.changed``), their stock read again from the ERP
+    (``inventory.run_fast_lane_for``); items feeding no hot SKU are left to inventory_sync."""
+    rows = inbox.open_rows(ctx.store, "stock", limit=MAX_ROWS)
+    codes = named_records(rows)
+    ctx.log.info("%s: %d inbox event(s) name %d ERP item(s)", ctx.flow, len(rows), len(codes))
+    summary = inventory.run_fast_lane_for(ctx, codes)
     inbox.mark_done(ctx.store, [r.id for r in rows], ctx.run_id)
     return summary
 

@@ -914,12 +914,7 @@ def run_fast_lane(ctx: FlowContext) -> RunSummary:
     """
     refuse_test_seams(ctx)
     summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
-    try:
-        settings = Settings.from_ctx(ctx)
-    except ValueError as exc:
-        from erpsync.errors import ConfigError
-
-        raise ConfigError(f"{ctx.flow}: {exc}") from None
+    settings = _fast_settings(ctx)
     if not settings.hot_skus:
         ctx.log.info("%s: no fast_lane_skus configured; nothing to do", ctx.flow)
         return summary
@@ -940,12 +935,53 @@ def run_fast_lane(ctx: FlowContext) -> RunSummary:
     return summary
 
 
-def fast_pass(engine: Engine) -> int:
+def _fast_settings(ctx: FlowContext) -> Settings:
+    try:
+        return Settings.from_ctx(ctx)
+    except ValueError as exc:
+        from erpsync.errors import ConfigError
+
+        raise ConfigError(f"{ctx.flow}: {exc}") from None
+
+
+def run_fast_lane_for(ctx: FlowContext, item_codes: Iterable[str]) -> RunSummary:
+    """The event-driven fast lane (issue 21): one pass over the hot SKUs that the ERP items named
+    by ``stock.changed`` events feed (the item itself, or a component of a hot kit).
+
+    The event is a hint: their stock is read again from the ERP (``stock_for_items`` of those items
+    and their kits' components), never taken from the payload. An item that feeds no hot SKU is
+    reported (``not_hot``) and left to ``inventory_sync``, which reads it by cursor: the two flows
+    still never write the same SKU.
+    """
+    refuse_test_seams(ctx)
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    named = {str(c) for c in item_codes}
+    settings = _fast_settings(ctx)
+    if not settings.hot_skus:
+        ctx.log.info("%s: no fast_lane_skus configured; %d named item(s) left to inventory_sync",
+                     ctx.flow, len(named))
+        return summary
+    engine = Engine(ctx, settings, summary)
+    engine.check_location_map()
+    fast_pass(engine, named=named)
+    finish(engine)
+    return summary
+
+
+def fast_pass(engine: Engine, named: set[str] | None = None) -> int:
+    """One read-compute-push of the hot SKUs; ``named``: only those fed by these item codes."""
     state = engine.state
     items = state.items_by_sku(engine.settings.hot_skus)
     missing = engine.settings.hot_skus - set(items)
     for sku in sorted(missing):
         engine.stats.report("unknown_item", sku)
+    if named is not None:
+        items = {sku: i for sku, i in items.items()
+                 if i.item_code in named or named & set((engine.kits.get(i.item_code) or i).kit or {})}
+        feeding = {i.item_code for i in items.values()} | {
+            c for i in items.values() for c in ((engine.kits.get(i.item_code) or i).kit or {})}
+        for code in sorted(named - feeding):
+            engine.stats.report("not_hot", code)
     codes = {i.item_code for i in items.values()}
     fetch = set(codes)
     for code in codes:

@@ -138,9 +138,10 @@ _ALL: tuple[FlowSpec, ...] = (
     FlowSpec("shipments_sync", "erp_to_store", ("erp", "storefront"), "shipment", "*/5 * * * *", "storefront",
              tags=("shipments",), consumes="erpsync://inbox/shipment", quality_suite="shipment", max_bad_share=0.10,
              replay="records", migration_entity="shipments", cursor="window"),
-    # RMAs from the store; status, credit memo and refund back (both directions gated)
+    # RMAs from the store; status, credit memo and refund back (both directions gated); the cron is
+    # the sweep beside the store's return/refund events (inbox Asset, issue 21)
     FlowSpec("returns_sync", "store_to_erp", ("storefront", "erp"), "return", "*/10 * * * *", "erp",
-             tags=("returns",), quality_suite="return", max_bad_share=0.10,
+             tags=("returns",), consumes="erpsync://inbox/return", quality_suite="return", max_bad_share=0.10,
              replay="records", migration_entity="returns", cursor="window"),
     # reads both; the ERP's sales orders are the heavy read
     FlowSpec("orders_reconciliation", "compare", ("storefront", "erp"), "order", "30 2 * * *", "erp",
@@ -164,9 +165,10 @@ _ALL: tuple[FlowSpec, ...] = (
              "storefront", tags=("inventory",), consumes="erpsync://catalog", deadline=4 * MINUTE,
              quality_suite="stock", max_bad_share=0.10, replay="rerun",
              not_replayed=_INVENTORY.format(flow="inventory_sync"), cursor="since"),
+    # hot SKUs: the ERP's stock.changed events (inbox Asset, issue 21) OR every minute (polling inside)
     FlowSpec("inventory_fast_lane", "erp_to_store", ("erp", "storefront"), "inventory_level", "* * * * *",
-             "storefront", tags=("inventory",), deadline=4 * MINUTE, quality_suite="stock", max_bad_share=0.10,
-             replay="rerun", not_replayed=_INVENTORY.format(flow="inventory_fast_lane"), cursor="none"),
+             "storefront", tags=("inventory",), consumes="erpsync://inbox/stock", deadline=4 * MINUTE,
+             quality_suite="stock", max_bad_share=0.10, replay="rerun", not_replayed=_INVENTORY.format(flow="inventory_fast_lane"), cursor="none"),
     # reads every store level
     FlowSpec("inventory_drift_check", "compare", ("erp", "storefront"), "inventory_level", "15 3 * * *",
              "storefront", tags=("inventory", "reconciliation"), quality_suite="stock", max_bad_share=0.10,
