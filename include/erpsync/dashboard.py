@@ -176,7 +176,7 @@ def _open_dead_letters(conn: sa.Connection) -> dict[str, int]:
 
 def _outbox_depth(conn: sa.Connection) -> dict[str, int]:
     o = t.outbox
-    q = sa.select(o.c.flow, sa.func.count()).where(o.c.status != "done").group_by(o.c.flow)
+    q = sa.select(o.c.flow, sa.func.count()).where(o.c.status.in_(("queued", "claimed"))).group_by(o.c.flow)
     return {f: int(n) for f, n in conn.execute(q)}
 
 

@@ -343,6 +343,7 @@ outbox = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("flow", "dedupe_key"),
     sa.Index(None, "flow", "status", "id"),
+    sa.Index(None, "status", "flow"),  # the dashboard's depth per flow (migration 0015_console_indexes)
     _status_check(OUTBOX_STATUSES),
 )
 
@@ -360,6 +361,7 @@ inventory_pushed = sa.Table(
     # newest ERP modified_at (wire format, so text order is time order) the value was computed from
     sa.Column("source_modified", sa.String(32)),
     sa.Column("pushed_at", UTCDateTime, nullable=False),
+    sa.Index(None, "pushed_at"),  # the dashboard's newest pushes (migration 0015_console_indexes)
 )
 
 #: what inventory needs of each ERP item: its SKU, whether it is active, its kit components
