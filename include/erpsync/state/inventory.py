@@ -50,12 +50,12 @@ class InventoryState:
     def _upsert(self, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
-        stmt = self.store._insert(table)
+        stmt = self.store.db.insert(table)
         cols = [c for c in rows[0] if c not in keys]
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c[k] for k in keys], set_={c: stmt.excluded[c] for c in cols}
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             for chunk in _chunks(rows, WRITE_CHUNK):
                 conn.execute(stmt, list(chunk))
         return len(rows)
@@ -70,7 +70,7 @@ class InventoryState:
         out: dict[tuple[str, str], Pushed] = {}
         q = sa.select(p.c.sku, p.c.location, p.c.available, p.c.backorderable, p.c.restock_date,
                       p.c.source_modified)
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for chunk in _chunks(skus, READ_CHUNK):
                 for sku, loc, avail, back, restock, src in conn.execute(q.where(p.c.sku.in_(chunk))):
                     if (sku, loc) in wanted:
@@ -79,7 +79,7 @@ class InventoryState:
 
     def record_pushed(self, rows: Iterable[Mapping[str, Any]], *, at: dt.datetime | None = None) -> int:
         """Remember what the store now holds (after a successful push, or as seen in the store)."""
-        now = at or self.store._now()
+        now = at or self.store.db.now()
         data = [
             {"sku": r["sku"], "location": r["location"], "available": int(r["available"]),
              "backorderable": bool(r.get("backorderable", False)), "restock_date": r.get("restock_date"),
@@ -89,7 +89,7 @@ class InventoryState:
         return self._upsert(t.inventory_pushed, ["sku", "location"], data)
 
     def pushed_count(self) -> int:
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.inventory_pushed)).scalar_one())
 
     def pushed_since(self, keys: Iterable[tuple[str, str]], since: dt.datetime) -> set[tuple[str, str]]:
@@ -97,7 +97,7 @@ class InventoryState:
         wanted = set(keys)
         p = t.inventory_pushed
         out: set[tuple[str, str]] = set()
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for chunk in _chunks(sorted({k[0] for k in wanted}), READ_CHUNK):
                 q = sa.select(p.c.sku, p.c.location).where(p.c.sku.in_(chunk), p.c.pushed_at >= since)
                 out.update(k for k in conn.execute(q) if tuple(k) in wanted)
@@ -116,7 +116,7 @@ class InventoryState:
     def items(self, codes: Iterable[str]) -> dict[str, ItemInfo]:
         it = t.inventory_items
         out: dict[str, ItemInfo] = {}
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for chunk in _chunks(sorted(set(codes)), READ_CHUNK):
                 q = sa.select(it.c.item_code, it.c.sku, it.c.active, it.c.kit).where(it.c.item_code.in_(chunk))
                 for code, sku, active, kit in conn.execute(q):
@@ -126,7 +126,7 @@ class InventoryState:
     def items_by_sku(self, skus: Iterable[str]) -> dict[str, ItemInfo]:
         it = t.inventory_items
         out: dict[str, ItemInfo] = {}
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for chunk in _chunks(sorted(set(skus)), READ_CHUNK):
                 q = sa.select(it.c.item_code, it.c.sku, it.c.active, it.c.kit).where(it.c.sku.in_(chunk))
                 for code, sku, active, kit in conn.execute(q):
@@ -135,7 +135,7 @@ class InventoryState:
 
     def all_items(self) -> Iterator[ItemInfo]:
         it = t.inventory_items
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for code, sku, active, kit in conn.execute(sa.select(it.c.item_code, it.c.sku, it.c.active, it.c.kit)):
                 yield ItemInfo(code, sku, bool(active), kit)
 
@@ -143,14 +143,14 @@ class InventoryState:
         """Item code -> (SKU, active) of every item in one scan (the drift check's third of a
         million items; no kit JSON parsed, no object per item)."""
         it = t.inventory_items
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             rows = conn.execute(sa.select(it.c.item_code, it.c.sku, it.c.active)).all()
         return {code: (sku, bool(active)) for code, sku, active in rows}
 
     def kits(self) -> dict[str, ItemInfo]:
         """Every kit, by item code (a few percent of the items)."""
         it = t.inventory_items
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             q = sa.select(it.c.item_code, it.c.sku, it.c.active, it.c.kit).where(it.c.kit.is_not(None))
             return {
                 code: ItemInfo(code, sku, bool(active), kit)
@@ -159,7 +159,7 @@ class InventoryState:
             }
 
     def item_count(self) -> int:
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.inventory_items)).scalar_one())
 
     # -- the store's SKUs -------------------------------------------------------------------
@@ -171,18 +171,18 @@ class InventoryState:
     def store_skus(self, skus: Iterable[str]) -> set[str]:
         s = t.inventory_store_skus
         out: set[str] = set()
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for chunk in _chunks(sorted(set(skus)), READ_CHUNK):
                 out.update(r[0] for r in conn.execute(sa.select(s.c.sku).where(s.c.sku.in_(chunk))))
         return out
 
     def all_store_skus(self) -> set[str]:
         s = t.inventory_store_skus
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return {r[0] for r in conn.execute(sa.select(s.c.sku))}
 
     def store_sku_count(self) -> int:
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.inventory_store_skus)).scalar_one())
 
     # -- observed channel sales (channel reallocation) ---------------------------------------
@@ -203,7 +203,7 @@ class InventoryState:
         query = (sa.select(c.c.sku, c.c.channel, sa.func.sum(c.c.units))
                  .where(c.c.sold_at >= since, c.c.units > 0).group_by(c.c.sku, c.c.channel))
         out: dict[str, dict[str, int]] = {}
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             if skus is None:
                 results: Iterable[Any] = conn.execute(query)
             else:
@@ -216,5 +216,5 @@ class InventoryState:
     def purge_sales(self, before: dt.datetime) -> int:
         """Forget sales older than ``before`` (housekeeping)."""
         c = t.channel_sales
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             return int(conn.execute(sa.delete(c).where(c.c.sold_at < before)).rowcount or 0)

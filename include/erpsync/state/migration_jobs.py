@@ -64,7 +64,7 @@ class MigrationJob:
     finished_at: dt.datetime | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> MigrationJob:
+    def from_row(cls, row: Mapping[Any, Any]) -> MigrationJob:
         values = {f.name: row[f.name] for f in fields(cls)}
         values["params"] = dict(values["params"] or {})
         values["checkpoint"] = dict(values["checkpoint"] or {})
@@ -86,9 +86,9 @@ class MigrationJobs:
                batch_size: int, dry_run: bool, params: Mapping[str, Any] | None = None) -> tuple[MigrationJob, bool]:
         """The job ``job_id``: created now (True) or as it already was (False: a resume)."""
         j = t.migration_jobs
-        now = self.store._now()
+        now = self.store.db.now()
         stmt = (
-            self.store._insert(j)
+            self.store.db.insert(j)
             .values(id=job_id, entity=entity, direction=direction, date_from=date_from, date_to=date_to,
                     batch_size=batch_size, dry_run=dry_run, params=dict(params or {}), status="pending",
                     checkpoint={"token": None, "exhausted": False}, batches=0, processed=0, written=0,
@@ -96,7 +96,7 @@ class MigrationJobs:
             .on_conflict_do_nothing(index_elements=[j.c.id])
             .returning(j.c.id)
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             created = conn.execute(stmt).first() is not None
         job = self.get(job_id)
         assert job is not None
@@ -104,7 +104,7 @@ class MigrationJobs:
 
     def get(self, job_id: str) -> MigrationJob | None:
         j = t.migration_jobs
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             row = conn.execute(sa.select(j).where(j.c.id == job_id)).mappings().first()
         return MigrationJob.from_row(row) if row is not None else None
 
@@ -114,7 +114,7 @@ class MigrationJobs:
         q = sa.select(j).order_by(j.c.created_at.desc(), j.c.id).limit(limit)
         if status is not None:
             q = q.where(j.c.status == status)
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return [MigrationJob.from_row(r) for r in conn.execute(q).mappings()]
 
     def claim(self, job_id: str, owner: str, *, lease_seconds: int = DEFAULT_LEASE_SECONDS,
@@ -124,9 +124,9 @@ class MigrationJobs:
         Raises ``JobBusy`` naming the holder otherwise; a finished job is returned untouched.
         """
         j = t.migration_jobs
-        now = self.store._now()
+        now = self.store.db.now()
         free = sa.or_(j.c.owner.is_(None), j.c.owner == owner, j.c.lease_until < now, sa.true() if force else sa.false())
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             n = conn.execute(
                 sa.update(j).where(j.c.id == job_id, j.c.status != "succeeded", free)
                 .values(owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds), status="running",
@@ -151,13 +151,13 @@ class MigrationJobs:
         merged = dict(job.counts)
         for k, v in reasons.items():
             merged[k] = merged.get(k, 0) + int(v)
-        now = self.store._now()
+        now = self.store.db.now()
         values: dict[str, Any] = {c: getattr(j.c, c) + int(counts.get(c, 0)) for c in COUNTERS}
         values.update(checkpoint=dict(checkpoint), counts=merged, batches=j.c.batches + 1, updated_at=now,
                       lease_until=now + dt.timedelta(seconds=lease_seconds))
         if total is not None:
             values["total"] = total
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             # guarded by the owner and the batch count read above: a stale writer changes nothing
             n = conn.execute(sa.update(j).where(j.c.id == job_id, j.c.owner == owner, j.c.batches == job.batches)
                              .values(**values)).rowcount
@@ -174,14 +174,14 @@ class MigrationJobs:
         if status not in t.MIGRATION_STATUSES:
             raise ValueError(f"unknown status {status!r}")
         j = t.migration_jobs
-        now = self.store._now()
+        now = self.store.db.now()
         values: dict[str, Any] = {"status": status, "owner": None, "lease_until": None, "updated_at": now,
                                   "error": error[:2000] if error else None}
         if report is not None:
             values["report"] = dict(report)
         if status == "succeeded":
             values["finished_at"] = now
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             n = conn.execute(sa.update(j).where(j.c.id == job_id, j.c.owner == owner).values(**values)).rowcount
         if not n:
             raise LostLease(f"migration job {job_id}: this process ({owner}) no longer owns it")

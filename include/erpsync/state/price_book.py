@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from erpsync.state import schema as t
 
@@ -50,24 +49,20 @@ class PricingItem:
 class PriceBook:
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        self._sqlite = store.engine.dialect.name == "sqlite"
-
-    def _insert(self, table: sa.Table) -> Any:
-        return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
     def _now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
     # ------------------------------------------------------------------ price book
     def is_empty(self) -> bool:
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return conn.execute(sa.select(t.price_book.c.key).limit(1)).first() is None
 
     def load(self, keys: Iterable[str]) -> dict[str, BookRow]:
         pb = t.price_book
         out: dict[str, BookRow] = {}
         keys = list(dict.fromkeys(keys))
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for i in range(0, len(keys), CHUNK):
                 for r in conn.execute(sa.select(pb).where(pb.c.key.in_(keys[i : i + CHUNK]))).mappings():
                     out[r["key"]] = _row(r)
@@ -87,13 +82,13 @@ class PriceBook:
             }
             for r in rows
         ]
-        stmt = self._insert(pb)
+        stmt = self.store.db.insert(pb)
         stmt = stmt.on_conflict_do_update(
             index_elements=[pb.c.key],
             set_={c: stmt.excluded[c] for c in ("rules", "published", "published_at", "next_change_at", "dirty",
                                                  "updated_at")},
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             for i in range(0, len(values), CHUNK):
                 conn.execute(stmt, values[i : i + CHUNK])
 
@@ -106,11 +101,11 @@ class PriceBook:
             .order_by(pb.c.key)
             .limit(limit)
         )
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return [_row(r) for r in conn.execute(q).mappings()]
 
     def count(self) -> int:
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.price_book)).scalar_one())
 
     # ------------------------------------------------------------------ items
@@ -124,12 +119,12 @@ class PriceBook:
              "currency": i.currency, "active": i.active, "updated_at": now}
             for i in items
         ]
-        stmt = self._insert(pi)
+        stmt = self.store.db.insert(pi)
         stmt = stmt.on_conflict_do_update(
             index_elements=[pi.c.item_code],
             set_={c: stmt.excluded[c] for c in ("sku", "cost", "currency", "active", "updated_at")},
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             for i in range(0, len(values), CHUNK):
                 conn.execute(stmt, values[i : i + CHUNK])
 
@@ -137,7 +132,7 @@ class PriceBook:
         """Items by code (all of them when ``item_codes`` is None)."""
         pi = t.pricing_items
         out: dict[str, PricingItem] = {}
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             if item_codes is None:
                 batches: Iterator[Any] = iter([conn.execute(sa.select(pi)).mappings()])
             else:
@@ -159,7 +154,7 @@ class PriceBook:
         pi = t.pricing_items
         skus = list(dict.fromkeys(skus))
         out: set[str] = set()
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for i in range(0, len(skus), CHUNK):
                 q = sa.select(pi.c.sku).where(pi.c.sku.in_(skus[i : i + CHUNK]), pi.c.in_store.is_(False))
                 out.update(r[0] for r in conn.execute(q))
@@ -168,7 +163,7 @@ class PriceBook:
     def set_in_store(self, skus: Iterable[str], value: bool) -> None:
         pi = t.pricing_items
         skus = list(dict.fromkeys(skus))
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             for i in range(0, len(skus), CHUNK):
                 conn.execute(sa.update(pi).where(pi.c.sku.in_(skus[i : i + CHUNK])).values(in_store=value))
 
@@ -176,7 +171,7 @@ class PriceBook:
         pi = t.pricing_items
         skus = list(dict.fromkeys(skus))
         out: dict[str, PricingItem] = {}
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             for i in range(0, len(skus), CHUNK):
                 for r in conn.execute(sa.select(pi).where(pi.c.sku.in_(skus[i : i + CHUNK]))).mappings():
                     out[r["sku"]] = PricingItem(
@@ -203,14 +198,14 @@ def add_approvals(store: StateStore, rows: Sequence[dict[str, Any]]) -> list[int
     ap = t.approvals
     now = dt.datetime.now(dt.UTC)
     values = [{**r, "status": "pending", "created_at": now} for r in rows]
-    ins = sqlite.insert(ap) if store.engine.dialect.name == "sqlite" else postgresql.insert(ap)
+    ins = store.db.insert(ap)
     stmt = ins.on_conflict_do_update(
         index_elements=[ap.c.flow, ap.c.entity, ap.c.external_id, ap.c.kind],
         index_where=sa.text("status = 'pending'"),
         set_={"proposed": ins.excluded.proposed, "current": ins.excluded.current, "reason": ins.excluded.reason},
     ).returning(ap.c.id, sort_by_parameter_order=True)
     ids: list[int] = []
-    with store._tx() as conn:
+    with store.db.begin() as conn:
         for i in range(0, len(values), CHUNK):
             ids += [int(r[0]) for r in conn.execute(stmt, values[i : i + CHUNK])]
     return ids
