@@ -47,4 +47,4 @@ def _purge_sales(store: StateStore, days: int) -> int:
     is a day; a longer history is no use to the allocation."""
     from erpsync.state.inventory import InventoryState
 
-    return InventoryState(store).purge_sales(store._now() - dt.timedelta(days=days))
+    return InventoryState(store).purge_sales(store.db.now() - dt.timedelta(days=days))

@@ -218,12 +218,14 @@ def _now() -> dt.datetime:
 def add(store: Any, event: InboxEvent) -> bool:
     """Store the event (committed when this returns); False when its id was stored before."""
     t = schema.inbox
-    with store._tx() as conn:
-        stmt = store._insert(t).values(
+    with store.db.begin() as conn:
+        stmt = store.db.insert(t).values(
             source=event.source, event_id=event.event_id, event_type=event.event_type, entity=event.entity,
             record_id=event.record_id, occurred_at=event.occurred_at, received_at=_now(), status="pending",
-        ).on_conflict_do_nothing(index_elements=["source", "event_id"])
-        return bool(conn.execute(stmt).rowcount)
+        ).on_conflict_do_nothing(index_elements=["source", "event_id"]).returning(t.c.id)
+        # the row it returns says whether it was stored: the rowcount of this INSERT is -1 on
+        # PostgreSQL (psycopg 3 through SQLAlchemy), which counted every duplicate as stored
+        return conn.execute(stmt).first() is not None
 
 
 def claim(store: Any, entity: str, *, reclaim: int | None = None) -> tuple[str, int] | None:
@@ -233,7 +235,7 @@ def claim(store: Any, entity: str, *, reclaim: int | None = None) -> tuple[str, 
     t = schema.inbox
     now = _now()
     stale = now - dt.timedelta(seconds=reclaim_seconds() if reclaim is None else reclaim)
-    with store._tx(write=False) as conn:
+    with store.db.begin(write=False) as conn:
         waiting = conn.execute(sa.select(sa.func.count()).select_from(t).where(
             t.c.entity == entity, t.c.status == "claimed", t.c.claimed_at >= stale)).scalar_one()
         pending = conn.execute(sa.select(sa.func.count()).select_from(t).where(
@@ -242,18 +244,26 @@ def claim(store: Any, entity: str, *, reclaim: int | None = None) -> tuple[str, 
     if waiting or not pending:
         return None
     token = uuid.uuid4().hex
-    with store._tx() as conn:
-        n = conn.execute(t.update().where(
+    with store.db.begin() as conn:
+        n = conn.execute(t.update().where(t.c.id.in_(_in_id_order(sa.select(t.c.id).where(
             t.c.entity == entity, sa.or_(t.c.status == "pending",
-                                         sa.and_(t.c.status == "claimed", t.c.claimed_at < stale)),
-        ).values(status="claimed", claim=token, claimed_at=now)).rowcount
+                                         sa.and_(t.c.status == "claimed", t.c.claimed_at < stale))))))
+                         .values(status="claimed", claim=token, claimed_at=now)).rowcount
     return (token, n) if n else None
+
+
+def _in_id_order(ids: sa.Select) -> Any:
+    """The rows of ``ids`` locked in id order (PostgreSQL ``SELECT ... ORDER BY id FOR UPDATE``;
+    SQLite has one writer at a time and ignores it). Without it a claim and a run's ``mark_done``
+    updating the same rows at once took their row locks in different orders and deadlocked
+    (found by tests/integration/test_inbox_postgres.py); now one waits for the other."""
+    return ids.order_by(schema.inbox.c.id).with_for_update().scalar_subquery()
 
 
 def open_rows(store: Any, entity: str, limit: int = 10_000) -> list[InboxRow]:
     """The entity's rows not done yet (pending or claimed), oldest first."""
     t = schema.inbox
-    with store._tx(write=False) as conn:
+    with store.db.begin(write=False) as conn:
         rows = conn.execute(sa.select(t).where(t.c.entity == entity, t.c.status != "done")
                             .order_by(t.c.id).limit(limit)).mappings().all()
     return [InboxRow(r["id"], r["source"], r["event_id"], r["event_type"], r["entity"], r["record_id"],
@@ -265,15 +275,16 @@ def mark_done(store: Any, ids: Iterable[int], run_id: str) -> int:
     ids = list(ids)
     if not ids:
         return 0
-    with store._tx() as conn:
-        return int(conn.execute(t.update().where(t.c.id.in_(ids), t.c.status != "done")
-                                .values(status="done", done_at=_now(), run_id=run_id[:255])).rowcount)
+    with store.db.begin() as conn:
+        return int(conn.execute(t.update().where(t.c.id.in_(_in_id_order(sa.select(t.c.id).where(
+            t.c.id.in_(ids), t.c.status != "done")))).values(status="done", done_at=_now(),
+                                                           run_id=run_id[:255])).rowcount)
 
 
 def counts(store: Any) -> dict[str, dict[str, int]]:
     """{entity: {status: rows}}."""
     t = schema.inbox
-    with store._tx(write=False) as conn:
+    with store.db.begin(write=False) as conn:
         rows = conn.execute(sa.select(t.c.entity, t.c.status, sa.func.count()).group_by(t.c.entity, t.c.status))
         out: dict[str, dict[str, int]] = {}
         for entity, status, n in rows:

@@ -134,7 +134,7 @@ def test_heal_pushes_the_fresh_value_but_never_over_a_newer_write(world: Any) ->
     ctx = make_ctx(store, "inventory_drift_check", erp, sf, "h1", location_map=LOCATION_MAP, heal=True)
     # a sync pushes S1@EAST while the check reads the store: the healer must leave it
     sf.during_export = lambda: InventoryState(store).record_pushed(
-        [{"sku": "S1", "location": "EAST", "available": 3}], at=store._now() + dt.timedelta(seconds=1))
+        [{"sku": "S1", "location": "EAST", "available": 3}], at=store.db.now() + dt.timedelta(seconds=1))
     _, _, res = inventory_drift.run_with_email(ctx)
     assert res.heal_skipped_newer == 1
     assert sorted((w["sku"], w["location_id"], w["available"]) for w in sf.writes) == [

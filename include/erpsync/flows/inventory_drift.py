@@ -132,7 +132,7 @@ def check_compared(ctx: FlowContext, summary: RunSummary, res: DriftResult) -> N
 
 def check(engine: Engine) -> DriftResult:
     ctx, state, s = engine.ctx, engine.state, engine.settings
-    started = ctx.store._now()
+    started = ctx.store.db.now()
     refresh_items(ctx, state, engine.summary)
     refresh_store_skus(ctx, state)
 

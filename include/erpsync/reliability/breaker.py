@@ -130,25 +130,25 @@ class CircuitBreaker:
             return
         b = t.circuit_breakers
         stmt = (
-            self.store._insert(b)
-            .values(system=self.system, state="closed", failures=0, updated_at=self.store._now())
+            self.store.db.insert(b)
+            .values(system=self.system, state="closed", failures=0, updated_at=self.store.db.now())
             .on_conflict_do_nothing(index_elements=[b.c.system])
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             conn.execute(stmt)
         self._ensured = True
 
     def state(self) -> BreakerState:
         self._ensure()
         b = t.circuit_breakers
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             row = conn.execute(sa.select(b).where(b.c.system == self.system)).mappings().one()
         return BreakerState.from_row(row)
 
     def events(self, limit: int = 100) -> list[BreakerEvent]:
         e = t.breaker_events
         q = sa.select(e).where(e.c.system == self.system).order_by(e.c.id).limit(limit)
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return [BreakerEvent(**dict(r)) for r in conn.execute(q).mappings()]
 
     # -- the three calls a client makes --------------------------------------------------------
@@ -164,7 +164,7 @@ class CircuitBreaker:
             self._known_clean = st.failures == 0
             return
         self._known_clean = False
-        now = self.store._now()
+        now = self.store.db.now()
         b = t.circuit_breakers
         if st.state == "half_open":
             if st.probe_owner == self.owner:
@@ -203,10 +203,10 @@ class CircuitBreaker:
         self._known_clean = False
         self._ensure()
         b = t.circuit_breakers
-        now = self.store._now()
+        now = self.store.db.now()
         reason = (reason or "failure")[:500]
         events: list[tuple[str, str]] = []
-        with self._lock, self.store._tx() as conn:
+        with self._lock, self.store.db.begin() as conn:
             res = conn.execute(
                 sa.update(b).where(b.c.system == self.system, b.c.state == "half_open", b.c.probe_owner == self.owner)
                 .values(state="open", opened_at=now, probe_owner=None, probe_until=None, last_error=reason,
@@ -241,8 +241,8 @@ class CircuitBreaker:
         """UPDATE the row WHERE ``guard``; True if this call changed it (and then log ``event``)."""
         self._ensure()
         b = t.circuit_breakers
-        now = self.store._now()
-        with self._lock, self.store._tx() as conn:
+        now = self.store.db.now()
+        with self._lock, self.store.db.begin() as conn:
             res = conn.execute(
                 sa.update(b).where(b.c.system == self.system, guard).values(updated_at=now, **values)
             )

@@ -189,22 +189,22 @@ def reserve(store: StateStore, system: str, rate: float, burst: float, count: in
     rb = t.rate_budgets
     interval = 1.0 / rate
     tau = (max(1.0, burst) - 1.0) * interval
-    with store._tx() as conn:
-        if store._sqlite:
+    with store.db.begin() as conn:
+        if store.db.is_sqlite:
             now = time.time()  # one machine: the lock of BEGIN IMMEDIATE orders every process
         else:
             now = float(conn.execute(sa.select(sa.func.extract("epoch", sa.func.clock_timestamp()))).scalar_one())
         query = sa.select(rb.c.tat).where(rb.c.system == system).with_for_update()
         tat = conn.execute(query).scalar()
         if tat is None:
-            conn.execute(store._insert(rb).values(system=system, tat=now, rps=rate, updated_at=store._now())
+            conn.execute(store.db.insert(rb).values(system=system, tat=now, rps=rate, updated_at=store.db.now())
                          .on_conflict_do_nothing(index_elements=["system"]))
             tat = conn.execute(query).scalar_one()
         delays = []
         for _ in range(max(1, count)):
             delays.append(max(0.0, tat - tau - now))
             tat = max(tat, now) + interval
-        conn.execute(sa.update(rb).where(rb.c.system == system).values(tat=tat, rps=rate, updated_at=store._now()))
+        conn.execute(sa.update(rb).where(rb.c.system == system).values(tat=tat, rps=rate, updated_at=store.db.now()))
     return delays
 
 

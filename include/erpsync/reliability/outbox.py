@@ -54,23 +54,23 @@ class Outbox:
     def put(self, system: str, entity: str, external_id: str, payload: Any, dedupe_key: str) -> bool:
         """Queue a record; False when this version of it is already known (queued or drained)."""
         o = t.outbox
-        now = self.store._now()
+        now = self.store.db.now()
         stmt = (
-            self.store._insert(o)
+            self.store.db.insert(o)
             .values(flow=self.flow, system=system, entity=entity, external_id=str(external_id),
                     dedupe_key=dedupe_key[:255], payload=payload, status="queued", attempts=0,
                     created_at=now, updated_at=now)
             .on_conflict_do_nothing(index_elements=[o.c.flow, o.c.dedupe_key])
             .returning(o.c.id)
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             return conn.execute(stmt).first() is not None
 
     def pending(self) -> int:
         """Rows not drained yet (queued, or claimed by a worker that may still be at it)."""
         o = t.outbox
         q = sa.select(sa.func.count()).where(o.c.flow == self.flow, o.c.status != "done")
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return int(conn.execute(q).scalar_one())
 
     def claim(self, worker: str, limit: int = 100, lease_seconds: int = DEFAULT_LEASE_SECONDS,
@@ -79,7 +79,7 @@ class Outbox:
         ran out, and the worker's own (a retried task keeps its worker id, so a killed try does not
         block its retry)."""
         o = t.outbox
-        now = self.store._now()
+        now = self.store.db.now()
         claimable = sa.and_(
             o.c.flow == self.flow,
             o.c.id > after_id,
@@ -89,9 +89,9 @@ class Outbox:
             ),
         )
         pick = sa.select(o.c.id).where(claimable).order_by(o.c.id).limit(limit)
-        if not self.store._sqlite:
+        if not self.store.db.is_sqlite:
             pick = pick.with_for_update(skip_locked=True)
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             ids = list(conn.execute(pick).scalars())
             if not ids:
                 return []
@@ -107,9 +107,9 @@ class Outbox:
     def done(self, item_id: int) -> None:
         """Drained: the record went through its flow (written, skipped or dead-lettered)."""
         o = t.outbox
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             conn.execute(sa.update(o).where(o.c.id == item_id).values(
-                status="done", payload=None, claimed_by=None, lease_until=None, updated_at=self.store._now()))
+                status="done", payload=None, claimed_by=None, lease_until=None, updated_at=self.store.db.now()))
 
     def release(self, item_ids: Iterable[int], error: str | None = None) -> None:
         """Give rows back to the queue (in their original place: the order is by id)."""
@@ -118,10 +118,10 @@ class Outbox:
             return
         o = t.outbox
         values: dict[str, Any] = {"status": "queued", "claimed_by": None, "lease_until": None,
-                                  "updated_at": self.store._now()}
+                                  "updated_at": self.store.db.now()}
         if error is not None:
             values["last_error"] = error[:2000]
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             conn.execute(sa.update(o).where(o.c.id.in_(ids), o.c.status == "claimed").values(**values))
 
     def items(self, status: str | None = None, limit: int = 1000) -> list[OutboxItem]:
@@ -129,7 +129,7 @@ class Outbox:
         q = sa.select(o).where(o.c.flow == self.flow)
         if status is not None:
             q = q.where(o.c.status == status)
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return [OutboxItem.from_row(r) for r in conn.execute(q.order_by(o.c.id).limit(limit)).mappings()]
 
 
@@ -137,13 +137,13 @@ def outbox_counts(store: StateStore) -> dict[tuple[str, str], int]:
     """(flow, status) -> rows, for ``erpsync outbox status`` and the e-mails."""
     o = t.outbox
     q = sa.select(o.c.flow, o.c.status, sa.func.count()).group_by(o.c.flow, o.c.status)
-    with store._tx(write=False) as conn:
+    with store.db.begin(write=False) as conn:
         return {(f, s): int(n) for f, s, n in conn.execute(q)}
 
 
 def purge_outbox(store: StateStore, older_than_days: int) -> int:
     """Delete drained rows older than the retention (they hold no payload, only the history)."""
     o = t.outbox
-    cutoff = store._now() - dt.timedelta(days=older_than_days)
-    with store._tx() as conn:
+    cutoff = store.db.now() - dt.timedelta(days=older_than_days)
+    with store.db.begin() as conn:
         return conn.execute(sa.delete(o).where(o.c.status == "done", o.c.updated_at < cutoff)).rowcount

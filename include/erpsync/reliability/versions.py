@@ -37,7 +37,7 @@ class Versions:
 
     def newest(self, external_id: str) -> str | None:
         v = t.record_versions
-        with self.store._tx(write=False) as conn:
+        with self.store.db.begin(write=False) as conn:
             return conn.execute(
                 sa.select(v.c.version).where(v.c.flow == self.flow, v.c.external_id == external_id)
             ).scalar_one_or_none()
@@ -53,12 +53,12 @@ class Versions:
         if version is None:
             return
         v = t.record_versions
-        stmt = self.store._insert(v).values(flow=self.flow, external_id=external_id, version=version,
-                                            updated_at=self.store._now())
+        stmt = self.store.db.insert(v).values(flow=self.flow, external_id=external_id, version=version,
+                                            updated_at=self.store.db.now())
         stmt = stmt.on_conflict_do_update(
             index_elements=[v.c.flow, v.c.external_id],
             set_={"version": stmt.excluded.version, "updated_at": stmt.excluded.updated_at},
             where=v.c.version < stmt.excluded.version,
         )
-        with self.store._tx() as conn:
+        with self.store.db.begin() as conn:
             conn.execute(stmt)
