@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from erpsync_airflow import console_reports  # noqa: F401  (its pages register on the console's app)
+from erpsync_airflow import console_approvals, console_reports  # noqa: F401  (their pages register on the console's app)
 from erpsync_airflow.console import PREFIX, app
 
 

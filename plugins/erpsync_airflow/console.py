@@ -259,7 +259,8 @@ def _page(title: str, body: str, user: str | None = None) -> str:
             "<link rel='icon' href='data:,'>"
             f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dead-letters'>Dead letters</a>"
             f"<a href='{PREFIX}/xrefs' id='nav-xrefs'>Cross-references</a>"
-            f"<a href='{PREFIX}/reports' id='nav-reports'>Reports</a>{who}</nav>"
+            f"<a href='{PREFIX}/reports' id='nav-reports'>Reports</a>"
+            f"<a href='{PREFIX}/approvals' id='nav-approvals'>Approvals</a>{who}</nav>"
             f"<h1>{e(title)}</h1>{body}</body></html>")
 
 
