@@ -10,8 +10,11 @@ and their pages are shared copy-on-write instead of loaded again per task.
 
 ``plugins/airflow_local_settings.py`` calls :func:`preload_for_tasks` in every Airflow process;
 it imports only in ``airflow scheduler`` and ``airflow celery worker``, and only the modules named
-by ``ERPSYNC_PRELOAD_TASK_MODULES`` (default: :data:`DEFAULT`; ``off`` to disable). A module that
-fails to import is logged and skipped: the task imports it itself, as before.
+by ``ERPSYNC_PRELOAD_TASK_MODULES`` (default: :data:`DEFAULT`; ``off`` to disable). An entry
+``module:function`` also calls the function once imported: ``erpsync.quality.gx:preload`` loads
+the GX project's context (``gx/``), so a task's first quality gate neither imports GX nor loads
+it (measured by ``python -m benchmarks gate``). A module that fails to import is logged and
+skipped: the task imports it itself, as before.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import os
 import sys
 import time
 
-DEFAULT = ("pandas", "great_expectations", "erpsync.flows.orders", "erpsync.flows.events")
+DEFAULT = ("pandas", "great_expectations", "erpsync.quality.gx:preload", "erpsync.flows.orders",
+           "erpsync.flows.events")
 #: the Airflow commands whose process forks task processes
 FORKING_COMMANDS = (("scheduler",), ("celery", "worker"))
 
@@ -48,8 +52,11 @@ def preload_for_tasks(argv: list[str] | None = None) -> list[str]:
     done = []
     for name in modules():
         started = time.perf_counter()
+        module, _, function = name.partition(":")
         try:
-            __import__(name)
+            __import__(module)
+            if function:
+                getattr(sys.modules[module], function)()
         except Exception as exc:  # the task imports it itself, as without the preload
             log.warning("erpsync preload: %s not imported: %s: %s", name, type(exc).__name__, exc)
             continue

@@ -35,3 +35,22 @@ def test_a_module_that_does_not_import_is_skipped_with_a_warning(monkeypatch, ca
     assert preload.preload_for_tasks(["airflow", "scheduler"]) == ["json"]
     assert "erpsync_no_such_module not imported" in caplog.text
     assert "erpsync_no_such_module" not in sys.modules
+
+
+def test_an_entry_with_a_function_calls_it_once_imported(monkeypatch) -> None:
+    import erpsync.quality.gx as gx_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(gx_module, "preload", lambda: calls.append("gx"))
+    monkeypatch.setenv("ERPSYNC_PRELOAD_TASK_MODULES", "erpsync.quality.gx:preload,erpsync.quality.gx:no_such")
+    assert preload.preload_for_tasks(["airflow", "scheduler"]) == ["erpsync.quality.gx:preload"]
+    assert calls == ["gx"]
+
+
+def test_the_gx_preload_loads_the_project_context(monkeypatch) -> None:
+    from erpsync.quality import gx
+
+    monkeypatch.setattr(gx, "_loaded", {})
+    monkeypatch.setattr(gx, "_objects", {})
+    gx.preload()
+    assert len(gx._loaded) == 1 and len(gx._objects) == 1 and "pandas" in sys.modules

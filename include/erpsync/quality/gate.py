@@ -4,8 +4,9 @@ quarantine what fails, let the good records go on, and stop a batch that is too 
 * a record that cannot be mapped or fails an expectation goes to the dead letters with the check
   (GX expectation and column) and the offending value, e.g.
   ``bad_currency: currency='XXX' (expect_column_values_to_be_in_set: currency must be one of ...)``;
-* the GX result is kept under ``$ERPSYNC_HOME/quality/<flow>/<run>/`` as JSON (and GX's HTML page
-  when something failed) and its path is written to the task log;
+* the GX result is kept under ``$ERPSYNC_HOME/quality/<flow>/<run>/`` as JSON (and, when something
+  failed, the batch's page of the GX Data Docs site, published by the flow's checkpoint of the GX
+  project ``gx/``) and its path is written to the task log;
 * when the bad share of a batch (mapping errors + failed expectations) is above the flow's
   threshold (and the batch has at least ``min_batch`` records), nothing of the batch is loaded and
   :class:`QualityGateFailed` stops the run: a problem that size is systemic, not one bad record.
@@ -193,21 +194,22 @@ def run_gate(
         # a long text is cut for GX (still over every length limit of the suites), so the GX
         # report never holds a megabyte of it
         data = {k: v[:_GX_TEXT] if isinstance(v, str) and len(v) > _GX_TEXT else v for k, v in row(rec).items()}
-        fp = json.dumps(_payload(rec), sort_keys=True, default=str)
+        fp = _fingerprint(rec)
         if fp not in first:
             first[fp] = len(rows)
             rows.append(data)
         row_of.append(first[fp])
     if rows:
-        validation = gx.validate(f"{ctx.flow}.{entity}", suite(entity), rows)
+        validation = gx.validate(f"{ctx.flow}.{entity}", suite(entity), rows, flow=ctx.flow, entity=entity,
+                                 run_name=ctx.run_id or "adhoc")
         for m, (pos, _) in enumerate(mapped):
             failures = validation.failures.get(row_of[m])
             if failures:
                 bad[pos] = (_reason(failures, rows[row_of[m]]), "quality")
         directory = _report_dir(ctx)
         n = len(list(directory.glob(f"{entity}-*.json"))) + 1 if directory.exists() else 1
-        # the JSON always; GX's HTML page when something failed (a clean minute needs no page)
-        json_path, html_path = gx.write_report(validation, directory, f"{entity}-{n}", html=not validation.success)
+        # the JSON always; the batch's Data Docs page when something failed (a clean minute needs no page)
+        json_path, html_path = gx.write_report(validation, directory, f"{entity}-{n}", html_page=not validation.success)
         result.report = str(html_path or json_path)
         ctx.quality_reports.append(result.report)
         _prune(directory.parent)
@@ -250,6 +252,17 @@ def run_gate(
     return [item for pos, item in enumerate(items) if pos not in bad]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _fingerprint(rec: Any) -> Any:
+    """What tells two reads of one record from two records: the record's fields (a flat dict of
+    plain values, as the stock mapper hands over, without serialising it), else its JSON."""
+    if type(rec) is dict and all(type(v) in _PLAIN for v in rec.values()):
+        return tuple(sorted((k, type(v).__name__, v) for k, v in rec.items()))
+    return json.dumps(_payload(rec), sort_keys=True, default=str)
+
+
 def _open_dead_letters(ctx: FlowContext, entity: str) -> set[str]:
     """The ids of the flow's open dead letters the gate filed for ``entity`` (a letter of the flow's
     own, e.g. ``needs_manual_cancel`` of a synced order, stays open)."""
@@ -271,5 +284,5 @@ def verdict(entity: str, record: Any) -> str | None:
     from erpsync.quality import gx
 
     data = row(record)
-    failures = gx.validate(f"preview.{entity}", suite(entity), [data]).failures.get(0)
+    failures = gx.validate(f"preview.{entity}", suite(entity), [data], entity=entity, publish=False).failures.get(0)
     return _reason(failures, data) if failures else None

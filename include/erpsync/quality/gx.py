@@ -1,13 +1,24 @@
-"""Great Expectations behind one function: validate rows against a suite, say which rows failed
-which check with which value, and keep the result as JSON and a rendered HTML page.
+"""Great Expectations behind one function: validate rows against a suite of the GX project
+(``gx/``, see ``erpsync.quality.project``), say which rows failed which check with which value,
+and keep the result as JSON and, when a record failed, as the page of the Data Docs site.
 
-GX is imported inside the functions (the import takes seconds) and its ephemeral context is made
-once per process; GX is called from the core because the GX Airflow provider cannot be installed
-beside Airflow 3.3.2.
+* The file-based context is loaded once per process (:func:`context`; the preload of
+  ``erpsync_airflow.preload`` loads it in the scheduler, so forked task processes start with it);
+  nothing is added to it or deleted from it per batch.
+* Every batch is validated through the project's batch definition of its suite, with the
+  configured sets as expectation parameters, built as a DataFrame of only the suite's columns.
+* A batch with a failed record is run through its flow's checkpoint, whose
+  ``UpdateDataDocsAction`` stores the result and adds its page to the Data Docs site
+  (``ERPSYNC_GX_DATA_DOCS_DIR``, default ``$ERPSYNC_HOME/quality/data_docs``); a clean batch
+  stores nothing in GX (its JSON is kept by the gate).
+
+GX and pandas are imported inside the functions (the import takes seconds); GX is called from the
+core because the GX Airflow provider cannot be installed beside Airflow 3.3.2.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -15,12 +26,18 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
-from erpsync.quality.suites import Check
+from erpsync.config import erpsync_home
+from erpsync.errors import ConfigError
+from erpsync.quality import project
+from erpsync.quality.suites import Check, parameters
 
 log = logging.getLogger("erpsync.quality")
-_lock = threading.Lock()
-_context: Any = None
+_lock = threading.Lock()  # loading the context, publishing a failed batch (store and site writes)
+_loaded: dict[tuple[str, str, str], Any] = {}
+_objects: dict[tuple[int, str], tuple[Any, Any]] = {}  # (context, definition) -> (suite, batch definition)
+RESULT_FORMAT = {"result_format": "COMPLETE"}
 
 
 @dataclass(slots=True)
@@ -35,91 +52,156 @@ class Validation:
     failures: dict[int, list[Failure]] = field(default_factory=dict)  # row index -> what failed
     result: Any = None  # the GX ExpectationSuiteValidationResult
     statistics: dict[str, Any] = field(default_factory=dict)
+    page: Path | None = None  # the result's page in the Data Docs site (a failed batch)
 
 
-def _gx_context() -> Any:
-    global _context
+def data_docs_dir() -> Path:
+    raw = os.environ.get("ERPSYNC_GX_DATA_DOCS_DIR", "").strip()
+    return Path(raw) if raw else erpsync_home() / "quality" / "data_docs"
+
+
+def results_dir() -> Path:
+    raw = os.environ.get("ERPSYNC_GX_RESULTS_DIR", "").strip()
+    return Path(raw) if raw else erpsync_home() / "quality" / "gx_results"
+
+
+def context() -> Any:
+    """The GX project's file context, loaded once per process (again only when its directories
+    change, e.g. another ``ERPSYNC_HOME``)."""
+    root = project.project_root()
+    key = (str(root), str(results_dir()), str(data_docs_dir()))
+    ctx = _loaded.get(key)
+    if ctx is not None:
+        return ctx
     with _lock:
-        if _context is None:
+        if key not in _loaded:
+            if not (root / "gx" / "great_expectations.yml").is_file():
+                raise ConfigError(f"no GX project at {root / 'gx'}: set ERPSYNC_GX_PROJECT_DIR to the directory "
+                                  "holding gx/ (the repository's root)")
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
             import great_expectations as gx
 
-            ctx = gx.get_context(mode="ephemeral")
-            try:  # no progress bars in task logs
-                from great_expectations.data_context.types.base import ProgressBarsConfig
-
-                ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-            except Exception:  # pragma: no cover - older/newer GX
-                pass
-            _context = ctx
-        return _context
+            _loaded.clear()
+            _objects.clear()
+            _loaded[key] = gx.get_context(mode="file", project_root_dir=key[0], runtime_environment={
+                "erpsync_gx_results_dir": key[1], "erpsync_gx_data_docs_dir": key[2]})
+        return _loaded[key]
 
 
-def validate(suite_name: str, checks: list[Check], rows: list[dict[str, Any]]) -> Validation:
-    """Run ``checks`` over ``rows`` (one dict per record) with GX; row indexes are list positions."""
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
+def preload() -> None:
+    """Import GX and pandas and load the context (``erpsync_airflow.preload``: in the process that
+    forks the task processes). A project that does not load is logged; tasks load it themselves."""
+    import pandas  # noqa: F401
+
+    try:
+        _suite_and_batch(context(), "adhoc.record_key")
+    except Exception as exc:  # noqa: BLE001  the task meets the same problem with its own message
+        log.warning("GX project not preloaded: %s: %s", type(exc).__name__, exc)
+
+
+def _suite_and_batch(ctx: Any, definition: str) -> tuple[Any, Any]:
+    """The suite and batch definition of validation definition ``definition`` (read once)."""
+    key = (id(ctx), definition)
+    got = _objects.get(key)
+    if got is None:
+        vd = ctx.validation_definitions.get(definition)
+        got = _objects[key] = (vd.suite, vd.data)
+    return got
+
+
+def _frame(checks: list[Check], rows: list[dict[str, Any]]) -> Any:
+    """A DataFrame of the columns ``checks`` read (a column no row has is left out)."""
     import pandas as pd
 
-    ctx = _gx_context()
-    frame = pd.DataFrame(rows)
-    present = [c for c in checks if c.column in frame.columns]
-    for c in checks:
-        if c.column not in frame.columns:
-            log.warning("quality suite %s: column %s missing, check %s skipped", suite_name, c.column, c.reason)
-    expectations = []
-    for i, c in enumerate(present):
-        cls = getattr(gxe, c.expectation)
-        expectations.append(cls(column=c.column, meta={"erpsync_check": i, "reason": c.reason, "notes": c.describe}, **c.kwargs))
-    with _lock:
-        name = f"{suite_name}-{id(rows)}"
-        suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-        try:
-            source = ctx.data_sources.add_or_update_pandas(f"src-{name}")
-            batch = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("batch")
-            vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-            result = vd.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
-        finally:
-            for remove in (
-                lambda: ctx.validation_definitions.delete(name),
-                lambda: ctx.suites.delete(name),
-                lambda: ctx.data_sources.delete(f"src-{name}"),
-            ):
-                try:
-                    remove()
-                except Exception:  # pragma: no cover - cleanup only
-                    pass
+    columns = dict.fromkeys(c.column for c in checks)
+    first = rows[0]
+    data = {}
+    for col in columns:
+        if col in first or any(col in r for r in rows):
+            data[col] = [r.get(col) for r in rows]
+    return pd.DataFrame(data)
+
+
+def validate(suite_label: str, checks: list[Check], rows: list[dict[str, Any]], *, flow: str | None = None,
+             entity: str | None = None, run_name: str | None = None, publish: bool = True) -> Validation:
+    """Run ``checks`` (the suite of ``entity``) over ``rows`` (one dict per record) with GX; row
+    indexes are list positions. ``publish``: a failed batch goes through the flow's checkpoint
+    (stored, and its page added to the Data Docs site, under ``run_name``)."""
+    ctx = context()
+    name = entity if entity is not None else suite_label.rpartition(".")[2]
+    definition = project.definition_for(flow or "", name)
+    frame = _frame(checks, rows)
+    missing = [c for c in checks if c.column not in frame.columns]
+    for c in missing:
+        log.warning("quality suite %s: column %s missing, check %s skipped", suite_label, c.column, c.reason)
+    params = parameters(checks)
+    if missing:  # only records without a suite of their own: the present checks, off the project
+        result = _validate_present(ctx, definition, checks, missing, frame, params)
+    else:
+        gx_suite, batch = _suite_and_batch(ctx, definition)
+        result = batch.get_batch(batch_parameters={"dataframe": frame}).validate(
+            gx_suite, result_format=RESULT_FORMAT, expectation_parameters=params)
     out = Validation(success=bool(result.success), result=result, statistics=dict(result.statistics or {}))
     for res in result.results:
-        meta = res.expectation_config.meta or {}
-        check = present[int(meta["erpsync_check"])]
         if res.success:
             continue
+        check = checks[int((res.expectation_config.meta or {})["erpsync_check"])]
         if res.exception_info and res.exception_info.get("raised_exception"):
             raise RuntimeError(f"GX check {check.gx_type}({check.column}) raised: {res.exception_info.get('exception_message')}")
         for idx in res.result.get("unexpected_index_list") or []:
             i = int(idx if not isinstance(idx, dict) else idx.get("index", -1))
             if 0 <= i < len(rows):
                 out.failures.setdefault(i, []).append(Failure(check, rows[i].get(check.column)))
+    if publish and not out.success and not missing:
+        out.page = _publish(ctx, definition, frame, params, run_name)
     return out
 
 
-def write_report(validation: Validation, directory: Path, stem: str, *, html: bool = True) -> tuple[Path, Path | None]:
-    """Keep the GX result: ``<stem>.json`` always, ``<stem>.html`` (GX's own page) when asked and
-    it renders."""
+def _validate_present(ctx: Any, definition: str, checks: list[Check], missing: list[Check], frame: Any,
+                      params: dict[str, Any]) -> Any:
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    gx_suite, batch = _suite_and_batch(ctx, definition)
+    skip = {id(c) for c in missing}
+    present = ExpectationSuite(name=f"{gx_suite.name}.present", expectations=[
+        e for e in gx_suite.expectations if id(checks[int(e.meta["erpsync_check"])]) not in skip])
+    return batch.get_batch(batch_parameters={"dataframe": frame}).validate(
+        present, result_format=RESULT_FORMAT, expectation_parameters=params)
+
+
+def _publish(ctx: Any, definition: str, frame: Any, params: dict[str, Any], run_name: str | None) -> Path | None:
+    """Run the checkpoint of ``definition`` (stores the result, updates the Data Docs site); the
+    path of the result's page, None when the site has none."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    with _lock:
+        checkpoint = ctx.checkpoints.get(definition)
+        res = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
+                             run_id=RunIdentifier(run_name=run_name))
+        for key in res.run_results:
+            for site in ctx.get_docs_sites_urls(resource_identifier=key, site_name=project.SITE):
+                url = site.get("site_url") or ""
+                if url.startswith("file://"):
+                    return Path(unquote(urlparse(url).path))
+    return None
+
+
+def write_report(validation: Validation, directory: Path, stem: str, *, html_page: bool = True) -> tuple[Path, Path | None]:
+    """Keep the GX result: ``<stem>.json`` always; ``<stem>.html`` when asked and the batch has a
+    Data Docs page: that page, its links resolved into the site (``<base href>``)."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / f"{stem}.json"
     json_path.write_text(json.dumps(validation.result.to_json_dict(), indent=1, default=str))
-    if not html:
+    if not html_page or validation.page is None:
         return json_path, None
-    html_path: Path | None = directory / f"{stem}.html"
+    html_path = directory / f"{stem}.html"
     try:
-        from great_expectations.render.renderer import ValidationResultsPageRenderer
-        from great_expectations.render.view import DefaultJinjaPageView
-
-        html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation.result))
-        html_path.write_text(html)
-    except Exception as exc:  # the JSON is the record; the page is a convenience
-        log.warning("quality report %s: HTML not rendered (%s); the JSON is kept", stem, exc)
-        html_path = None
+        page = validation.page.read_text(encoding="utf-8")
+        base = f'<base href="{html.escape(validation.page.parent.as_uri() + "/", quote=True)}">'
+        head = page.find("<head>")
+        page = page[: head + 6] + base + page[head + 6:] if head >= 0 else base + page
+        html_path.write_text(page, encoding="utf-8")
+    except OSError as exc:  # the JSON is the record; the page is a convenience
+        log.warning("quality report %s: Data Docs page %s not copied (%s); the JSON is kept", stem, validation.page, exc)
+        return json_path, None
     return json_path, html_path

@@ -6,6 +6,11 @@ e-mail, ISO codes), value ranges, allowed currencies and country codes, unique k
 that add up (``total_diff`` = lines + shipping + tax - discounts - total, within the rounding
 policy). ``erpsync.quality.gx`` turns each check into the GX expectation it names.
 
+The suites are also the GX project's expectation suites (``gx/expectations/<suite>.json``,
+written by ``python -m erpsync.quality.project`` from :func:`declared`): the configured sets
+(allowed currencies and countries) are GX expectation parameters there (``$PARAMETER``), filled
+from the settings at each validation, so the versioned JSON does not change with them.
+
 Each check has a ``reason`` (the part of the dead-letter reason that groups failures) and a
 ``describe`` text a person can act on.
 """
@@ -35,6 +40,9 @@ class Check:
     column: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     describe: str = ""
+    #: the GX expectation parameter (``$PARAMETER``) standing for ``kwargs["value_set"]`` in the
+    #: stored suite: a set that comes from the settings, not from the suite
+    param: str | None = None
 
     @property
     def gx_type(self) -> str:
@@ -61,8 +69,9 @@ def between(column: str, low: float, high: float, reason: str = "out_of_range") 
     )
 
 
-def in_set(column: str, values: tuple[str, ...], reason: str, what: str) -> Check:
-    return Check(reason, "ExpectColumnValuesToBeInSet", column, {"value_set": list(values)}, f"{column} must be {what}")
+def in_set(column: str, values: tuple[str, ...], reason: str, what: str, param: str | None = None) -> Check:
+    return Check(reason, "ExpectColumnValuesToBeInSet", column, {"value_set": list(values)}, f"{column} must be {what}",
+                 param)
 
 
 def email(column: str) -> Check:
@@ -74,8 +83,9 @@ def suite(entity: str) -> list[Check]:
     currencies = settings.allowed_currencies()
     countries = settings.allowed_countries()
     tol = settings.TOTAL_TOLERANCE
-    currency = in_set("currency", currencies, "bad_currency", f"one of the allowed currencies {', '.join(currencies)}")
-    country = in_set("country", countries, "bad_country", "an ISO 3166-1 alpha-2 country code")
+    currency = in_set("currency", currencies, "bad_currency", f"one of the allowed currencies {', '.join(currencies)}",
+                      "allowed_currencies")
+    country = in_set("country", countries, "bad_country", "an ISO 3166-1 alpha-2 country code", "allowed_countries")
     if entity == "order":
         return [
             not_null("external_id"), unique("external_id"), not_null("number"), not_null("placed_at"),
@@ -139,6 +149,37 @@ def suite(entity: str) -> list[Check]:
         ]
     # an entity without its own suite still gets its key checked
     return [not_null("key"), unique("key")]
+
+
+#: the suites of the GX project (``gx/expectations/<name>.json``): one per canonical entity, and
+#: ``record_key`` (the key checks) for an entity without its own
+SUITES = ("order", "customer", "product", "price", "stock", "shipment", "return", "record_key")
+
+
+def suite_name(entity: str) -> str:
+    """The GX suite that checks ``entity`` (``inventory`` and ``stock`` share one)."""
+    if entity == "inventory":
+        return "stock"
+    return entity if entity in SUITES and entity != "record_key" else "record_key"
+
+
+def parameters(checks: list[Check]) -> dict[str, Any]:
+    """The GX expectation parameters of ``checks`` with today's settings."""
+    return {c.param: list(c.kwargs["value_set"]) for c in checks if c.param}
+
+
+def declared(name: str) -> list[dict[str, Any]]:
+    """The expectations of suite ``name`` as the GX project stores them (type, kwargs, meta),
+    ``erpsync_check`` being the check's position in :func:`suite`; a configured set is a
+    ``$PARAMETER``."""
+    entity = "key" if name == "record_key" else name
+    out = []
+    for i, c in enumerate(suite(entity)):
+        kwargs: dict[str, Any] = {"column": c.column, **c.kwargs}
+        if c.param:
+            kwargs["value_set"] = {"$PARAMETER": c.param}
+        out.append({"type": c.gx_type, "kwargs": kwargs, "meta": {"erpsync_check": i, "reason": c.reason}})
+    return out
 
 
 def _f(value: Decimal | None) -> float | None:
