@@ -25,6 +25,7 @@ from erpsync.runctx import RunContext, RunSummary
 from erpsync.runctx import dead_letter as dead_letter
 from erpsync.runctx import payload_hash as payload_hash
 from erpsync.runctx import reason_key as reason_key
+from erpsync.state.repos.cursors import HighWater, format_time, parse_time
 
 DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_WRITE_ATTEMPTS = 3
@@ -209,16 +210,19 @@ def sync_hash(record: Record, *, exclude: tuple[str, ...] = ("updated_at",)) -> 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def lookback(ctx: FlowContext) -> dt.timedelta:
-    return dt.timedelta(minutes=float(ctx.params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES)))
+def lookback(ctx: FlowContext, default_minutes: float = DEFAULT_LOOKBACK_MINUTES) -> dt.timedelta:
+    """The re-read overlap: param ``lookback_minutes``, else the flow's ``default_minutes``."""
+    return dt.timedelta(minutes=float(ctx.params.get("lookback_minutes", default_minutes)))
 
 
-def cursor_since(ctx: FlowContext, name: str = "default") -> dt.datetime | None:
-    """Read-from time: the stored cursor minus the lookback, so records at the edge are not skipped."""
-    value = ctx.store.get_cursor(ctx.flow, name)
-    if not value:
-        return None
-    return parse_cursor(value) - lookback(ctx)
+def cursor_since(
+    ctx: FlowContext, name: str = "default", flow: str | None = None, *,
+    default_lookback_minutes: float = DEFAULT_LOOKBACK_MINUTES,
+) -> dt.datetime | None:
+    """Read-from time: the stored cursor minus the lookback, so records at the edge are not skipped
+    (``flow``: another flow's cursor, e.g. the inventory flows' shared ones). None: no cursor yet."""
+    since = ctx.store.cursors.get_time(flow or ctx.flow, name)
+    return None if since is None else since - lookback(ctx, default_lookback_minutes)
 
 
 def read_window(
@@ -253,12 +257,13 @@ def window_kwargs(since: dt.datetime | None, before: dt.datetime | None) -> dict
 
 
 def parse_cursor(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    """A change time (ISO 8601, ``Z`` accepted, no zone read as UTC): ``erpsync.state.repos.cursors``."""
+    return parse_time(value)
 
 
 def format_cursor(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with ``Z``: ``erpsync.state.repos.cursors``."""
+    return format_time(value)
 
 
 class CursorTracker:
@@ -267,36 +272,33 @@ class CursorTracker:
     A time beyond now + the allowed clock skew (``erpsync.limits.future_bound``) is not taken: the
     quality gate dead-letters its record (``timestamp_in_future``), and the cursor stays where the
     next run reads every later change (``StateStore.set_cursor`` refuses such a time as well).
-    Naive times (no zone) are read as UTC."""
+    Naive times (no zone) are read as UTC; times are compared as times (``HighWater``)."""
 
     def __init__(self, bound: dt.datetime | None = None) -> None:
         from erpsync.limits import future_bound
 
-        self.high: dt.datetime | None = None
-        self.bound = bound or future_bound()
+        self._water = HighWater(bound or future_bound())
+        self.bound = self._water.bound
+
+    @property
+    def high(self) -> dt.datetime | None:
+        return self._water.high
+
+    @high.setter
+    def high(self, value: dt.datetime | None) -> None:
+        self._water.high = value
 
     def see(self, raw: dict[str, Any]) -> None:
         value = raw.get("updated_at") if isinstance(raw, dict) else None  # bad records are not dicts
-        if not isinstance(value, str):
-            return
-        try:
-            seen = parse_cursor(value)
-        except ValueError:
-            return
-        if seen > self.bound:
-            return
-        if self.high is None or seen > self.high:
-            self.high = seen
+        if isinstance(value, str):
+            self._water.see(value)
 
     def save(self, ctx: FlowContext, name: str = "default") -> None:
         """Move the cursor ``name`` forward (never back). A backfill leaves it alone: it re-reads
         an old slice, and the live runs own the cursor."""
         if self.high is None or ctx.run_type == "backfill":
             return
-        current = ctx.store.get_cursor(ctx.flow, name)
-        if current and parse_cursor(current) >= self.high:
-            return
-        ctx.store.set_cursor(ctx.flow, format_cursor(self.high), name)
+        ctx.store.cursors.advance(ctx.flow, self.high, name)
 
 
 def sync_records(

@@ -49,9 +49,9 @@ from erpsync.flows.base import (
     CursorTracker,
     FlowContext,
     RunSummary,
+    cursor_since,
     dead_letter,
     idempotent_write,
-    parse_cursor,
     sync_hash,
 )
 from erpsync.limits import price_problem
@@ -128,11 +128,7 @@ def _flag(value: Any) -> bool:
 
 def _since(ctx: FlowContext) -> dt.datetime | None:
     """The stored cursor minus the lookback (param ``lookback_minutes``, default 60)."""
-    value = ctx.store.get_cursor(ctx.flow)
-    if not value:
-        return None
-    minutes = float(ctx.params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES))
-    return parse_cursor(value) - dt.timedelta(minutes=minutes)
+    return cursor_since(ctx, default_lookback_minutes=DEFAULT_LOOKBACK_MINUTES)
 
 
 class _RunState:

@@ -45,8 +45,8 @@ from erpsync.flows.base import (
     FlowContext,
     RunSummary,
     audit,
+    cursor_since,
     dead_letter,
-    lookback,
     refuse_test_seams,
 )
 from erpsync.mappings.stock import StockFigures
@@ -61,6 +61,7 @@ from erpsync.rules.availability import (
     take_shortfall,
 )
 from erpsync.state.inventory import InventoryState, ItemInfo, Pushed
+from erpsync.state.repos.cursors import HighWater
 
 FLOW = "inventory_sync"
 FAST_FLOW = "inventory_fast_lane"
@@ -156,7 +157,7 @@ def refresh_items(ctx: FlowContext, state: InventoryState, summary: RunSummary) 
     since = _cursor(ctx, "items", SHARED)
     infos: list[ItemInfo] = []
     modified: dict[str, str] = {}
-    high = None
+    high = HighWater()
     mapping = erp_mapping(ctx.erp)
     for raw in ctx.erp.list_items(updated_since=since):
         try:
@@ -169,10 +170,10 @@ def refresh_items(ctx: FlowContext, state: InventoryState, summary: RunSummary) 
         m = mapping.item_changed_at(raw)
         if isinstance(m, str):
             modified[info.item_code] = m
-            high = m if high is None or m > high else high
+            high.see(m)
     state.upsert_items(infos, modified)
-    if high:
-        ctx.store.set_cursor(SHARED, high, name="items")
+    if high.high is not None:
+        ctx.store.cursors.advance(SHARED, high.high, "items")
     return len(infos)
 
 
@@ -180,25 +181,19 @@ def refresh_store_skus(ctx: FlowContext, state: InventoryState) -> list[str]:
     """Store products changed since the products cursor -> inventory_store_skus; returns their SKUs."""
     since = _cursor(ctx, "products", SHARED)
     rows: list[tuple[str, str, bool]] = []
-    high = None
+    high = HighWater()
     mapping = storefront_mapping(ctx.storefront)
     for raw in ctx.storefront.list_products(updated_since=since):
         rows.extend(mapping.store_skus_of(raw))
-        u = mapping.product_changed_at(raw)
-        if isinstance(u, str):
-            high = u if high is None or u > high else high
+        high.see(mapping.product_changed_at(raw))
     state.upsert_store_skus(rows)
-    if high:
-        ctx.store.set_cursor(SHARED, high, name="products")
+    if high.high is not None:
+        ctx.store.cursors.advance(SHARED, high.high, "products")
     return [r[0] for r in rows]
 
 
 def _cursor(ctx: FlowContext, name: str, flow: str | None = None) -> dt.datetime | None:
-    value = ctx.store.get_cursor(flow or ctx.flow, name=name)
-    if not value:
-        return None
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed - lookback(ctx)
+    return cursor_since(ctx, name, flow)
 
 
 # --------------------------------------------------------------------------- compute
@@ -811,17 +806,16 @@ def cycle(engine: Engine) -> CycleStats:
         ctx.log.info("%s: stock changed since %s", ctx.flow, since)
         raws = ctx.erp.list_stock(updated_since=since)
     if first:  # streamed: a million records are folded as they arrive, never held as a list
-        high_box: list[str] = []
+        water = HighWater()
 
         def tracked() -> Iterator[StockFigures]:
             for f in engine.figures(raws):
-                if f.modified and (not high_box or f.modified > high_box[0]):
-                    high_box[:] = [f.modified]
+                water.see(f.modified)
                 seen.add(f.warehouse)
                 yield f
 
         levels = engine.compute(tracked())
-        high = high_box[0] if high_box else None
+        high = water.high
         # the store's orders the ERP has not received yet come off on a full read too
         engine.observe_sales()
         engine.deduct_in_flight(levels)
@@ -835,19 +829,20 @@ def cycle(engine: Engine) -> CycleStats:
     # a baseline just taken is the store's levels read a moment ago: no second read; every other
     # cycle compares with what the store holds now
     engine.push(engine.differences(levels, reread=not baseline))
-    if high:
-        current = ctx.store.get_cursor(ctx.flow, name="stock")
-        if not current or high > current:
-            ctx.store.set_cursor(ctx.flow, high, name="stock")
+    if high is not None:
+        ctx.store.cursors.advance(ctx.flow, high, "stock")
     return engine.stats
 
 
 def _incremental(
     engine: Engine, raws: Iterable[dict[str, Any]], new_skus: list[str]
-) -> tuple[dict[tuple[str, str], StoreLevel], str | None]:
+) -> tuple[dict[tuple[str, str], StoreLevel], dt.datetime | None]:
     ctx, state = engine.ctx, engine.state
     figs = engine.read_stock(raws)
-    high = max((f.modified for f in figs if f.modified), default=None)
+    water = HighWater()  # the latest change time, compared as a time (ERPs differ in how they write it)
+    for f in figs:
+        water.see(f.modified)
+    high = water.high
     if new_skus:  # products published since the last cycle: their stock goes too
         seen = {f.item_code for f in figs}
         codes = [i.item_code for i in state.items_by_sku(new_skus).values() if i.item_code not in seen]

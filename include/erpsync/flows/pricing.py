@@ -62,10 +62,9 @@ from erpsync.flows.base import (
     QUALITY_CHUNK,
     FlowContext,
     RunSummary,
+    cursor_since,
     dead_letter,
-    format_cursor,
     idempotent_write,
-    parse_cursor,
     refuse_test_seams,
 )
 from erpsync.mappings.storefront_pricing import VARIANT, Target, price_key, rule_id
@@ -74,6 +73,7 @@ from erpsync.rules.price_guard import GuardPolicy, check_price, guard_policy
 from erpsync.rules.pricing import PriceRule, effective_price
 from erpsync.rules.rounding import RoundingPolicy, rounding_policy
 from erpsync.state.price_book import BookRow, PriceBook, PricingItem, add_approvals
+from erpsync.state.repos.cursors import HighWater
 
 FLOW = "pricing_sync"
 ENTITY = "price"
@@ -219,31 +219,16 @@ def run(ctx: FlowContext) -> RunSummary:
 
 
 def _since(ctx: FlowContext, name: str) -> dt.datetime | None:
-    value = ctx.store.get_cursor(ctx.flow, name)
-    if not value:
-        return None
-    minutes = float(ctx.params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES))
-    return parse_cursor(value) - dt.timedelta(minutes=minutes)
+    return cursor_since(ctx, name, default_lookback_minutes=DEFAULT_LOOKBACK_MINUTES)
 
 
-class _High:
-    def __init__(self) -> None:
-        self.value: str | None = None
-
-    def see(self, v: str | None) -> None:
-        """An ERP change time (``catalog_item(raw).updated_at``, ``price_ref(raw).updated_at``)."""
-        if isinstance(v, str):
-            try:
-                v = format_cursor(parse_cursor(v))
-            except ValueError:
-                return
-            if self.value is None or v > self.value:
-                self.value = v
+class _High(HighWater):
+    """The latest ERP change time of a batch (``catalog_item(raw).updated_at``,
+    ``price_ref(raw).updated_at``), compared as a time; saved forward only."""
 
     def save(self, ctx: FlowContext, name: str) -> None:
-        current = ctx.store.get_cursor(ctx.flow, name)
-        if self.value and (current is None or self.value > current):
-            ctx.store.set_cursor(ctx.flow, self.value, name)
+        if self.high is not None:
+            ctx.store.cursors.advance(ctx.flow, self.high, name)
 
 
 def sync_items(ctx: FlowContext, state: _Run, *, full: bool) -> None:
