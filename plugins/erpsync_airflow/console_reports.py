@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import os
 import pathlib
 import urllib.parse
 from typing import Any
@@ -47,19 +46,11 @@ ITEM_LIMIT = 2000
 
 
 def data_docs_dir() -> pathlib.Path | None:
-    """Where the quality gates' Data Docs site is, if one was built (``ERPSYNC_DATA_DOCS_DIR``, else
-    what ``erpsync.quality`` says)."""
-    raw = os.environ.get("ERPSYNC_DATA_DOCS_DIR", "").strip()
-    if not raw:
-        try:  # the gate's own default, when it declares one
-            from erpsync.quality import data_docs_dir as quality_docs  # type: ignore[attr-defined]
-        except ImportError:
-            return None
-        found = quality_docs()
-        if found is None:
-            return None
-        raw = str(found)
-    path = pathlib.Path(raw).expanduser()
+    """The quality gates' Data Docs site (``ERPSYNC_GX_DATA_DOCS_DIR``, default under
+    ``$ERPSYNC_HOME/quality``: ``erpsync.quality.gx``), if one was built (a failed batch builds it)."""
+    from erpsync.quality.gx import data_docs_dir as site
+
+    path = site().expanduser()
     return path if (path / "index.html").is_file() else None
 
 
@@ -93,7 +84,7 @@ def _render_list(user: str, reports: list[Any], flows: list[str], flow: str, doc
                      "<span class='muted'>(the quality gates' validation results)</span></p>")
     else:
         parts.append("<p class='muted' id='data-docs-none'>No Great Expectations Data Docs site built yet "
-                     "(set ERPSYNC_DATA_DOCS_DIR to where the quality gates write it).</p>")
+                     "(the quality gates build it at their first failed batch, in ERPSYNC_GX_DATA_DOCS_DIR).</p>")
     parts.append(f"<p class='muted'>{len(reports)} shown{f' (the newest {LIST_LIMIT})' if len(reports) >= LIST_LIMIT else ''}"
                  "</p><table id='reports'><tr><th>#</th><th>Flow</th><th>Run</th><th>When</th><th>Items found</th>"
                  "<th>Summary</th></tr>")
