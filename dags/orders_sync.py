@@ -21,6 +21,22 @@ SPEC = flow_spec("orders_sync")  # schedule, pool, deadline, tags: erpsync.flows
 SWEEP = sweep_cron(SPEC.name, SPEC.schedule)
 
 
+def _partitions() -> int:
+    """A run's orders split over this many mapped tasks (several Celery workers write one backlog):
+    ERPSYNC_PARTITIONS_ORDERS_SYNC, else the spec's (1: the single task sync_orders, as always)."""
+    import os
+
+    raw = os.environ.get("ERPSYNC_PARTITIONS_ORDERS_SYNC", "")
+    if not raw.strip():
+        return SPEC.partitions
+    from erpsync.flows.orders import configured_partitions  # the core only when it is set
+
+    return configured_partitions(SPEC.partitions, raw)
+
+
+PARTITIONS = _partitions()
+
+
 @dag(
     dag_id="orders_sync",
     # inbox Asset events (webhooks, issue 21) OR the sweep: a data-interval timetable, each sweep
@@ -55,6 +71,10 @@ inbox names, all pending events in one run), and every minute by cursor (the swe
   skips orders already written.
 - One run at a time (`max_active_runs=1`), no catchup. Inside a run, up to `write_concurrency`
   (param, default 8) orders are written at once; orders of one customer never run together.
+- **Partitions** (`ERPSYNC_PARTITIONS_ORDERS_SYNC=N`, default 1): the run's orders split over N
+  mapped `sync_orders` tasks by a stable hash of each order's customer (so several Celery workers
+  write one backlog); `save_cursor` moves the cursor once all of them succeeded. An inbox-event
+  run is synced by partition 0. See docs/deployment.md (sizing).
 
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow orders_sync`). Logic: `include/erpsync/flows/orders.py`.
@@ -77,7 +97,26 @@ def orders_sync() -> None:
 
         return run_flow("orders_sync", orders.run, context)
 
-    review_dead_letters("orders_sync")(sync_orders())
+    if PARTITIONS == 1:
+        review_dead_letters("orders_sync")(sync_orders())
+        return
+
+    @task(task_id="sync_orders")
+    def sync_partition(partition: int, **context: Any) -> dict:
+        """One partition of the run's orders (``flows.orders.Partition``); its summary for XCom."""
+        from erpsync_airflow.inbox_assets import started_by_event
+        from erpsync_airflow.runtime import run_orders_partition
+
+        return run_orders_partition(partition, PARTITIONS, context, by_event=started_by_event(context))
+
+    @task(pool="default_pool")
+    def save_cursor(results: list[dict], **context: Any) -> dict:
+        """Every partition succeeded: the cursor moves to what they read; the run's summary."""
+        from erpsync_airflow.runtime import finish_orders_partitions
+
+        return finish_orders_partitions(results, context)
+
+    review_dead_letters("orders_sync")(save_cursor(sync_partition.expand(partition=list(range(PARTITIONS)))))
 
 
 orders_sync()

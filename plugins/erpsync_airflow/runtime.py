@@ -193,6 +193,60 @@ def run_flow(flow: str, run: Callable[[FlowContext], RunSummary], context: Mappi
         return result
 
 
+#: summary counts that add up over the partitions of a run
+_SUMMED = ("done", "failed", "quarantined", "skipped", "queued", "drained", "read", "compared")
+
+
+def run_orders_partition(index: int, count: int, context: Mapping[str, Any], *, by_event: bool = False) -> dict:
+    """Body of one mapped ``sync_orders`` task of a partitioned orders_sync run
+    (``flows.orders.Partition``): its share of the run's orders, under its own run id
+    ``<run id>#p<index>`` (its metrics row and outbox claims). The result carries the change time
+    it read up to (``cursor_high``) for ``finish_orders_partitions``. A run started by an inbox
+    event is small: partition 0 syncs every order the inbox names, the others have nothing to do."""
+    from erpsync.flows import events, orders
+
+    part = orders.Partition(index, count)
+    run_context = {**context, "run_id": part.run_id(str(context.get("run_id") or ""))}
+    if by_event:
+        if index != 0:
+            return {"partition": [index, count], "by_event": True, "note": "partition 0 syncs the inbox's orders"}
+        result = run_flow("orders_sync", events.orders_from_inbox, run_context)
+        return {**result, "partition": [index, count], "by_event": True}
+    highs: list[str | None] = []
+
+    def body(ctx: FlowContext) -> RunSummary:
+        summary, high = orders.run_partition(ctx, part)
+        highs.append(high)
+        return summary
+
+    result = run_flow("orders_sync", body, run_context)
+    return {**result, "partition": [index, count], "cursor_high": highs[0] if highs else None}
+
+
+def finish_orders_partitions(results: Any, context: Mapping[str, Any]) -> dict:
+    """Body of ``save_cursor``, after every partition of an orders_sync run succeeded: move the
+    cursor to the highest change the partitions read (a backfill or an event run leaves it) and
+    return the run's summary, the partitions' counts added up (``review_dead_letters`` reads it)."""
+    from erpsync.flows import orders
+
+    parts = [dict(r) for r in results or [] if r]
+    merged: dict[str, Any] = {"flow": "orders_sync", "run_id": str(context.get("run_id") or ""),
+                              "partitions": len(parts), "dead_letters": [], "reasons": {}, "quality_reports": []}
+    for part in parts:
+        for key in _SUMMED:
+            merged[key] = merged.get(key, 0) + int(part.get(key) or 0)
+        merged["dead_letters"].extend(part.get("dead_letters") or [])
+        merged["quality_reports"].extend(part.get("quality_reports") or [])
+        for reason, n in (part.get("reasons") or {}).items():
+            merged["reasons"][reason] = merged["reasons"].get(reason, 0) + int(n)
+    with flow_context("orders_sync", context) as ctx:
+        merged["cursor"] = orders.save_cursor(ctx, [p.get("cursor_high") for p in parts])
+        ctx.log.info("orders_sync: %d partition(s): done=%s skipped=%s quarantined=%s read=%s; cursor %s",
+                     len(parts), merged.get("done", 0), merged.get("skipped", 0), merged.get("quarantined", 0),
+                     merged.get("read", 0), merged["cursor"])
+    return merged
+
+
 def _attach(exc: BaseException, ctx: FlowContext, summary: RunSummary | None) -> None:
     """Give the failure e-mail (notifiers.FailureNotifier) the counts and reports of the run."""
     try:

@@ -9,8 +9,10 @@ that cannot go goes to dead letters with its reason.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
@@ -21,14 +23,16 @@ from erpsync.flows.base import (
     FlowContext,
     RunSummary,
     dead_letter,
+    format_cursor,
     idempotent_write,
+    parse_cursor,
     read_window,
     sync_hash,
-    sync_records,
 )
 from erpsync.flows.concurrent import LookAhead
 from erpsync.flows.customers import CustomerUnresolved, upsert_customer
 from erpsync.model import Order
+from erpsync.reliability.process import sync_records  # its ``owns``: a partition's outbox rows
 from erpsync.rules.guests import (
     DEFAULT_GUEST_ACCOUNT,
     GuestPolicy,
@@ -93,6 +97,91 @@ def run(ctx: FlowContext) -> RunSummary:
     return summary
 
 
+#: most partitions a run may be split into (one mapped Airflow task each)
+MAX_PARTITIONS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One share of a run's orders: those whose lane (``order_lane``: the customer, a guest's
+    e-mail, else the order) hashes to ``index`` modulo ``count``. Every order is in exactly one
+    partition, the same on every run and every host (a digest, not Python's salted ``hash``), and
+    all orders of one customer are in the same one: "customers first" and "one customer's orders
+    in sequence" hold across workers as they do inside one. ``count == 1``: the whole run."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_PARTITIONS or not 0 <= self.index < self.count:
+            raise ConfigError(f"partition {self.index} of {self.count}: the count is 1..{MAX_PARTITIONS}, "
+                              f"the index 0..count-1")
+
+    def owns(self, raw: Any) -> bool:
+        return self.count == 1 or partition_of(raw, self.count) == self.index
+
+    def run_id(self, run_id: str) -> str:
+        """The partition's own run id (its metrics row, its outbox claims): ``<run id>#p<index>``."""
+        return run_id if self.count == 1 else f"{run_id}#p{self.index}"
+
+
+def partition_of(raw: Any, count: int) -> int:
+    """The partition (0..count-1) of a raw store order: a stable digest of its lane."""
+    digest = hashlib.blake2b(order_lane(raw).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def configured_partitions(declared: int, raw: str | None) -> int:
+    """How many partitions orders_sync's run is split into: ``raw`` (the environment variable
+    ``ERPSYNC_PARTITIONS_ORDERS_SYNC``) when set, else ``declared`` (``FlowSpec.partitions``)."""
+    text = (raw or "").strip()
+    if not text:
+        return declared
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PARTITIONS:
+        raise ConfigError(f"ERPSYNC_PARTITIONS_ORDERS_SYNC={text!r}: a whole number from 1 to {MAX_PARTITIONS}, "
+                          "e.g. 2 (one mapped task per partition; 1: one task, as without it)")
+    return int(text)
+
+
+def run_partition(ctx: FlowContext, partition: Partition) -> tuple[RunSummary, str | None]:
+    """One partition's share of ``run``: the same read, only this partition's orders synced (and
+    only its rows of the outbox). The cursor is not moved here; the second value is the highest
+    change time read (as the cursor is stored), which ``save_cursor`` takes once every partition
+    of the run has succeeded. ``count == 1``: exactly ``run`` (it moves the cursor itself)."""
+    if partition.count == 1:
+        return run(ctx), None
+    summary = RunSummary(flow=ctx.flow, run_id=ctx.run_id)
+    tracker = CursorTracker()
+    state = run_state(ctx)
+
+    def mine() -> Iterator[dict[str, Any]]:
+        for raw in _read(ctx):
+            tracker.see(raw)  # every partition reads the same slice: each sees the same high
+            if partition.owns(raw):
+                yield raw
+
+    ctx.log.info("%s: partition %d of %d (its customers' orders)", ctx.flow, partition.index, partition.count)
+    try:
+        sync_batch(ctx, mine(), summary, state, owns=partition.owns)
+    except TransientError:
+        summary.failed += 1
+        ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
+        raise
+    return summary, format_cursor(tracker.high) if tracker.high is not None else None
+
+
+def save_cursor(ctx: FlowContext, highs: Iterable[str | None]) -> str | None:
+    """After every partition of a run succeeded: move the cursor to the highest change they read
+    (never back; a backfill leaves it alone, as ``CursorTracker.save``)."""
+    tracker = CursorTracker()
+    for high in filter(None, highs):
+        seen = parse_cursor(high)
+        if tracker.high is None or seen > tracker.high:
+            tracker.high = seen
+    tracker.save(ctx)
+    return ctx.store.get_cursor(ctx.flow)
+
+
 def run_state(ctx: FlowContext) -> _RunState:
     """The per-run memo, with the open dead letters read once: a synced order resolves its own
     without a write per order."""
@@ -104,11 +193,12 @@ def run_state(ctx: FlowContext) -> _RunState:
 
 def sync_batch(
     ctx: FlowContext, records: Iterable[dict[str, Any]], summary: RunSummary, state: _RunState, *,
-    on_record: Callable[[Any], None] | None = None,
+    on_record: Callable[[Any], None] | None = None, owns: Callable[[Any], bool] | None = None,
 ) -> None:
     """The one order-writing path (live runs, backfills, replays aside, the historical migration):
     outbox first, then the records through the quality gate and ``sync_one``, up to
-    ``write_concurrency`` at once. Raises TransientError when records wait in the outbox."""
+    ``write_concurrency`` at once. Raises TransientError when records wait in the outbox.
+    ``owns``: a partition's share of the outbox (``Partition.owns``)."""
     workers = write_concurrency(ctx)
     # param quality_chunk: records validated together; smaller chunks let writes start sooner
     chunk = int(ctx.params.get("quality_chunk") or QUALITY_CHUNK)
@@ -120,10 +210,10 @@ def sync_batch(
         with LookAhead(ctx, lambda wctx, raw, part: sync_one(wctx, raw, part, state), order_lane,
                        workers=workers) as ahead:
             sync_records(ctx, summary, ahead.feed(batch), ahead.handle(summary), entity=ENTITY, on_record=on_record,
-                         key=oid_of)
+                         key=oid_of, owns=owns)
     else:
         sync_records(ctx, summary, batch, lambda raw: sync_one(ctx, raw, summary, state),
-                     entity=ENTITY, on_record=on_record, key=oid_of)
+                     entity=ENTITY, on_record=on_record, key=oid_of, owns=owns)
 
 
 def already_synced(ctx: FlowContext) -> Callable[[Any], bool]:

@@ -73,6 +73,9 @@ class FlowSpec:
     #: the entity ``historical_migration`` migrates through this flow's writer; None: not migrated
     migration_entity: str | None = None
     cursor: CursorKind = "none"
+    #: a run's records split over this many mapped tasks (Celery workers take them in parallel;
+    #: orders_sync only: ``flows.orders.Partition``, ``ERPSYNC_PARTITIONS_ORDERS_SYNC``); 1: one task
+    partitions: int = 1
 
     @property
     def cadence(self) -> dt.timedelta | None:
@@ -204,6 +207,8 @@ def _check() -> None:
             cron_cadence(s.schedule)
         if (s.replay == "rerun") != bool(s.not_replayed):
             raise ValueError(f"{s.name}: not_replayed is said for replay='rerun' flows, and only for them")
+        if s.partitions != 1 and s.name != "orders_sync":
+            raise ValueError(f"{s.name}: only orders_sync splits its runs into partitions")
         if s.pool_system not in (None, *s.systems):
             raise ValueError(f"{s.name}: its pool's system {s.pool_system} is not one it calls")
 

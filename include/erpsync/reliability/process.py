@@ -128,13 +128,17 @@ def sync_records(
     system: str = "erp",
     on_record: Callable[[Any], None] | None = None,
     key: Callable[[Any], str] | None = None,
+    owns: Callable[[Any], bool] | None = None,
 ) -> None:
     """Drain ``ctx.flow``'s outbox, then ``handle`` each of ``records`` (see the module docstring).
     ``key`` gives a record's id (default ``record_id``: its ``id``), the one its outbox row, version
-    and dead letters are filed under (orders: the store's order code, as its ledger and binding)."""
+    and dead letters are filed under (orders: the store's order code, as its ledger and binding).
+    ``owns``: for one partition of a partitioned run (``flows.orders.Partition``), whether a queued
+    record is this partition's; the others' rows are left in the outbox for their own partition."""
     run = _Run(ctx, summary, handle, entity, system)
     if key is not None:
         run.record_id = key
+    run.owns = owns
     run.drain()
     for raw in records:
         if on_record is not None:
@@ -173,6 +177,7 @@ class _Run:
         self.blocked = False  # the circuit is open: queue everything without calling
         self.last_error: TransientError | None = None
         self.record_id: Callable[[Any], str] = record_id
+        self.owns: Callable[[Any], bool] | None = None  # None: every queued record is this run's
 
     def drain(self) -> None:
         """Sync queued records oldest first. A record that fails transiently stays queued (and so do
@@ -186,7 +191,7 @@ class _Run:
                 break
             after = items[-1].id
             for n, item in enumerate(items):
-                if item.external_id in self.waiting:
+                if item.external_id in self.waiting or not self._owned(item):
                     self.outbox.release([item.id])
                     continue
                 try:
@@ -203,11 +208,14 @@ class _Run:
                 self.outbox.done(item.id)
                 drained += 1
         # rows claimed by another worker right now also hold their records back
-        self.waiting |= {i.external_id for i in self.outbox.items(status="queued", limit=100_000)}
-        self.waiting |= {i.external_id for i in self.outbox.items(status="claimed", limit=100_000)}
+        for status in ("queued", "claimed"):
+            self.waiting |= {i.external_id for i in self.outbox.items(status=status, limit=100_000) if self._owned(i)}
         if drained:
             self.ctx.log.info("%s: drained %d record(s) from the outbox, oldest first", self.ctx.flow, drained)
             self.summary.drained += drained
+
+    def _owned(self, item: Any) -> bool:
+        return self.owns is None or self.owns(item.payload)
 
     def handle_one(self, entity: str, raw: Any) -> None:
         """One record: skip a version older than one already handled; dead-letter the unexpected."""
