@@ -200,24 +200,28 @@ def run_gate(
             rows.append(data)
         row_of.append(first[fp])
     if rows:
-        validation = gx.validate(f"{ctx.flow}.{entity}", suite(entity), rows, flow=ctx.flow, entity=entity,
-                                 run_name=ctx.run_id or "adhoc")
+        validation = gx.validate(f"{ctx.flow}.{entity}", suite(entity), rows, flow=ctx.flow, entity=entity)
         for m, (pos, _) in enumerate(mapped):
             failures = validation.failures.get(row_of[m])
             if failures:
                 bad[pos] = (_reason(failures, rows[row_of[m]]), "quality")
         directory = _report_dir(ctx)
         n = len(list(directory.glob(f"{entity}-*.json"))) + 1 if directory.exists() else 1
-        # the JSON always; the batch's Data Docs page when something failed (a clean minute needs no page)
-        json_path, html_path = gx.write_report(validation, directory, f"{entity}-{n}", html_page=not validation.success)
+        if not validation.success and (n == 1 or not any(directory.glob(f"{entity}-*.html"))
+                                       or _too_bad(ctx, result.checked, len(bad), result.max_bad_share)):
+            # the flow's checkpoint stores the result and adds its page to the Data Docs site: for
+            # the run's first failed batch of the entity and for a batch that fails the run (a
+            # clean minute needs no page; a trickle of bad records, one page per run)
+            gx.publish(validation, ctx.run_id or "adhoc")
+        # the JSON always; the batch's Data Docs page when it was published
+        json_path, html_path = gx.write_report(validation, directory, f"{entity}-{n}")
         result.report = str(html_path or json_path)
         ctx.quality_reports.append(result.report)
         _prune(directory.parent)
     result.bad = len(bad)
     for reason, _ in bad.values():
         result.reasons[reason.split(":", 1)[0]] += 1
-    too_bad = (result.checked >= settings.min_batch(ctx.params) and result.bad >= settings.min_bad(ctx.params)
-               and result.share > result.max_bad_share)
+    too_bad = _too_bad(ctx, result.checked, result.bad, result.max_bad_share)
     open_ids = _open_dead_letters(ctx, entity) if synced is not None else set()
     for pos in sorted(bad):
         reason, kind = bad[pos]
@@ -252,6 +256,12 @@ def run_gate(
     return [item for pos, item in enumerate(items) if pos not in bad]
 
 
+def _too_bad(ctx: FlowContext, checked: int, bad: int, max_bad_share: float) -> bool:
+    """A batch whose bad share fails the run (``settings.min_batch``, ``min_bad``)."""
+    return (checked >= settings.min_batch(ctx.params) and bad >= settings.min_bad(ctx.params)
+            and bad / checked > max_bad_share)
+
+
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -284,5 +294,5 @@ def verdict(entity: str, record: Any) -> str | None:
     from erpsync.quality import gx
 
     data = row(record)
-    failures = gx.validate(f"preview.{entity}", suite(entity), [data], entity=entity, publish=False).failures.get(0)
+    failures = gx.validate(f"preview.{entity}", suite(entity), [data], entity=entity).failures.get(0)
     return _reason(failures, data) if failures else None

@@ -52,7 +52,9 @@ class Validation:
     failures: dict[int, list[Failure]] = field(default_factory=dict)  # row index -> what failed
     result: Any = None  # the GX ExpectationSuiteValidationResult
     statistics: dict[str, Any] = field(default_factory=dict)
-    page: Path | None = None  # the result's page in the Data Docs site (a failed batch)
+    page: Path | None = None  # the result's page in the Data Docs site (a published failed batch)
+    #: what :func:`publish` runs the checkpoint with: (validation definition, DataFrame, parameters)
+    batch: tuple[str, Any, dict[str, Any]] | None = None
 
 
 def data_docs_dir() -> Path:
@@ -123,10 +125,10 @@ def _frame(checks: list[Check], rows: list[dict[str, Any]]) -> Any:
 
 
 def validate(suite_label: str, checks: list[Check], rows: list[dict[str, Any]], *, flow: str | None = None,
-             entity: str | None = None, run_name: str | None = None, publish: bool = True) -> Validation:
-    """Run ``checks`` (the suite of ``entity``) over ``rows`` (one dict per record) with GX; row
-    indexes are list positions. ``publish``: a failed batch goes through the flow's checkpoint
-    (stored, and its page added to the Data Docs site, under ``run_name``)."""
+             entity: str | None = None) -> Validation:
+    """Run ``checks`` (the suite of ``entity``) over ``rows`` (one dict per record) with GX, through
+    the batch definition of the flow's validation definition; row indexes are list positions.
+    Stores nothing: :func:`publish` runs a failed batch through the flow's checkpoint."""
     ctx = context()
     name = entity if entity is not None else suite_label.rpartition(".")[2]
     definition = project.definition_for(flow or "", name)
@@ -152,9 +154,19 @@ def validate(suite_label: str, checks: list[Check], rows: list[dict[str, Any]], 
             i = int(idx if not isinstance(idx, dict) else idx.get("index", -1))
             if 0 <= i < len(rows):
                 out.failures.setdefault(i, []).append(Failure(check, rows[i].get(check.column)))
-    if publish and not out.success and not missing:
-        out.page = _publish(ctx, definition, frame, params, run_name)
+    if not missing:
+        out.batch = (definition, frame, params)
     return out
+
+
+def publish(validation: Validation, run_name: str | None) -> Path | None:
+    """Run the batch of ``validation`` through its flow's checkpoint: GX validates it again,
+    stores the result and adds its page to the Data Docs site (``UpdateDataDocsAction``) under
+    ``run_name``; sets and returns the page's path (None: the site has no page for it)."""
+    if validation.batch is not None:
+        definition, frame, params = validation.batch
+        validation.page = _publish(context(), definition, frame, params, run_name)
+    return validation.page
 
 
 def _validate_present(ctx: Any, definition: str, checks: list[Check], missing: list[Check], frame: Any,
