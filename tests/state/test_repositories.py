@@ -86,3 +86,17 @@ def test_the_flat_methods_and_the_repositories_see_the_same_rows(store: StateSto
     rid = store.drift_reports.add("inventory_drift", "r1", {"n": 1}, [{"entity": "stock", "kind": "mismatch"}])
     assert store.get_drift_report(rid).item_count == 1
     assert [r.id for r in store.drift_reports.recent("inventory_drift")] == [rid]
+
+
+def test_add_many_holds_changes_in_bulk_and_refreshes_the_pending_one(store: StateStore) -> None:
+    def row(sku: str, price: str) -> dict[str, object]:
+        return {"flow": "pricing_sync", "entity": "price", "external_id": sku, "kind": "price",
+                "proposed": {"price": price}, "current": {"price": "10.00"}, "reason": "big step"}
+
+    ids = store.approvals.add_many([row(f"SKU-{i}", "1.00") for i in range(1200)])  # over one chunk
+    assert len(ids) == len(set(ids)) == 1200
+    again = store.approvals.add_many([row("SKU-7", "2.00"), row("SKU-NEW", "3.00")])
+    assert again[0] == ids[7]  # the pending approval of the same change is refreshed, not duplicated
+    assert store.approvals.get(ids[7]).proposed == {"price": "2.00"}
+    assert len(store.list_approvals(flow="pricing_sync")) == 1201
+    assert store.approvals.add_many([]) == []

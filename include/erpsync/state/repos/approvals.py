@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from erpsync.state import schema as t
-from erpsync.state.db import StateDB
+from erpsync.state.db import StateDB, chunks
 from erpsync.state.records import Approval
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -18,6 +19,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     # pricing_sync); kept as status "rejected" with a note "superseded: ..."
     "superseded": ("pending", "approved"),
 }
+BULK_CHUNK = 500  # rows per statement of add_many (SQLite caps bound parameters)
 ALIASES = {"approve": "approved", "reject": "rejected", "publish": "published", "supersede": "superseded"}
 
 
@@ -54,6 +56,28 @@ class ApprovalRepository:
         ).returning(ap.c.id)
         with self.db.begin() as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """``add`` for many changes in one statement per chunk (a 90 % price cut holds 300,000
+        prices): same semantics, the pending approval of the same change is refreshed, not
+        duplicated. Each row: flow, entity, external_id, kind, proposed, current, reason. Ids in
+        the rows' order."""
+        if not rows:
+            return []
+        ap = t.approvals
+        now = self.db.now()
+        values = [{**r, "status": "pending", "created_at": now} for r in rows]
+        ins = self.db.insert(ap)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[ap.c.flow, ap.c.entity, ap.c.external_id, ap.c.kind],
+            index_where=sa.text("status = 'pending'"),
+            set_={"proposed": ins.excluded.proposed, "current": ins.excluded.current, "reason": ins.excluded.reason},
+        ).returning(ap.c.id, sort_by_parameter_order=True)
+        ids: list[int] = []
+        with self.db.begin() as conn:
+            for chunk in chunks(values, BULK_CHUNK):
+                ids += [int(r[0]) for r in conn.execute(stmt, list(chunk))]
+        return ids
 
     def get(self, approval_id: int) -> Approval | None:
         ap = t.approvals
