@@ -229,7 +229,7 @@ def finish_orders_partitions(results: Any, context: Mapping[str, Any]) -> dict:
     return the run's summary, the partitions' counts added up (``review_dead_letters`` reads it)."""
     from erpsync.flows import orders
 
-    parts = [dict(r) for r in results or [] if r]
+    parts = [dict(r) for r in (results if results is not None else ()) if r]  # a lazy XCom sequence
     merged: dict[str, Any] = {"flow": "orders_sync", "run_id": str(context.get("run_id") or ""),
                               "partitions": len(parts), "dead_letters": [], "reasons": {}, "quality_reports": []}
     for part in parts:
