@@ -2,7 +2,8 @@
 
 ``fastapi_apps`` mounts the console (``erpsync_airflow.console``, server-rendered HTML) at
 ``/erpsync`` inside Airflow's API server, behind Airflow's own login; ``external_views`` puts
-"Dead letters" in the UI's navigation, shown inside the UI (``/plugin/erpsync-dead-letters``).
+"Sync health" (the dashboard, ``/plugin/erpsync-dashboard``) and "Dead letters"
+(``/plugin/erpsync-dead-letters``) in the UI's navigation, shown inside the UI.
 The rest of ``erpsync_airflow`` is an installed package (plugins/.airflowignore).
 """
 
@@ -18,6 +19,13 @@ class ErpsyncConsolePlugin(AirflowPlugin):
     name = "erpsync_console"
     fastapi_apps = [{"app": app, "url_prefix": PREFIX, "name": "erpsync console"}]
     external_views = [
+        {
+            "name": "Sync health",
+            "href": f"{PREFIX}/dashboard",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "erpsync-dashboard",
+        },
         {
             "name": "Dead letters",
             "href": f"{PREFIX}/dead-letters",

@@ -1,4 +1,6 @@
-"""The erpsync operator console: a "Dead letters" page inside the Airflow 3 UI.
+"""The erpsync operator console inside the Airflow 3 UI: the health dashboard (its landing page,
+``/erpsync/dashboard``, figures from ``erpsync.dashboard``), dead letters (list, bulk dry run and
+replay by filter, detail with payload edit, bind and bind-and-replay) and cross-references.
 
 A FastAPI app (Airflow plugin ``fastapi_apps``, mounted at ``/erpsync``) renders plain HTML on
 the server, shown in Airflow's navigation as an external view (``plugins/erpsync_console.py``).
@@ -6,7 +8,8 @@ It sits behind Airflow's own login: every request needs the session of the Airfl
 cookie the auth manager sets at login) or a bearer token, and the auth manager decides:
 
 * seeing the page needs read access to the ``dead_letter_replay`` DAG's runs;
-* a dry run, a replay, an ignore and binding a SKU need the right to trigger it (create a run).
+* a dry run, a replay (one or many), an ignore, a payload edit and binding a SKU need the right
+  to trigger it (create a run).
 
 What it shows comes from the state store (``include/erpsync/state``); what it does goes through
 ``erpsync.flows.replay`` (the same path as the ``dead_letter_replay`` DAG and the CLI), and every
@@ -127,39 +130,67 @@ def _audit(store: Any, user: str, operation: str, dl: Any, request: dict[str, An
                 result=result, correlation_id=f"dead_letter:{dl.id}")
 
 
-def _replay(dead_letter_id: int, user: str, *, dry_run: bool) -> tuple[str, str]:
-    """Preview or replay one dead letter through ``erpsync.flows.replay``; (result, detail)."""
+def _with_contexts(store: Any, user: str, work: Any) -> Any:
+    """``work(ctx_for)`` with the ERP and storefront connections open; ``ctx_for(flow)`` gives one
+    manual run context per flow (run id ``console__<time>__<user>``)."""
     from erpsync.flows.base import FlowContext
-    from erpsync.flows.replay import ReplayFilter, replay_many
     from erpsync.reliability.notify import LogNotifier
     from erpsync_airflow.hooks import ErpHook, StorefrontHook
 
-    store = _store()
-    dl = store.get_dead_letter(dead_letter_id)
-    if dl is None:
-        return "error", f"no dead letter #{dead_letter_id}"
     erp = storefront = None
+    contexts: dict[str, Any] = {}
     try:
         erp, storefront = ErpHook().get_conn(), StorefrontHook().get_conn()
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        ctx = FlowContext(flow=dl.flow, run_id=f"console__{stamp}__{user}", store=store, erp=erp,
-                          storefront=storefront, log=log, run_type="manual", notifier=LogNotifier(log))
-        report = replay_many(lambda _flow: ctx, store, ReplayFilter(ids=(dl.id,), status="all"), dry_run=dry_run)
-        if report.stopped:
-            result, detail = "stopped", report.stopped
-        else:
-            (outcome,) = report.outcomes
-            result, detail = outcome.result, outcome.detail
-    except Exception as exc:  # a missing connection, refused credentials: say it on the page
-        result, detail = "error", f"{type(exc).__name__}: {exc}"
+
+        def ctx_for(flow: str) -> Any:
+            if flow not in contexts:
+                contexts[flow] = FlowContext(flow=flow, run_id=f"console__{stamp}__{user}", store=store, erp=erp,
+                                             storefront=storefront, log=log, run_type="manual",
+                                             notifier=LogNotifier(log))
+            return contexts[flow]
+
+        return work(ctx_for)
     finally:
         for adapter in (erp, storefront):
             close = getattr(adapter, "close", None) or getattr(getattr(adapter, "http", None), "close", None)
             if callable(close):
                 close()
-    _audit(store, user, "dead_letter_preview" if dry_run else "dead_letter_replay", dl,
-           {"dry_run": dry_run}, result, {"detail": detail[:2000]})
-    return result, detail
+
+
+def _replay_report(store: Any, user: str, flt: Any, *, dry_run: bool) -> tuple[Any, str | None]:
+    """(report, None) of ``replay_many`` over ``flt``, each dead letter's outcome audited with the
+    user; (None, why) when nothing could be tried (a missing connection, an empty filter)."""
+    from erpsync.flows.replay import replay_many
+
+    try:
+        report = _with_contexts(store, user, lambda ctx_for: replay_many(ctx_for, store, flt, dry_run=dry_run))
+    except Exception as exc:  # a missing connection, refused credentials, a refused filter: say it
+        return None, f"{type(exc).__name__}: {exc}"
+    for o in report.outcomes:
+        dl = store.get_dead_letter(o.dead_letter_id)
+        if dl is not None:
+            _audit(store, user, "dead_letter_preview" if dry_run else "dead_letter_replay", dl,
+                   {"dry_run": dry_run}, o.result, {"detail": o.detail[:2000]})
+    return report, None
+
+
+def _replay(dead_letter_id: int, user: str, *, dry_run: bool) -> tuple[str, str]:
+    """Preview or replay one dead letter through ``erpsync.flows.replay``; (result, detail)."""
+    from erpsync.flows.replay import ReplayFilter
+
+    store = _store()
+    dl = store.get_dead_letter(dead_letter_id)
+    if dl is None:
+        return "error", f"no dead letter #{dead_letter_id}"
+    report, error = _replay_report(store, user, ReplayFilter(ids=(dl.id,), status="all"), dry_run=dry_run)
+    if report is None or report.stopped:
+        result, detail = ("error", error or "") if report is None else ("stopped", report.stopped)
+        _audit(store, user, "dead_letter_preview" if dry_run else "dead_letter_replay", dl,
+               {"dry_run": dry_run}, result, {"detail": detail[:2000]})
+        return result, detail
+    (outcome,) = report.outcomes
+    return outcome.result, outcome.detail
 
 
 def _ignore(dead_letter_id: int, user: str, note: str) -> tuple[str, str]:
@@ -190,6 +221,105 @@ def _bind(dead_letter_id: int, user: str, sku: str, item_code: str) -> tuple[str
     return "bound", f"SKU {sku} -> ERP item {item_code}" + (f" (was {before.internal_id})" if before else "")
 
 
+def unknown_skus(reason: str) -> list[str]:
+    """The SKUs an ``unknown_sku: A, B (hint)`` reason names."""
+    if not reason.startswith("unknown_sku:"):
+        return []
+    text = reason.split(":", 1)[1].split("(", 1)[0]
+    return [s.strip().split(" ", 1)[0] for s in text.split(",") if s.strip()]
+
+
+def _bind_and_replay(dead_letter_id: int, user: str, sku: str, item_code: str) -> tuple[str, str]:
+    """Bind the SKU, then replay this dead letter and every open one blocked on the same SKU."""
+    from erpsync.flows.replay import ReplayFilter
+
+    result, detail = _bind(dead_letter_id, user, sku, item_code)
+    if result != "bound":
+        return result, detail
+    store = _store()
+    blocked = [d.id for d in store.list_dead_letters(status="open", reason_like="unknown_sku", limit=100_000)
+               if sku.strip() in unknown_skus(d.reason) and d.id != dead_letter_id]
+    report, error = _replay_report(store, user, ReplayFilter(ids=(dead_letter_id, *blocked[:499]), status="all"),
+                                   dry_run=False)
+    if report is None:
+        return "error", f"{detail}; the replay did not start: {error}"
+    mine = next((o for o in report.outcomes if o.dead_letter_id == dead_letter_id), None)
+    counts = ", ".join(f"{k} x{n}" for k, n in report.counts().most_common())
+    others = [o for o in report.outcomes if o.dead_letter_id != dead_letter_id]
+    text = (f"{detail}; this letter: {mine.result + ': ' + mine.detail if mine else 'not replayed'}; "
+            f"{len(others)} other open letter(s) blocked on {sku.strip()} replayed too ({counts})")
+    text += "".join(f"; #{o.dead_letter_id} {o.result}: {o.detail[:120]}" for o in others
+                    if o.result not in ("resolved", "skipped"))
+    if report.stopped:
+        text += f"; stopped: {report.stopped} (the rest stay open)"
+    return (mine.result if mine and not report.stopped else "stopped" if report.stopped else "error"), text
+
+
+def _payload_problem(store: Any, user: str, dl: Any, body: Any) -> tuple[str | None, str]:
+    """(why ``body`` may not be saved, or None; what a replay would do with it). The flow's own
+    path says it: the record must map and pass the flow's quality suite (``erpsync.quality``);
+    other refusals (an SKU still unknown) do not stop the edit and are said."""
+    from erpsync.errors import MappingError
+    from erpsync.flows.replay import REPLAYERS, WouldFail
+    from erpsync.model import ModelError
+
+    replayer = REPLAYERS.get(dl.flow)
+    if replayer is None:
+        return f"{dl.flow} records are not replayed one by one, so their payload is not edited here", ""
+    if not replayer.editable:
+        return f"{dl.flow} re-reads the record from its source: change it there", ""
+    if not isinstance(body, replayer.payload):
+        return f"the payload must be a JSON {'array' if replayer.payload is list else 'object'}", ""
+
+    def check(ctx_for: Any) -> tuple[str | None, str]:
+        try:
+            return None, "a replay would send: " + replayer.preview(ctx_for(dl.flow), body, dl)[:300]
+        except (MappingError, ModelError) as exc:
+            return f"it does not map to a {dl.entity}: {exc}", ""
+        except WouldFail as exc:
+            if str(exc).startswith("quality gate:"):
+                return f"it fails the {dl.flow} quality suite: {str(exc).removeprefix('quality gate: ')}", ""
+            return None, f"a replay would still fail: {exc}"
+
+    return _with_contexts(store, user, check)
+
+
+def _edit_payload(dead_letter_id: int, user: str, text: str) -> tuple[str, str]:
+    """Save an edited payload once it maps and passes the flow's quality suite; audited."""
+    import sqlalchemy as sa
+
+    from erpsync.state import schema
+
+    store = _store()
+    dl = store.get_dead_letter(dead_letter_id)
+    if dl is None:
+        return "error", f"no dead letter #{dead_letter_id}"
+    if dl.status != "open":
+        return "error", f"dead letter #{dl.id} is {dl.status}: only an open one is edited; nothing saved"
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        return "invalid", f"not JSON ({exc}); nothing saved"
+    try:
+        problem, outlook = _payload_problem(store, user, dl, body)
+    except Exception as exc:  # a missing connection: the suite could not be run, so nothing is saved
+        return "error", f"could not check the payload ({type(exc).__name__}: {exc}); nothing saved"
+    if problem:
+        _audit(store, user, "dead_letter_edit", dl, {"saved": False}, "invalid", {"detail": problem[:2000]})
+        return "invalid", f"{problem}; nothing saved"
+    old = dl.payload if isinstance(dl.payload, dict) else {}
+    changed = sorted(k for k in set(old) | set(body) if old.get(k) != body.get(k)) if isinstance(body, dict) else []
+    with store.engine.begin() as conn:  # the store has no payload setter; one guarded UPDATE
+        n = conn.execute(sa.update(schema.dead_letters).where(schema.dead_letters.c.id == dl.id,
+                                                              schema.dead_letters.c.status == "open")
+                         .values(payload=body)).rowcount
+    if n != 1:
+        return "error", f"dead letter #{dl.id} was closed meanwhile; nothing saved"
+    _audit(store, user, "dead_letter_edit", dl, {"saved": True, "changed": changed}, "saved",
+           {"detail": outlook[:2000]})
+    return "saved", f"payload saved by {user} (changed: {', '.join(changed) or 'nothing'}); {outlook}"
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -204,28 +334,13 @@ def _parse_time(value: str | None) -> dt.datetime | None:
 
 
 def _health(store: Any, open_letters: list[Any]) -> list[dict[str, Any]]:
-    """Per flow: last successful run, the last run's status, open dead letters, a verdict."""
+    """Per flow with a replayer or open dead letters: the dashboard's verdict (``erpsync.dashboard``)."""
+    from erpsync import dashboard
     from erpsync.flows.replay import REPLAYERS
 
-    by_flow = Counter(d.flow for d in open_letters)
-    rows = []
-    for flow in sorted(set(REPLAYERS) | set(by_flow)):
-        runs = store.last_runs(flow, limit=50)
-        ok = [r for r in runs if (r.extra or {}).get("status", "success") == "success"]
-        last = runs[0] if runs else None
-        last_failed = last is not None and (last.extra or {}).get("status") == "failed"
-        n = by_flow.get(flow, 0)
-        if last_failed:
-            verdict, why = "red", f"last run failed: {(last.extra or {}).get('error', '?')}"
-        elif n:
-            verdict, why = "amber", f"{n} open dead letter(s)"
-        elif last is None:
-            verdict, why = "grey", "no run recorded yet"
-        else:
-            verdict, why = "green", "last run succeeded, nothing open"
-        rows.append({"flow": flow, "last_ok": ok[0].finished_at if ok else None, "open": n,
-                     "verdict": verdict, "why": why})
-    return rows
+    flows = sorted(set(REPLAYERS) | {d.flow for d in open_letters})
+    return [{"flow": h.flow, "last_ok": h.last_success_at, "open": h.open_dead_letters, "verdict": h.verdict,
+             "why": "; ".join(h.reasons)} for h in dashboard.load(store, flows=flows).flows]
 
 
 def _list(store: Any, flow: str | None, reason: str | None, since: dt.datetime | None,
@@ -257,7 +372,8 @@ def _page(title: str, body: str, user: str | None = None) -> str:
     who = f"<span class='muted'>signed in as <b id='user'>{e(user)}</b></span>" if user else ""
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)} - erpsync</title>"
             "<link rel='icon' href='data:,'>"
-            f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dead-letters'>Dead letters</a>"
+            f"<style>{_CSS}</style></head><body><nav><a href='{PREFIX}/dashboard' id='nav-dashboard'>Health</a>"
+            f"<a href='{PREFIX}/dead-letters' id='nav-dead-letters'>Dead letters</a>"
             f"<a href='{PREFIX}/xrefs' id='nav-xrefs'>Cross-references</a>"
             f"<a href='{PREFIX}/reports' id='nav-reports'>Reports</a>"
             f"<a href='{PREFIX}/approvals' id='nav-approvals'>Approvals</a>{who}</nav>"
@@ -284,13 +400,13 @@ def _message(request: Request) -> str:
     if not result:
         return ""
     detail = request.query_params.get("detail", "")
-    good = result in ("resolved", "would_send", "ignored", "bound", "skipped", "unbound")
+    good = result in ("resolved", "would_send", "ignored", "bound", "skipped", "unbound", "saved", "replayed")
     return (f"<div class='msg {'ok' if good else 'bad'}' id='result' data-result='{e(result)}'>"
             f"<b>{e(result)}</b>: {e(detail)}</div>")
 
 
 def _render_list(request: Request, user: str, health: list[dict[str, Any]], open_all: list[Any], rows: list[Any],
-                 flt: dict[str, str]) -> str:
+                 flt: dict[str, str], csrf: str = "") -> str:
     parts = [_message(request), "<h2>Health per flow</h2><table id='health'><tr><th>Flow</th><th>Verdict</th>"
              "<th>Last successful run</th><th>Open dead letters</th><th>Why</th></tr>"]
     for h in health:
@@ -312,16 +428,25 @@ def _render_list(request: Request, user: str, health: list[dict[str, Any]], open
         f"<label>Since <input name='since' value='{e(flt['since'])}' placeholder='2026-12-07T00:00Z'></label>"
         f"<label>Until <input name='until' value='{e(flt['until'])}'></label>"
         f"<label>Status <select name='status'>{statuses}</select></label><button type='submit'>Filter</button></form>")
-    parts.append(f"<p class='muted'>{len(rows)} shown{' (the first 1000)' if len(rows) >= 1000 else ''}</p>"
-                 "<table id='dead-letters'><tr><th>#</th><th>Flow</th><th>Record</th><th>Reason</th><th>Attempts</th>"
-                 "<th>Status</th><th>Last seen</th><th>Run</th></tr>")
+    hidden = "".join(f"<input type='hidden' name='{k}' value='{e(v)}'>" for k, v in flt.items())
+    parts.append(f"<form id='bulk' method='post' action='{PREFIX}/bulk/preview'>"
+                 f"<input type='hidden' name='csrf' value='{e(csrf)}'>{hidden}"
+                 f"<p class='muted'>{len(rows)} shown{' (the first 1000)' if len(rows) >= 1000 else ''}. "
+                 "Replay several: tick them, or take all matching the filter (at most 500); a dry run comes first "
+                 "and says per record whether it would send or fail, then you confirm.</p>"
+                 "<button type='submit' name='scope' value='selected' id='bulk-selected'>Dry run the ticked</button> "
+                 "<button type='submit' name='scope' value='filter' id='bulk-filter'>Dry run all matching the filter"
+                 "</button>"
+                 "<table id='dead-letters'><tr><th></th><th>#</th><th>Flow</th><th>Record</th><th>Reason</th>"
+                 "<th>Attempts</th><th>Status</th><th>Last seen</th><th>Run</th></tr>")
     for d in reversed(rows):  # newest first
         parts.append(
-            f"<tr data-id='{d.id}'><td><a href='{PREFIX}/dead-letters/{d.id}'>#{d.id}</a></td><td>{e(d.flow)}</td>"
+            f"<tr data-id='{d.id}'><td><input type='checkbox' name='ids' value='{d.id}' aria-label='select #{d.id}'>"
+            f"</td><td><a href='{PREFIX}/dead-letters/{d.id}'>#{d.id}</a></td><td>{e(d.flow)}</td>"
             f"<td><a href='{PREFIX}/dead-letters/{d.id}'>{e(d.entity)} {e(d.external_id)}</a></td>"
             f"<td>{e(d.reason[:200])}</td><td>{d.attempts}</td><td>{e(d.status)}</td>"
             f"<td>{e(_fmt_time(d.last_seen))}</td><td>{_run_link(d.flow, d.correlation_id)}</td></tr>")
-    parts.append("</table>")
+    parts.append("</table></form>")
     return _page("Dead letters", "".join(parts), user)
 
 
@@ -338,13 +463,16 @@ def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csr
         parts.append(f"<tr><th>{label}</th><td>{value}</td></tr>")
     parts.append("</table><h2>Actions</h2>")
     if dl.reason.startswith("unknown_sku:"):
-        for sku in [s.strip().split(" ", 1)[0] for s in dl.reason.split(":", 1)[1].split(",") if s.strip()]:
+        for sku in unknown_skus(dl.reason):
             parts.append(
                 f"<form class='inline bind' method='post' action='{base}/bind'>{token}"
                 f"<input type='hidden' name='sku' value='{e(sku)}'>"
                 f"<label>Bind SKU <b>{e(sku)}</b> to ERP item <input name='item_code' required "
-                f"placeholder='ERP item code'></label> <button type='submit'>Bind</button></form>")
-        parts.append("<br>")
+                f"placeholder='ERP item code'></label> <button type='submit' name='then' value='bind'>Bind</button> "
+                f"<button type='submit' formaction='{base}/bind-replay' class='bind-replay'>Bind and replay</button>"
+                "</form>")
+        parts.append("<p class='muted'>Bind and replay: binds the SKU to the ERP item, then replays this letter "
+                     "and every open letter blocked on the same SKU.</p>")
     parts.append(
         f"<form class='inline' method='post' action='{base}/preview'>{token}"
         "<button type='submit' id='preview'>Dry run</button></form>"
@@ -354,6 +482,13 @@ def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csr
         "<input name='note' placeholder='why it is ignored' required> <button type='submit' id='ignore'>Ignore"
         "</button></form>")
     parts.append(f"<h2>Payload</h2><pre id='payload'>{e(payload)}</pre>")
+    if dl.status == "open":
+        parts.append(
+            f"<details id='edit'><summary>Edit the payload</summary><form id='edit-payload' method='post' "
+            f"action='{base}/payload'>{token}<p class='muted'>Saved only if it maps and passes the {e(dl.flow)} "
+            "quality suite; then replay it.</p><textarea name='payload' rows='16' cols='100' spellcheck='false'>"
+            f"{e(payload)}</textarea><br><button type='submit' id='save-payload'>Check and save</button>"
+            "</form></details>")
     parts.append("<h2>History</h2><table id='history'><tr><th>When</th><th>Who</th><th>Action</th><th>Result</th>"
                  "<th>Detail</th></tr>")
     for a in history:
@@ -372,7 +507,7 @@ def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csr
 
 @app.get("/")
 async def index() -> RedirectResponse:
-    return RedirectResponse(f"{PREFIX}/dead-letters", status_code=303)
+    return RedirectResponse(f"{PREFIX}/dashboard", status_code=303)
 
 
 @app.get("/dead-letters", response_class=HTMLResponse)
@@ -392,7 +527,7 @@ async def dead_letters(request: Request, flow: str = "", reason: str = "", since
 
     health, open_all, rows = await run_in_threadpool(read)
     flt = {"flow": flow, "reason": reason, "since": since, "until": until, "status": status}
-    return HTMLResponse(_render_list(request, _name(user), health, open_all, rows, flt))
+    return HTMLResponse(_render_list(request, _name(user), health, open_all, rows, flt, _csrf(request)))
 
 
 @app.get("/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
@@ -449,6 +584,203 @@ async def ignore(request: Request, dead_letter_id: int, csrf: str = Form(""), no
 async def bind(request: Request, dead_letter_id: int, csrf: str = Form(""), sku: str = Form(""),
                item_code: str = Form("")) -> Response:
     return await _act(request, dead_letter_id, csrf, _bind, sku, item_code)
+
+
+@app.post("/dead-letters/{dead_letter_id}/bind-replay")
+async def bind_replay(request: Request, dead_letter_id: int, csrf: str = Form(""), sku: str = Form(""),
+                      item_code: str = Form("")) -> Response:
+    return await _act(request, dead_letter_id, csrf, _bind_and_replay, sku, item_code)
+
+
+@app.post("/dead-letters/{dead_letter_id}/payload")
+async def edit_payload(request: Request, dead_letter_id: int, csrf: str = Form(""),
+                       payload: str = Form("")) -> Response:
+    return await _act(request, dead_letter_id, csrf, _edit_payload, payload)
+
+
+# --------------------------------------------------------------------------- bulk replay
+
+
+async def _may_act(request: Request, csrf: str) -> tuple[Any, Response | None]:
+    """(user, None) when the request may act on dead letters, else (None, the answer to give)."""
+    user = await _user(request)
+    if user is None:
+        return None, _login(request)
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):
+        return None, _forbidden("the form is stale or came from another site: reload the page and try again")
+    if not await run_in_threadpool(_allowed, user, "POST"):
+        return None, _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not act on dead letters")
+    return user, None
+
+
+def _ids(values: list[str]) -> tuple[int, ...]:
+    return tuple(int(v) for raw in values for v in str(raw).replace(",", " ").split() if v.isdigit())
+
+
+def _render_outcomes(report: Any, title: str, summary: str, result: str, extra: str, user: str) -> str:
+    parts = [f"<div class='msg {'ok' if result in ('would_send', 'replayed') else 'bad'}' id='result' "
+             f"data-result='{e(result)}'><b>{e(result)}</b>: {e(summary)}</div>",
+             "<table id='bulk-outcomes'><tr><th>#</th><th>Record</th><th>Outcome</th><th>Why / what</th></tr>"]
+    for o in report.outcomes:
+        good = o.result in ("would_send", "resolved", "skipped")
+        parts.append(f"<tr data-id='{o.dead_letter_id}'><td><a href='{PREFIX}/dead-letters/{o.dead_letter_id}'>"
+                     f"#{o.dead_letter_id}</a></td><td>{e(o.external_id)}</td><td class='{'ok' if good else 'bad'}'>"
+                     f"{e(o.result)}</td><td>{e(o.detail[:400])}</td></tr>")
+    parts.append("</table>")
+    if report.stopped:
+        parts.append(f"<p class='bad'>stopped: {e(report.stopped)} (the rest were left as they are)</p>")
+    parts.append(extra)
+    return _page(title, "".join(parts), user)
+
+
+@app.post("/bulk/preview", response_class=HTMLResponse)
+async def bulk_preview(request: Request) -> Response:
+    from erpsync.errors import ConfigError
+    from erpsync.flows.replay import ReplayFilter
+
+    form = await request.form()
+    user, refused = await _may_act(request, str(form.get("csrf", "")))
+    if refused is not None:
+        return refused
+    name = _name(user)
+    back = f"{PREFIX}/dead-letters?" + urllib.parse.urlencode(
+        {k: str(form.get(k, "")) for k in ("flow", "reason", "since", "until", "status") if form.get(k)})
+    if form.get("scope") == "filter":
+        try:
+            flt = ReplayFilter.from_params({k: str(form.get(k, "")) for k in ("flow", "reason", "since", "until",
+                                                                              "status")})
+        except ConfigError as exc:
+            return RedirectResponse(back + "&" + urllib.parse.urlencode({"result": "error", "detail": str(exc)}), 303)
+    else:
+        ids = _ids([str(v) for v in form.getlist("ids")])
+        if not ids:
+            return RedirectResponse(back + "&" + urllib.parse.urlencode(
+                {"result": "error", "detail": "tick the dead letters to replay, or take all matching the filter"}), 303)
+        flt = ReplayFilter(ids=ids)
+    report, error = await run_in_threadpool(lambda: _replay_report(_store(), name, flt, dry_run=True))
+    if report is None:
+        return RedirectResponse(back + "&" + urllib.parse.urlencode({"result": "error", "detail": error}), 303)
+    sendable = [o.dead_letter_id for o in report.outcomes if o.result == "would_send"]
+    counts = ", ".join(f"{k} x{n}" for k, n in report.counts().most_common()) or "none matched"
+    confirm = (f"<form id='bulk-confirm' method='post' action='{PREFIX}/bulk/replay'>"
+               f"<input type='hidden' name='csrf' value='{e(_csrf(request))}'>"
+               f"<input type='hidden' name='ids' value='{' '.join(map(str, sendable))}'>"
+               f"<button type='submit' id='confirm'>Replay the {len(sendable)} that would send</button> "
+               f"<a href='{e(back)}'>cancel</a></form>" if sendable else
+               f"<p>Nothing would send: fix the causes above first. <a href='{e(back)}'>back</a></p>")
+    return HTMLResponse(_render_outcomes(report, "Replay: dry run", f"{flt.describe()}: {counts} (nothing sent)",
+                                         "would_send" if sendable else "would_fail", confirm, name))
+
+
+@app.post("/bulk/replay", response_class=HTMLResponse)
+async def bulk_replay(request: Request, csrf: str = Form(""), ids: str = Form("")) -> Response:
+    from erpsync.flows.replay import ReplayFilter
+
+    user, refused = await _may_act(request, csrf)
+    if refused is not None:
+        return refused
+    name = _name(user)
+
+    def work() -> tuple[Any, str | None]:
+        store = _store()
+        still_open = tuple(i for i in _ids([ids]) if (d := store.get_dead_letter(i)) and d.status == "open")
+        if not still_open:
+            return None, "none of them is open any more (replayed or ignored meanwhile)"
+        return _replay_report(store, name, ReplayFilter(ids=still_open), dry_run=False)
+
+    report, error = await run_in_threadpool(work)
+    if report is None:
+        return RedirectResponse(f"{PREFIX}/dead-letters?" + urllib.parse.urlencode(
+            {"result": "error", "detail": error}), status_code=303)
+    counts = ", ".join(f"{k} x{n}" for k, n in report.counts().most_common())
+    result = "stopped" if report.stopped else "replayed" if report.ok else "failed_again"
+    return HTMLResponse(_render_outcomes(report, "Replay: done", f"{len(report.outcomes)} replayed: {counts}",
+                                         result, f"<p><a href='{PREFIX}/dead-letters'>back to the list</a></p>",
+                                         name))
+
+
+# --------------------------------------------------------------------------- health dashboard
+
+_VERDICT_ORDER = {"red": 0, "amber": 1, "grey": 2, "green": 3}
+
+
+def _chart(hours: Any, counts: Any) -> str:
+    """Records synced per hour as an inline SVG bar chart (no script, no external resource)."""
+    width, height, bar = 240, 36, 10
+    top = max(counts) if counts and max(counts) else 0
+    bars = []
+    for i, (hour, n) in enumerate(zip(hours, counts, strict=True)):
+        h = 0 if not top else max(1, round(n / top * (height - 2))) if n else 0
+        bars.append(f"<rect x='{i * bar}' y='{height - h}' width='{bar - 2}' height='{h}' fill='#3e7bfa'>"
+                    f"<title>{hour.strftime('%H:00')} UTC: {n} record(s)</title></rect>")
+    label = f"max {top}/h" if top else "none in 24 h"
+    return (f"<svg class='chart' role='img' width='{width}' height='{height + 12}' viewBox='0 0 {width} {height + 12}'"
+            f" aria-label='records synced per hour, 24 h: {label}'><rect x='0' y='{height}' width='{width}' "
+            f"height='1' fill='#9fb3c8'></rect>{''.join(bars)}<text x='0' y='{height + 11}' font-size='9' "
+            f"fill='#627d98'>-24 h</text><text x='{width}' y='{height + 11}' font-size='9' fill='#627d98' "
+            f"text-anchor='end'>{e(label)}</text></svg>")
+
+
+def _render_dashboard(request: Request, user: str, board: Any) -> str:
+    from erpsync.dashboard import fmt_seconds
+
+    def latency(h: Any) -> str:
+        if h.latency is None:
+            return f"<span class='muted'>{e(h.latency_note)}</span>"
+        le = "&le; " if h.latency.bucketed else ""
+        return (f"p50 {le}{e(fmt_seconds(h.latency.p50_s))}<br>p95 {le}{e(fmt_seconds(h.latency.p95_s))}"
+                f"<br><span class='muted'>{e(h.latency.what)}, {h.latency.samples} record(s)</span>")
+
+    flows = sorted(board.flows, key=lambda h: (_VERDICT_ORDER.get(h.verdict, 9), h.flow))
+    counts = Counter(h.verdict for h in board.flows)
+    parts = [_message(request), "<p id='summary'>" + " ".join(
+        f"<span class='chip {v}'>{v} <b>{counts[v]}</b></span>" for v in ("red", "amber", "green", "grey")
+        if counts[v]) + f" <span class='muted'>as of {e(_fmt_time(board.now))}; read in {board.took_ms:.0f} ms"
+        "</span></p>",
+        "<h2>Flows</h2><table id='dashboard'><tr><th>Flow</th><th>Verdict</th><th>Why</th><th>Last successful run"
+        "</th><th>Records synced per hour (24 h)</th><th>Synced 24 h</th><th>Error rate</th><th>Open dead letters"
+        "</th><th>Outbox</th><th>Latency</th></tr>"]
+    for h in flows:
+        rate = "-" if h.error_rate is None else f"{h.error_rate:.1%}"
+        letters = (f"<a href='{PREFIX}/dead-letters?flow={e(urllib.parse.quote(h.flow))}' class='open-letters'>"
+                   f"{h.open_dead_letters}</a>" if h.open_dead_letters else "0")
+        parts.append(
+            f"<tr data-flow='{e(h.flow)}'><td>{e(h.flow)}</td><td><span class='chip verdict {e(h.verdict)}'>"
+            f"{e(h.verdict)}</span></td><td class='why'>{'<br>'.join(e(r) for r in h.reasons)}</td>"
+            f"<td>{e(_fmt_time(h.last_success_at))}</td><td>{_chart(board.hours, h.hourly)}</td>"
+            f"<td>{h.synced_24h}</td><td>{rate}<br><span class='muted'>{h.errors_24h} failed or dead-lettered"
+            f"</span></td><td>{letters}</td><td>{h.outbox_depth}</td><td>{latency(h)}</td></tr>")
+    parts.append("</table><h2>Systems</h2><table id='systems'><tr><th>System</th><th>Circuit breaker</th>"
+                 "<th>Failures</th><th>Opened</th><th>Last error</th><th>Rate budget</th><th>In use now</th></tr>")
+    colour = {"closed": "green", "half_open": "amber", "open": "red"}
+    for s in board.systems:
+        use = "-" if s.budget_use is None else f"{s.budget_use:.0%}"
+        parts.append(
+            f"<tr data-system='{e(s.system)}'><td>{e(s.system)}</td><td><span class='chip "
+            f"{colour.get(s.breaker, 'grey')}'>{e(s.breaker.replace('_', ' '))}</span></td><td>{s.failures}</td>"
+            f"<td>{e(_fmt_time(s.opened_at))}</td><td>{e((s.last_error or '-')[:200])}</td>"
+            f"<td>{e(f'{s.rps:g} req/s' if s.rps else 'no shared budget')}</td><td>{use} "
+            f"<span class='muted'>{e(s.budget_note)}</span></td></tr>")
+    parts.append("</table><p class='muted'>Verdict: red when the last run failed, no run succeeded for three "
+                 "cadences, a circuit is open or the 24 h error rate reached the flow's bad-share limit; amber for "
+                 "open dead letters, any errors, a backlog in the outbox, a half-open circuit or a saturated rate "
+                 "budget. Records synced and errors come from each run's counts; latency where the state store "
+                 "records it (stock pushes; order histograms per run).</p>")
+    return _page("Sync health", "".join(parts), user)
+
+
+@app.get("/dashboard", response_class=HTMLResponse)
+async def dashboard_page(request: Request) -> Response:
+    from erpsync import dashboard
+
+    user = await _user(request)
+    if user is None:
+        return _login(request)
+    if not await run_in_threadpool(_allowed, user, "GET"):
+        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    board = await run_in_threadpool(lambda: dashboard.load(_store()))
+    return HTMLResponse(_render_dashboard(request, _name(user), board))
 
 
 # --------------------------------------------------------------------------- cross-references

@@ -3,10 +3,13 @@ a real Airflow API server (its own AIRFLOW_HOME, SQLite, SimpleAuthManager) with
 plugin, the sandbox ERP and storefront over HTTP.
 
 The triage path as a newcomer walks it: an order is dead-lettered for an SKU the ERP does not
-know; log in to Airflow, open the Dead letters page, see it, open it, a dry run says it would
-fail and why, bind the SKU to its ERP item, the dry run now says it would send, replay: the order
-is in the ERP exactly once, the dead letter resolved, every action audited with the Airflow user.
-A hostile payload is shown as text. No page logs a console error.
+know; log in to Airflow, land on the health dashboard (orders_sync amber, why, how many dead
+letters), follow the count to the Dead letters page, open the letter, a dry run says it would
+fail and why, a payload edit that breaks the quality suite is refused (nothing saved) and a good
+one saved, "bind and replay" binds the SKU and replays every letter blocked on it: the order is
+in the ERP exactly once, the dead letter resolved, every action audited with the Airflow user.
+The rest are replayed in bulk: an honest dry run per record, then a confirm. A hostile payload
+is shown as text. No page logs a console error.
 
 Needs ``apt-get install -y chromium chromium-driver`` (skipped with that hint when absent).
 """
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,14 +155,14 @@ def _result(driver: Any) -> tuple[str, str]:
     return el.get_attribute("data-result"), el.text
 
 
-def _submit(driver: Any, button: Any) -> tuple[str, str]:
+def _submit(driver: Any, button: Any, timeout: float = 30) -> tuple[str, str]:
     """Click a form's button and read the result of the page it leads to, never the page before.
     The old page is marked with a window property; a new document has none. (Watching the old
     #result go stale raced twice: a stale read, then chromedriver's 'Node ... does not belong to
     the document' while the page was being swapped.)"""
     driver.execute_script("window.__erpsyncOldPage = true;")
     button.click()
-    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.execute_script(
             "return window.__erpsyncOldPage === undefined && document.readyState === 'complete';"))
     return _result(driver)
@@ -178,15 +182,29 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
                                         {"id": "<script>alert('x')</script>", "note": "<img src=x onerror=alert(1)>"},
                                         "mapping_error: <img src=x onerror=alert(2)>")
 
-        # log in through Airflow's own login page, which sends us back to the console
-        browser.get(f"{base}/erpsync/dead-letters")
+        # log in through Airflow's own login page, which sends us back to the console's landing page
+        browser.get(f"{base}/erpsync/")
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.NAME, "username"))
         assert "/auth/login" in browser.current_url
         browser.find_element(By.NAME, "username").send_keys("admin")
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(f"{base}/erpsync/dead-letters"))
+        WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(f"{base}/erpsync/dashboard"))
         assert browser.find_element(By.ID, "user").text == "admin"
+
+        # the dashboard says orders_sync needs attention, why, and how many letters wait
+        orders = browser.find_element(By.CSS_SELECTOR, "#dashboard tr[data-flow='orders_sync']")
+        assert orders.find_element(By.CSS_SELECTOR, ".verdict").text in ("amber", "red")
+        assert f"{held} open dead letter(s)" in orders.find_element(By.CSS_SELECTOR, ".why").text
+        assert orders.find_elements(By.CSS_SELECTOR, "svg.chart rect")  # the 24 h chart, drawn on the server
+        assert {r.get_attribute("data-system") for r in browser.find_elements(By.CSS_SELECTOR, "#systems tr[data-system]")
+                } >= {"erp", "storefront"}
+        browser.save_screenshot(str(img / "console-dashboard.png"))
+        assert _errors(browser) == []
+        link = orders.find_element(By.CSS_SELECTOR, "a.open-letters")
+        assert link.text == str(held)
+        link.click()
+        WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(f"{base}/erpsync/dead-letters?flow="))
 
         row = browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{dl.id}']")
         assert dl.external_id in row.text and f"unknown_sku: {sku}" in row.text
@@ -221,32 +239,74 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         assert result == "would_fail" and f"unknown_sku: {sku}" in text
         assert erp_adapter.find_sales_order(dl.external_id) is None
 
+        # a payload edit is checked against the order quality suite: a bad one is refused, nothing saved
+        before = store.get_dead_letter(dl.id).payload
+        edited = json.loads(json.dumps(before))
+        for email, expected in (("not an e-mail", "invalid"), ("fixed.buyer@example.com", "saved")):
+            edited["email"] = email
+            result, text = _edit(browser, json.dumps(edited, indent=2))
+            assert result == expected, text
+            if expected == "invalid":
+                assert "nothing saved" in text and store.get_dead_letter(dl.id).payload == before
+        assert "changed: email" in text and f"a replay would still fail: unknown_sku: {sku}" in text
+        assert store.get_dead_letter(dl.id).payload["email"] == "fixed.buyer@example.com"
+        result, _ = _edit(browser, "{not json")
+        assert result == "invalid" and store.get_dead_letter(dl.id).payload["email"] == "fixed.buyer@example.com"
+
+        # bind and replay, one action: the SKU is bound, this letter and every one blocked on the SKU replayed
+        blocked = [d.id for d in store.list_dead_letters(flow="orders_sync") if d.reason == f"unknown_sku: {sku}"]
         code = _item_code(erp_adapter, "SKU-000001")  # an item the ERP knows
         form = browser.find_element(By.CSS_SELECTOR, "form.bind")
         form.find_element(By.NAME, "item_code").send_keys(code)
-        result, text = _submit(browser, form.find_element(By.CSS_SELECTOR, "button"))
-        assert result == "bound" and f"SKU {sku} -> ERP item {code}" in text
-
-        result, text = _submit(browser, browser.find_element(By.ID, "preview"))
-        assert result == "would_send" and code in text
-        assert erp_adapter.find_sales_order(dl.external_id) is None  # a dry run sends nothing
-
-        result, text = _submit(browser, browser.find_element(By.ID, "replay"))
+        result, text = _submit(browser, form.find_element(By.CSS_SELECTOR, "button.bind-replay"))
         assert result == "resolved", text
+        assert f"SKU {sku} -> ERP item {code}" in text and f"blocked on {sku} replayed too" in text
         assert browser.find_element(By.ID, "status").text == "resolved"
         history = browser.find_element(By.ID, "history").text
-        for action in ("dead_letter_preview", "xref_bind", "dead_letter_replay"):
+        for action in ("dead_letter_preview", "dead_letter_edit", "xref_bind", "dead_letter_replay"):
             assert action in history
         browser.save_screenshot(str(img / "console-dead-letter-detail.png"))
         assert _errors(browser) == []
 
         assert erp_adapter.find_sales_order(dl.external_id) is not None
-        assert store.get_dead_letter(dl.id).status == "resolved"
+        assert all(store.get_dead_letter(i).status == "resolved" for i in blocked)
+        assert all(erp_adapter.find_sales_order(store.get_dead_letter(i).external_id) for i in blocked)
         assert sandbox.stats("erp")["duplicate_external_refs"] == 0
         audit = store.list_audit(correlation_id=f"dead_letter:{dl.id}")
         assert [a.operation for a in reversed(audit)] == [
-            "dead_letter_preview", "xref_bind", "dead_letter_preview", "dead_letter_replay"]
+            "dead_letter_preview", "dead_letter_edit", "dead_letter_edit", "xref_bind", "dead_letter_replay"]
         assert {a.request["by"] for a in audit} == {"admin"} and {a.system for a in audit} == {"operator"}
+
+        # the rest in bulk: ticked ones first (an honest dry run says each would fail, and why) ...
+        rest = store.list_dead_letters(flow="orders_sync")
+        assert rest, "the seed dead-letters orders for more than one SKU"
+        browser.get(f"{base}/erpsync/dead-letters?flow=orders_sync")
+        for d in rest[:2]:
+            browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{d.id}'] input[name=ids]").click()
+        result, text = _submit(browser, browser.find_element(By.ID, "bulk-selected"))
+        assert result == "would_fail" and "would_fail x" in text
+        outcomes = browser.find_elements(By.CSS_SELECTOR, "#bulk-outcomes tr[data-id]")
+        assert len(outcomes) == len(rest[:2]) and all("unknown_sku" in o.text for o in outcomes)
+        assert browser.find_elements(By.ID, "confirm") == []  # nothing that would send, nothing to confirm
+        # ... then the SKUs of the letters naming the least blocked SKU are bound (as on the Cross-references
+        # page), the list is filtered by that SKU, and all matching the filter go (a replay takes ~2 s)
+        by_sku = Counter(s for d in rest for s in d.reason.removeprefix("unknown_sku: ").split(", "))
+        least = min(by_sku, key=lambda s: (by_sku[s], s))
+        batch = [d for d in rest if least in d.reason]
+        for d in batch:
+            for other in d.reason.removeprefix("unknown_sku: ").split(", "):
+                store.upsert_xref("erp", "item", other, code)
+        browser.get(f"{base}/erpsync/dead-letters?flow=orders_sync&reason={least}")
+        result, text = _submit(browser, browser.find_element(By.ID, "bulk-filter"), timeout=90)
+        assert result == "would_send" and f"would_send x{len(batch)}" in text, text
+        assert all(erp_adapter.find_sales_order(d.external_id) is None for d in batch)  # a dry run sends nothing
+        result, text = _submit(browser, browser.find_element(By.ID, "confirm"), timeout=90)
+        assert result == "replayed" and f"resolved x{len(batch)}" in text, text
+        assert _errors(browser) == []
+        assert all(store.get_dead_letter(d.id).status == "resolved" for d in batch)
+        assert all(erp_adapter.find_sales_order(d.external_id) for d in batch)
+        assert sandbox.stats("erp")["duplicate_external_refs"] == 0
+        assert len(store.list_dead_letters(flow="orders_sync")) == len(rest) - len(batch)
 
         # the Cross-references page, linked from the console's pages: the binding is there, filterable;
         # a binding to nothing is refused; a store location is bound and unbound (escaped, audited)
@@ -275,6 +335,15 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         assert store.get_xref("erp", "warehouse", location) is None
         changes = store.list_audit(correlation_id=f"xref:erp:warehouse:{location}")
         assert [(a.operation, a.request["by"]) for a in changes] == [("xref_unbind", "admin"), ("xref_bind", "admin")]
+        assert _errors(browser) == []
+        browser.get(f"{base}/erpsync/dead-letters/{dl.id}")
+
+        # the dashboard counts what is left
+        browser.find_element(By.ID, "nav-dashboard").click()
+        orders = WebDriverWait(browser, 30).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#dashboard tr[data-flow='orders_sync']"))
+        left = len(rest) - len(batch)
+        assert (f"{left} open dead letter(s)" in orders.find_element(By.CSS_SELECTOR, ".why").text) == bool(left)
         assert _errors(browser) == []
         browser.get(f"{base}/erpsync/dead-letters/{dl.id}")
 
@@ -309,6 +378,14 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
     finally:
         store.close()
         sandbox.reset(**TEST_SEED)
+
+
+def _edit(driver: Any, text: str) -> tuple[str, str]:
+    """Put ``text`` in the payload editor of the open dead letter page and save it."""
+    driver.find_element(By.CSS_SELECTOR, "#edit summary").click()
+    area = driver.find_element(By.CSS_SELECTOR, "#edit-payload textarea")
+    driver.execute_script("arguments[0].value = arguments[1];", area, text)
+    return _submit(driver, driver.find_element(By.ID, "save-payload"))
 
 
 def _dead_letter_an_order(sandbox: Any, state_url: str) -> dict[str, Any]:
