@@ -1,17 +1,28 @@
-"""The text of the alert e-mails erpsync sends: task failures, missed deadlines and the watchdog's
-findings (the held-prices list is rendered by ``erpsync.flows.pricing.render_held``; the breaker
-e-mails by ``erpsync.reliability.notify``). Rendering only (plain text a person can act on); sending is the
-Airflow side's job (``erpsync_airflow.notifiers``)."""
+"""The text of the alert e-mails erpsync sends: task failures, missed deadlines, the watchdog's
+findings and the first dead letters of a new reason (the held-prices list is rendered by
+``erpsync.flows.pricing.render_held``; the breaker e-mails by ``erpsync.reliability.notify``).
+Rendering only (plain text a person can act on); sending is the Airflow side's job
+(``erpsync_airflow.notifiers``).
+
+Every mail links to the page that explains it (``Links``): the run in Airflow's UI, the dead
+letter or the flow's dead letters in the erpsync console, the console's dashboard; mails rendered
+elsewhere get the page in a footer when sent (``links_footer``). The base URLs: Airflow's
+``[api] base_url`` and ``ERPSYNC_CONSOLE_URL`` (default ``<base_url>/erpsync``,
+``erpsync.config.console_url``); without them a mail has no links, and says nothing false.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import os
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from erpsync import display
+from erpsync import config, display
+from erpsync.errors import ConfigError
 
 PREFIX = "[erpsync]"
 MAX_ERROR_CHARS = 300
@@ -30,6 +41,62 @@ def one_line(error: BaseException | str | None, limit: int = MAX_ERROR_CHARS) ->
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+@dataclass(frozen=True, slots=True)
+class Links:
+    """The pages a mail links to; ``None`` bases give no links."""
+
+    airflow: str | None  # Airflow's UI base URL ([api] base_url)
+    console: str | None  # the erpsync console (ERPSYNC_CONSOLE_URL, default <airflow>/erpsync)
+    problem: str | None = None  # why there are no console links (a bad setting): said in the mail
+
+    @classmethod
+    def from_env(cls, airflow_base: str | None = None) -> Links:
+        """``airflow_base`` (else ``AIRFLOW__API__BASE_URL``) and ``erpsync.config.console_url``. A
+        bad ``ERPSYNC_CONSOLE_URL`` never stops an alert: the mail goes out without console links
+        and says why."""
+        raw = (airflow_base if airflow_base is not None else os.environ.get("AIRFLOW__API__BASE_URL", "")).strip()
+        base = raw.rstrip("/") or None
+        try:
+            return cls(base, config.console_url(base or ""))
+        except ConfigError as exc:
+            return cls(base, None, f"no console links: {exc}")
+
+    def lines(self, *pairs: tuple[str, str | None]) -> list[str]:
+        """``label url`` lines of the pairs that have a URL, and the reason when links are missing."""
+        return _link_lines(*pairs) + ([f"Links: {self.problem}"] if self.problem else [])
+
+    def run(self, flow: str, run_id: str) -> str | None:
+        if not self.airflow or not run_id or run_id == "?":
+            return None
+        return f"{self.airflow}/dags/{_q(flow)}/runs/{_q(run_id)}"
+
+    def dag(self, flow: str) -> str | None:
+        return f"{self.airflow}/dags/{_q(flow)}" if self.airflow and flow else None
+
+    def dead_letter(self, dead_letter_id: int) -> str | None:
+        return f"{self.console}/dead-letters/{int(dead_letter_id)}" if self.console else None
+
+    def dead_letters(self, flow: str, reason: str | None = None) -> str | None:
+        if not self.console:
+            return None
+        query = {"flow": flow, **({"reason": reason} if reason else {})}
+        return f"{self.console}/dead-letters?{urllib.parse.urlencode(query)}"
+
+    def approvals(self, flow: str) -> str | None:
+        return f"{self.console}/approvals?{urllib.parse.urlencode({'flow': flow})}" if self.console else None
+
+    def dashboard(self) -> str | None:
+        return f"{self.console}/dashboard" if self.console else None
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _link_lines(*pairs: tuple[str, str | None]) -> list[str]:
+    return [f"{label} {url}" for label, url in pairs if url]
+
+
 @dataclass(slots=True)
 class FailureInfo:
     dag_id: str
@@ -42,6 +109,7 @@ class FailureInfo:
     counts: Mapping[str, Any] | None = None  # done / failed / quarantined / skipped of the flow run
     quality_reports: Sequence[str] = field(default_factory=tuple)
     logical_date: str | None = None
+    links: Links | None = None
 
 
 def failure_mail(info: FailureInfo) -> tuple[str, str]:
@@ -79,6 +147,10 @@ def failure_mail(info: FailureInfo) -> tuple[str, str]:
         lines.append(f"Log:    {info.log_url}")
     for report in info.quality_reports:
         lines.append(f"Quality report: {report}")
+    if info.links:
+        lines += info.links.lines(("Run page: ", info.links.run(info.dag_id, info.run_id)),
+                             ("Dead letters:", info.links.dead_letters(info.dag_id)),
+                             ("Dashboard:", info.links.dashboard()))
     lines += [
         "",
         "What to do: read the log line above the error; records that could not be synced are in the",
@@ -97,7 +169,10 @@ def deadline_mail(
     state: str | None = None,
     limit: str | None = None,
     run_url: str | None = None,
+    links: Links | None = None,
 ) -> tuple[str, str]:
+    if run_url is None and links is not None:
+        run_url = links.run(dag_id, run_id)
     dag_id, run_id = display.line(dag_id), display.line(run_id)
     subject = f"{PREFIX} {dag_id} missed its deadline" + (f" ({limit})" if limit else "")
     lines = [
@@ -109,6 +184,8 @@ def deadline_mail(
     ]
     if run_url:
         lines.append(f"Run page:  {run_url}")
+    if links is not None:
+        lines += links.lines(("Dashboard:", links.dashboard()))
     lines += [
         "",
         "The run had not finished by its deadline: data is late, or the run is stuck. Check the run",
@@ -118,8 +195,15 @@ def deadline_mail(
     return subject, "\n".join(lines)
 
 
-def watchdog_mail(findings: Sequence[Any], *, now: dt.datetime | None = None) -> tuple[str, str]:
-    """``findings`` are ``erpsync.watchdog.Finding`` (check, flow, message, hint)."""
+#: which page explains a watchdog finding: the flow's dead letters, else its runs in Airflow
+_FINDING_PAGE = {"dead_letters_piling": "dead_letters"}
+
+
+def watchdog_mail(findings: Sequence[Any], *, now: dt.datetime | None = None,
+                  links: Links | None = None) -> tuple[str, str]:
+    """``findings`` are ``erpsync.watchdog.Finding`` (check, flow, message, hint); ``links``
+    default to ``Links.from_env()``."""
+    links = links if links is not None else Links.from_env()
     kinds = sorted({f.check for f in findings})
     subject = f"{PREFIX} watchdog: {len(findings)} problem(s): {', '.join(kinds)}"
     lines = [f"The sync watchdog found {len(findings)} problem(s)" + (f" at {now:%Y-%m-%d %H:%M} UTC" if now else "") + ":", ""]
@@ -127,5 +211,77 @@ def watchdog_mail(findings: Sequence[Any], *, now: dt.datetime | None = None) ->
         lines.append(f"- [{display.line(f.check)}] {display.line(f.flow)}: {display.line(f.message, limit=1000)}")
         if f.hint:
             lines.append(f"    what to do: {display.line(f.hint, limit=1000)}")
-    lines += ["", "Runbook: docs/runbooks/silent-stop.md"]
+        page = (links.dead_letters(f.flow) if _FINDING_PAGE.get(f.check) == "dead_letters" else links.dag(f.flow))
+        if page:
+            lines.append(f"    see: {page}")
+    lines += ["", *links.lines(("Dashboard:", links.dashboard())), "Runbook: docs/runbooks/silent-stop.md"]
+    return subject, "\n".join(lines)
+
+
+def links_footer(subject: str, links: Links) -> str:
+    """The page a mail rendered elsewhere (held prices, the breaker) links to, as lines to append:
+    held changes -> the console's Approvals page of that flow; anything else -> the dashboard."""
+    flow = subject.removeprefix(PREFIX).strip().split(" ", 1)[0]
+    pairs: list[tuple[str, str | None]] = []
+    if " held " in subject and "approval" in subject:
+        pairs.append(("Approvals:", links.approvals(flow)))
+    pairs.append(("Dashboard:", links.dashboard()))
+    return "\n".join(links.lines(*pairs))
+
+
+# --------------------------------------------------------------------------- new dead-letter reasons
+
+#: a reason is mailed at most once per flow in this window
+NEW_REASON_WINDOW = dt.timedelta(hours=24)
+#: records listed per reason in the mail
+NEW_REASON_LISTED = 5
+
+
+def reason_key(reason: str) -> str:
+    """The kind of a dead letter's reason (``unknown_sku: SKU-1`` -> ``unknown_sku``), bounded."""
+    return display.line(str(reason).split(":", 1)[0].strip() or "unknown", limit=80)
+
+
+def new_reasons(letters: Iterable[Sequence[Any]], last_mailed: Mapping[str, dt.datetime | None], *,
+                now: dt.datetime, window: dt.timedelta = NEW_REASON_WINDOW) -> dict[str, list[Sequence[Any]]]:
+    """The run's dead letters ``(id, external id, reason)`` grouped by reason kind, only the kinds
+    not mailed for this flow within ``window`` (``last_mailed``: kind -> when it was), in order of
+    first appearance."""
+    groups: dict[str, list[Sequence[Any]]] = {}
+    for letter in letters:
+        key = reason_key(letter[2])
+        at = last_mailed.get(key)
+        if at is not None and now - at < window:
+            continue
+        groups.setdefault(key, []).append(letter)
+    return groups
+
+
+def new_reason_mail(flow: str, run_id: str, groups: Mapping[str, Sequence[Sequence[Any]]], *,
+                    links: Links) -> tuple[str, str]:
+    """The first dead letters of reasons new for ``flow`` (``new_reasons``), one mail per run."""
+    flow_l, run_l = display.line(flow), display.line(run_id)
+    total = sum(len(v) for v in groups.values())
+    kinds = ", ".join(groups)
+    subject = (f"{PREFIX} {flow_l}: new dead-letter reason{'s' if len(groups) != 1 else ''} {kinds} "
+               f"({total} record{'s' if total != 1 else ''})")
+    lines = [f"Run {run_l} of {flow_l} dead-lettered records for a reason not seen (or not mailed) in the last "
+             f"{int(NEW_REASON_WINDOW.total_seconds() // 3600)} hours. Nothing else was held up: the rest of the "
+             "batch went on.", ""]
+    for key, letters in groups.items():
+        first = letters[0]
+        lines.append(f"{key}: {len(letters)} record(s), first: #{first[0]} {display.line(first[1])}: "
+                     f"{display.line(first[2], limit=300)}")
+        for other in letters[1:NEW_REASON_LISTED]:
+            lines.append(f"    also #{other[0]} {display.line(other[1])}: {display.line(other[2], limit=200)}")
+        if len(letters) > NEW_REASON_LISTED:
+            lines.append(f"    ... and {len(letters) - NEW_REASON_LISTED} more")
+        lines += [f"    {label} {url}" for label, url in (("dead letter:", links.dead_letter(first[0])),
+                                                           ("all of them:", links.dead_letters(flow, key))) if url]
+    lines.append("")
+    lines += links.lines(("Run page: ", links.run(flow, run_id)), ("Dashboard:", links.dashboard()))
+    lines += ["", "What to do: open the dead letter, fix the cause where it lives (a cross-reference, the record "
+              "in its system), then replay it from the console. The same reason is mailed again for this flow "
+              "after 24 hours at the earliest; the watchdog still mails when dead letters pile up. Runbook: "
+              "docs/runbooks/dead-letters.md"]
     return subject, "\n".join(lines)

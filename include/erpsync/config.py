@@ -164,3 +164,16 @@ def catalog_hold_settings() -> dict[str, object]:
         "best_seller_top": _env_int("ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP", 50, 0),
         "days": _env_int("ERPSYNC_CATALOG_HOLD_DAYS", 30, 1),
     }
+
+
+def console_url(airflow_base: str | None = None) -> str | None:
+    """Where the erpsync console is, for links in alert e-mails: `ERPSYNC_CONSOLE_URL`, else
+    ``<Airflow's [api] base_url>/erpsync`` (``airflow_base``, else `AIRFLOW__API__BASE_URL`), else None."""
+    raw = os.environ.get("ERPSYNC_CONSOLE_URL", "").strip()
+    if raw:
+        if not raw.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"ERPSYNC_CONSOLE_URL={raw!r} is not an http(s) URL; set e.g. "
+                              "https://airflow.example.com/erpsync")
+        return raw.rstrip("/")
+    base = (airflow_base if airflow_base is not None else os.environ.get("AIRFLOW__API__BASE_URL", "")).strip()
+    return f"{base.rstrip('/')}/erpsync" if base else None

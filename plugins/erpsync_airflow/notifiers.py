@@ -1,6 +1,8 @@
 """Alert e-mails through the SMTP provider (Connection ``smtp_default``, or ``[email]
-email_conn_id``): the task-failure callback, the deadline-miss callback and a plain sender for the
-watchdog, held prices and the circuit breaker. The text comes from ``erpsync.alerts``.
+email_conn_id``): the task-failure callback, the deadline-miss callback, a plain sender for the
+watchdog, held prices and the circuit breaker, and the mail of a run's first dead letters of a new
+reason (``mail_new_reasons``). The text comes from ``erpsync.alerts``; every mail links to the page
+that explains it (``alert_links()``: Airflow's ``[api] base_url`` and ``ERPSYNC_CONSOLE_URL``).
 
 * recipients: ``ERPSYNC_ALERT_EMAILS`` (comma-separated), read when a mail is sent;
 * sender: ``[email] from_email`` (``AIRFLOW__EMAIL__FROM_EMAIL``), else the connection's extra
@@ -14,8 +16,10 @@ overrides are shown as escapes, and the HTML part escapes markup (``<script>`` i
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -108,6 +112,7 @@ class FailureNotifier(_TextMail):
         task = context.get("task")
         logical = context.get("logical_date")
         info = FailureInfo(
+            links=alert_links(),
             dag_id=str(getattr(ti, "dag_id", "") or getattr(dag_run, "dag_id", "?")),
             task_id=str(getattr(ti, "task_id", "?")),
             run_id=str(context.get("run_id") or getattr(ti, "run_id", "?")),
@@ -156,6 +161,7 @@ class DeadlineMissNotifier(_TextMail):
             state=run.get("state"),
             limit=self.limit or None,
             run_url=f"{base}/dags/{dag_id}/runs/{run_id}" if base else None,
+            links=alert_links(),
         )
         self._prepare(subject, body)
 
@@ -203,6 +209,7 @@ class AlertSender:
         self.smtp_conn_id = smtp_conn_id
 
     def send(self, subject: str, body: str) -> None:
+        body = with_links(subject, body)
         mail = _TextMail(to=self.to or [], smtp_conn_id=self.smtp_conn_id)
         mail._prepare(subject, body)
         if not smtp_configured(mail.smtp_conn_id):
@@ -211,6 +218,60 @@ class AlertSender:
             return
         mail._send_sync({})
         log.info("alert mail sent to %s: %s", ", ".join(mail.to), mail.subject)
+
+
+def alert_links() -> Any:
+    """The pages alert mails link to (``erpsync.alerts.Links``): Airflow's ``[api] base_url`` and
+    the console (``ERPSYNC_CONSOLE_URL``, default ``<base_url>/erpsync``)."""
+    from erpsync.alerts import Links
+
+    return Links.from_env(_base_url() or None)
+
+
+def with_links(subject: str, body: str) -> str:
+    """``body`` with the page that explains it appended (held changes: the Approvals page; else the
+    dashboard), unless the body links it already."""
+    from erpsync.alerts import links_footer
+
+    footer = [line for line in links_footer(subject, alert_links()).splitlines() if line.split(" ")[-1] not in body]
+    return body + ("\n\n" + "\n".join(footer) if footer else "")
+
+
+#: the state-store cursors remembering when a flow's dead-letter reason was last mailed
+NEW_REASON_CURSORS = "alerts"
+
+
+def mail_new_reasons(store: Any, flow: str, run_id: str, letters: Sequence[Sequence[Any]], *,
+                     send: Callable[[str, str], Any] | None = None, links: Any = None,
+                     now: dt.datetime | None = None) -> list[str]:
+    """Mail the run's first dead letters of each reason not mailed for ``flow`` in the last 24
+    hours (one mail for the run, all such reasons in it); returns the reasons mailed. ``letters``
+    are ``(id, external id, reason)``. A reason counts as mailed only once the mail went out, so
+    a mail that fails is tried again by the next run that dead-letters that reason."""
+    from erpsync.alerts import new_reason_mail, new_reasons, reason_key
+
+    if not letters:
+        return []
+    now = now or dt.datetime.now(dt.UTC)
+    names = {reason_key(d[2]): f"new_reason:{flow}:{reason_key(d[2])}"[:128] for d in letters}
+    last: dict[str, dt.datetime | None] = {}
+    for key, name in names.items():
+        raw = store.get_cursor(NEW_REASON_CURSORS, name=name)
+        try:
+            last[key] = dt.datetime.fromisoformat(raw) if raw else None
+        except ValueError:
+            last[key] = None  # an unreadable mark: mail (once more) rather than stay silent
+    groups = new_reasons(letters, last, now=now)
+    if not groups:
+        return []
+    if links is None:
+        links = alert_links()
+    subject, body = new_reason_mail(flow, run_id, groups, links=links)
+    (send or AlertSender().send)(subject, body)
+    for key in groups:
+        store.set_cursor(NEW_REASON_CURSORS, now.isoformat(), name=names[key])
+    log.warning("%s: new dead-letter reason(s) %s mailed: %s", flow, ", ".join(groups), subject)
+    return list(groups)
 
 
 def _base_url() -> str:

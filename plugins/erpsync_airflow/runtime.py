@@ -432,6 +432,19 @@ def review_threshold() -> int:
     return value
 
 
+def _mail_new_reasons(flow: str, letters: list[tuple[Any, ...]], context: Mapping[str, Any], log: Any) -> None:
+    """The first dead letters of a reason new for the flow are mailed once (``notifiers.mail_new_reasons``:
+    one mail per run, each reason at most once a day per flow), with links to them and the run. A mail
+    that cannot be sent is logged and never changes the review's outcome."""
+    try:
+        from erpsync_airflow.hooks import StateStoreHook
+        from erpsync_airflow.notifiers import mail_new_reasons
+
+        mail_new_reasons(StateStoreHook().get_conn(), flow, str(context.get("run_id") or ""), letters)
+    except Exception:
+        log.exception("%s: the mail of new dead-letter reasons could not be sent", flow)
+
+
 def run_review(flow: str, result: Mapping[str, Any] | None, context: Mapping[str, Any]) -> dict:
     """Body of ``review_dead_letters``: the dead letters the flow's task reported (its XCom), one
     line each; past the threshold the task fails (no retries) with that list."""
@@ -448,6 +461,7 @@ def run_review(flow: str, result: Mapping[str, Any] | None, context: Mapping[str
     if not letters:
         log.info("%s: this run dead-lettered no record", flow)
         return {"dead_letters": 0, "threshold": limit}
+    _mail_new_reasons(flow, letters, context, log)
     reasons = Counter(str(reason).split(":", 1)[0] for _id, _ext, reason in letters)
     ids = [int(d[0]) for d in letters]
     shown = "; ".join(f"#{i} {ext}: {reason}" for i, ext, reason in letters[:20])
