@@ -86,6 +86,9 @@ class RunSummary:
     compared_unit: str = "records"
     #: the flow applied :func:`check_useful` itself (the runtime does not apply it again)
     useful_checked: bool = False
+    #: seconds from the source event to the write, per record this run wrote (orders: placed -> in
+    #: the ERP); ``run_metrics.extra.latency`` keeps their histogram (``erpsync.dashboard``)
+    latencies_s: list[float] = field(default_factory=list)
 
     @property
     def compared_count(self) -> int:

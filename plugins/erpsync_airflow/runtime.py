@@ -284,6 +284,10 @@ def record_run(
         "duration_s": round((finished - started).total_seconds(), 3),
         "quality_reports": list(ctx.quality_reports),
     }
+    if summary.latencies_s:  # placed -> ERP per order written (the console's dashboard)
+        from erpsync.dashboard import latency_histogram
+
+        extra["latency"] = latency_histogram(summary.latencies_s)
     if error:
         extra["error"] = error[:500]
     if nothing_useful:  # the watchdog reports it (check nothing_compared)

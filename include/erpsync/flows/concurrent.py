@@ -41,6 +41,7 @@ def merge(into: RunSummary, part: RunSummary) -> None:
     into.skipped += part.skipped
     into.dead_letters.extend(part.dead_letters)
     into.reasons.update(part.reasons)
+    into.latencies_s.extend(part.latencies_s)
 
 
 class LookAhead:

@@ -9,6 +9,7 @@ that cannot go goes to dead letters with its reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -295,7 +296,7 @@ class _RunState:
 def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: _RunState) -> None:
     oid = order_id_of(ctx)(raw)
     try:
-        outcome, recovered = _sync(ctx, raw, state)
+        outcome, recovered, placed_at = _sync(ctx, raw, state)
     except MappingError as exc:
         dead_letter(ctx, summary, ENTITY, oid, raw, f"mapping_error: {exc}", error_kind="mapping")
         state.note_dead(oid)
@@ -316,14 +317,20 @@ def sync_one(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary, state: 
         summary.skip(outcome.value)
         return
     summary.done += 1
+    if placed_at is not None:  # placed -> in the ERP (run_metrics keeps the run's histogram)
+        placed = placed_at if placed_at.tzinfo else placed_at.replace(tzinfo=dt.UTC)
+        summary.latencies_s.append((dt.datetime.now(dt.UTC) - placed).total_seconds())
     if recovered:  # an earlier, interrupted try had written it: found by its key, not written twice
         summary.reasons[FOUND_BY_KEY] += 1
     if state.open_dead is None or oid in state.open_dead:
         ctx.store.resolve_dead_letters(ctx.flow, ENTITY, oid)
 
 
-def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disposition, bool]:
-    """The order's disposition, and whether the ERP already had it from an earlier try (found by key)."""
+def _sync(
+    ctx: FlowContext, raw: dict[str, Any], state: _RunState
+) -> tuple[Disposition, bool, dt.datetime | None]:
+    """The order's disposition, whether the ERP already had it from an earlier try (found by key),
+    and when it was placed if this call wrote it (its placed -> ERP latency)."""
     store = ctx.store
     order = storefront_mapping(ctx.storefront).order_from_storefront(raw)
     oid = order.external_id
@@ -341,7 +348,7 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
     if what is not Disposition.SYNC:
         if what is Disposition.ALREADY_SYNCED and xref is None and ledger is not None and ledger.result_ref:
             store.upsert_xref(SYSTEM, "sales_order", oid, ledger.result_ref, content_hash=sync_hash(order))
-        return what, False
+        return what, False, None
 
     totals = check_totals(order)
     if not totals.ok:
@@ -391,7 +398,7 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], state: _RunState) -> tuple[Disp
         bind=lambda ref: store.upsert_xref(SYSTEM, "sales_order", oid, ref, content_hash=sync_hash(order)),
     )
     ctx.log.info("order %s -> ERP %s (%s)", oid, result.ref, "created" if result.created else "found by key")
-    return Disposition.SYNC, not result.created
+    return Disposition.SYNC, not result.created, order.placed_at if result.created else None
 
 
 def _real_id(value: Any) -> bool:
