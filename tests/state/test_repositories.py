@@ -100,3 +100,32 @@ def test_add_many_holds_changes_in_bulk_and_refreshes_the_pending_one(store: Sta
     assert store.approvals.get(ids[7]).proposed == {"price": "2.00"}
     assert len(store.list_approvals(flow="pricing_sync")) == 1201
     assert store.approvals.add_many([]) == []
+
+
+def test_an_open_dead_letter_takes_a_corrected_payload_a_closed_one_does_not(store: StateStore) -> None:
+    open_id = store.add_dead_letter("orders_sync", "order", "O1", {"sku": "BAD"}, "unknown SKU")
+    closed_id = store.add_dead_letter("orders_sync", "order", "O2", {"sku": "BAD"}, "unknown SKU")
+    store.set_dead_letter_status([closed_id], "ignored")
+    assert store.dead_letters.replace_payload(open_id, {"sku": "GOOD"}) is True
+    assert store.get_dead_letter(open_id).payload == {"sku": "GOOD"}
+    assert store.dead_letters.replace_payload(closed_id, {"sku": "GOOD"}) is False
+    assert store.get_dead_letter(closed_id).payload == {"sku": "BAD"}
+    assert store.dead_letters.replace_payload(999_999, {}) is False
+
+
+def test_erasure_helpers_forget_a_persons_answers_and_payloads(store: StateStore) -> None:
+    for key in ("customer:C1", "customer:C2"):
+        store.ledger.begin(key, "customers_sync", "erp")
+        store.ledger.complete(key, key[-2:], response={"email": "ann@example.com"})
+    assert store.ledger.drop_responses(["customer:C1", "customer:unknown"]) == 1
+    assert store.ledger.get("customer:C1").response is None
+    assert store.ledger.get("customer:C1").status == "done"  # the write is still known as done
+    assert store.ledger.get("customer:C2").response == {"email": "ann@example.com"}
+
+    a = store.add_dead_letter("customers_sync", "customer", "C1", {"email": "Ann@Example.com"}, "bad")
+    b = store.add_dead_letter("customers_sync", "customer", "C3", {"email": "bob@example.com"}, "bad")
+    store.set_dead_letter_status([a], "resolved")  # closed ones too
+    assert store.dead_letters.redact_payloads("ann@example.com", lambda p: {"email": "***"}) == 1
+    assert store.get_dead_letter(a).payload == {"email": "***"}
+    assert store.get_dead_letter(b).payload == {"email": "bob@example.com"}
+    assert store.dead_letters.redact_payloads("", lambda p: {}) == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,6 +144,30 @@ class DeadLetterRepository:
                 )
                 .values(status="resolved")
             ).rowcount
+
+    def replace_payload(self, dead_letter_id: int, payload: Any) -> bool:
+        """Put a corrected payload on an open dead letter (an operator's edit before a replay);
+        False when it is not open (closed meanwhile, or unknown): nothing is changed then."""
+        dl = t.dead_letters
+        with self.db.begin() as conn:
+            return conn.execute(
+                sa.update(dl).where(dl.c.id == dead_letter_id, dl.c.status == "open").values(payload=payload)
+            ).rowcount == 1
+
+    def redact_payloads(self, needle: str, redact: Callable[[Any], Any]) -> int:
+        """Replace by ``redact(payload)`` every payload, open or closed, whose text holds ``needle``
+        (case-insensitive; a person's e-mail on erasure); returns how many were rewritten."""
+        needle = needle.lower()
+        if not needle:
+            return 0
+        dl = t.dead_letters
+        changed = 0
+        with self.db.begin() as conn:
+            for row in conn.execute(sa.select(dl.c.id, dl.c.payload)).mappings():
+                if needle in str(row["payload"]).lower():
+                    conn.execute(dl.update().where(dl.c.id == row["id"]).values(payload=redact(row["payload"])))
+                    changed += 1
+        return changed
 
     def purge_closed(self, older_than_days: int | None = None) -> int:
         """Delete dead letters that are closed (resolved, replayed, ignored) and were last seen

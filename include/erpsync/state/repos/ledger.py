@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
 from erpsync.state import schema as t
-from erpsync.state.db import StateDB
+from erpsync.state.db import StateDB, chunks
 from erpsync.state.records import LedgerEntry
 
 
@@ -55,6 +56,17 @@ class LedgerRepository:
 
     def fail(self, key: str, reason: str) -> None:
         self._update(key, status="failed", error=str(reason))
+
+    def drop_responses(self, keys: Iterable[str]) -> int:
+        """Forget the stored answers of these writes (they name a person who asked to be erased);
+        the rows stay, so the writes are still known as done. Returns how many rows had a key."""
+        lg = t.idempotency_ledger
+        key_list = sorted(set(keys))
+        changed = 0
+        with self.db.begin() as conn:
+            for chunk in chunks(key_list):
+                changed += conn.execute(sa.update(lg).where(lg.c.key.in_(chunk)).values(response=None)).rowcount
+        return changed
 
     def _update(self, key: str, **values: Any) -> None:
         lg = t.idempotency_ledger
