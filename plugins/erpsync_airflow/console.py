@@ -286,10 +286,6 @@ def _payload_problem(store: Any, user: str, dl: Any, body: Any) -> tuple[str | N
 
 def _edit_payload(dead_letter_id: int, user: str, text: str) -> tuple[str, str]:
     """Save an edited payload once it maps and passes the flow's quality suite; audited."""
-    import sqlalchemy as sa
-
-    from erpsync.state import schema
-
     store = _store()
     dl = store.get_dead_letter(dead_letter_id)
     if dl is None:
@@ -309,11 +305,7 @@ def _edit_payload(dead_letter_id: int, user: str, text: str) -> tuple[str, str]:
         return "invalid", f"{problem}; nothing saved"
     old = dl.payload if isinstance(dl.payload, dict) else {}
     changed = sorted(k for k in set(old) | set(body) if old.get(k) != body.get(k)) if isinstance(body, dict) else []
-    with store.engine.begin() as conn:  # the store has no payload setter; one guarded UPDATE
-        n = conn.execute(sa.update(schema.dead_letters).where(schema.dead_letters.c.id == dl.id,
-                                                              schema.dead_letters.c.status == "open")
-                         .values(payload=body)).rowcount
-    if n != 1:
+    if not store.dead_letters.replace_payload(dl.id, body):  # one UPDATE guarded by status open
         return "error", f"dead letter #{dl.id} was closed meanwhile; nothing saved"
     _audit(store, user, "dead_letter_edit", dl, {"saved": True, "changed": changed}, "saved",
            {"detail": outlook[:2000]})

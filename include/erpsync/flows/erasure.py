@@ -25,15 +25,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import sqlalchemy as sa
-
 from erpsync.connectors.capabilities import lacking, say_unsupported
 from erpsync.connectors.registry import storefront_mapping
 from erpsync.errors import PermanentError, TransientError
 from erpsync.flows.base import FlowContext, RunSummary, audit, dead_letter, idempotent_write
 from erpsync.model import normalise_email
 from erpsync.rules.guests import guest_external_id
-from erpsync.state import schema as t
 
 FLOW = "customer_erasure"
 ENTITY = "erasure_request"
@@ -147,18 +144,12 @@ def _strip(rec: dict[str, Any]) -> dict[str, Any]:
 def forget(ctx: FlowContext, guest_refs: list[str], cid: str | None, email: str) -> None:
     """Drop what erpsync keeps about the person: the guest xref (its key is the e-mail), the stored
     answers of their customer writes, and the payloads of their open dead letters."""
-    redactor = ctx.store.redactor
-    with ctx.store.engine.begin() as conn:
+    store = ctx.store
+    with store.transaction():  # all of it or nothing
         for ext in guest_refs:
-            conn.execute(t.xref.delete().where(t.xref.c.system == "erp", t.xref.c.entity == "customer",
-                                               t.xref.c.external_id == ext))
+            store.xrefs.delete("erp", "customer", ext)
         keys = [f"customer:{ref}" for ref in [cid, *guest_refs] if ref]
         if keys:
-            conn.execute(t.idempotency_ledger.update().where(t.idempotency_ledger.c.key.in_(keys))
-                         .values(response=None))
+            store.ledger.drop_responses(keys)
         if email:
-            dl = t.dead_letters
-            needle = normalise_email(email)
-            for row in conn.execute(sa.select(dl.c.id, dl.c.payload)).mappings():
-                if needle and needle in str(row["payload"]).lower():
-                    conn.execute(dl.update().where(dl.c.id == row["id"]).values(payload=redactor.redact(row["payload"])))
+            store.dead_letters.redact_payloads(normalise_email(email), store.redactor.redact)
