@@ -109,3 +109,42 @@ def test_a_title_or_unit_change_on_a_best_seller_is_held(
     world.admin("erp", "POST", "items", {"item_code": "ITEM-000001", "description": before})
     run(store, erp_adapter, storefront_adapter, "r3")
     assert _held(store) == {} and store.get_approval(held.id).note.startswith("superseded:")
+
+
+def test_the_console_shows_the_erp_now_and_approves_only_what_the_erp_still_says(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Approvals page's reading and deciding (``erpsync_airflow.console_approvals``) on held
+    retirements: the ERP's item now, approve as the given user (audited), a retirement the ERP took
+    back is refused with the reason and stays pending."""
+    import json
+
+    from erpsync_airflow import console_approvals
+
+    monkeypatch.delenv("AIRFLOW_CONN_ERPSYNC_STATE", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_DEFAULT", json.dumps({
+        "conn_type": "erpsync_erp", "host": world.erp_url, "login": world.erp_user, "password": world.erp_password,
+        "extra": {"adapter": "sandbox", "timeout": 5}}))
+    run(store, erp_adapter, storefront_adapter, "r1")
+    _retire(world, 1, 2, 3)
+    run(store, erp_adapter, storefront_adapter, "r2")
+    held = _held(store)
+    world.admin("erp", "POST", "items", {"item_code": "ITEM-000002", "active": True})  # taken back
+
+    now, problem = console_approvals.erp_now(store, list(held.values()))
+    assert problem == ""
+    assert now[held["ITEM-000001"].id].matches is True and now[held["ITEM-000001"].id].shown.startswith("retired")
+    back = now[held["ITEM-000002"].id]
+    assert back.matches is False and back.shown.startswith("active") and "the ERP now says active" in back.why
+
+    results = console_approvals.decide("admin", "approved", [held["ITEM-000001"].id, held["ITEM-000002"].id], "ok")
+    assert [(r[0], r[1]) for r in results] == [(held["ITEM-000001"].id, "approved"),
+                                               (held["ITEM-000002"].id, "refused")]
+    assert "cannot be approved: the ERP now says active" in results[1][2]
+    assert store.get_approval(held["ITEM-000001"].id).decided_by == "admin"
+    assert store.get_approval(held["ITEM-000002"].id).status == "pending"
+    (audit,) = store.list_audit(correlation_id=f"approval:{held['ITEM-000001'].id}")
+    assert (audit.operation, audit.request["by"], audit.system) == ("approval_approve", "admin", "operator")
+    rejected = console_approvals.decide("admin", "rejected", [held["ITEM-000003"].id, 999999], "import error")
+    assert [(r[0], r[1]) for r in rejected] == [(999999, "error"), (held["ITEM-000003"].id, "rejected")]
+    assert store.get_approval(held["ITEM-000003"].id).note == "import error"
