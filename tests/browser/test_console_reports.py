@@ -28,8 +28,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from erpsync.connectors.registry import storefront_mapping  # noqa: E402
 from erpsync.flows import inventory_drift  # noqa: E402
 from erpsync.flows.base import FlowContext  # noqa: E402
+from erpsync.runctx import RunSummary  # noqa: E402
 from erpsync.state import StateStore  # noqa: E402
 
 LOCATIONS = {"MAIN": "MAIN", "EAST": "EAST", "WEST": "WEST"}
@@ -47,7 +49,7 @@ def _log_in(driver: Any, base: str, path: str) -> None:
 def test_reports_list_and_show_what_the_drift_check_found(
     airflow_api: dict[str, Any],  # noqa: F811  (the fixtures imported above)
     browser: Any,  # noqa: F811
-    erp_adapter: Any, storefront_adapter: Any, tmp_path: pathlib.Path,
+    erp_adapter: Any, storefront_adapter: Any, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     img = REPO / "docs" / "img" if UPDATE_DOCS else tmp_path
     base = airflow_api["base"]
@@ -97,5 +99,25 @@ def test_reports_list_and_show_what_the_drift_check_found(
 
         browser.get(f"{base}/erpsync/reports/999999")
         assert "no report #999999" in browser.page_source
+
+        # a batch that fails the gate builds the Data Docs site the console serves (the API server's
+        # ERPSYNC_HOME: the fixture's), and the Reports page links to it
+        home = pathlib.Path(airflow_api["state_url"].removeprefix("sqlite:///")).parent
+        monkeypatch.setenv("ERPSYNC_HOME", str(home / "erpsync"))
+        monkeypatch.delenv("ERPSYNC_GX_DATA_DOCS_DIR", raising=False)
+        good, other = list(storefront_adapter.list_customers())[:2]
+        twice = [other, {**other, "first_name": "Another"}]  # one id, two contents: GX's unique check fails
+        gate_ctx = FlowContext(flow="customers_sync", run_id="scheduled__docs", store=store, erp=erp_adapter,
+                               storefront=storefront_adapter, log=logging.getLogger("test.reports"))
+        passed = list(gate_ctx.gate("customer", [good, *twice], RunSummary(flow="customers_sync"),
+                                    mapper=storefront_mapping(storefront_adapter).customer_from_storefront,
+                                    key=lambda raw: str(raw["id"])))
+        assert [r["id"] for r in passed] == [good["id"]]
+        browser.get(f"{base}/erpsync/reports")
+        browser.find_element(By.ID, "data-docs").click()
+        WebDriverWait(browser, 30).until(lambda d: "/erpsync/data-docs/" in d.current_url)
+        assert "customer" in browser.page_source.lower() and browser.find_elements(By.TAG_NAME, "table")
+        browser.get(f"{base}/erpsync/data-docs/../../state.db")
+        assert "no such Data Docs page" in browser.page_source or "Not Found" in browser.page_source
     finally:
         store.close()
