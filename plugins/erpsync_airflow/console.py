@@ -720,8 +720,10 @@ def _render_dashboard(request: Request, user: str, board: Any) -> str:
     def latency(h: Any) -> str:
         if h.latency is None:
             return f"<span class='muted'>{e(h.latency_note)}</span>"
-        le = "&le; " if h.latency.bucketed else ""
-        return (f"p50 {le}{e(fmt_seconds(h.latency.p50_s))}<br>p95 {le}{e(fmt_seconds(h.latency.p95_s))}"
+        def one(value: float | None) -> str:  # a histogram's bucket bound is an upper bound ("at most")
+            return ("&le; " if h.latency.bucketed and value is not None else "") + e(fmt_seconds(value))
+
+        return (f"p50 {one(h.latency.p50_s)}<br>p95 {one(h.latency.p95_s)}"
                 f"<br><span class='muted'>{e(h.latency.what)}, {h.latency.samples} record(s)</span>")
 
     flows = sorted(board.flows, key=lambda h: (_VERDICT_ORDER.get(h.verdict, 9), h.flow))
@@ -741,8 +743,9 @@ def _render_dashboard(request: Request, user: str, board: Any) -> str:
             f"<tr data-flow='{e(h.flow)}'><td>{e(h.flow)}</td><td><span class='chip verdict {e(h.verdict)}'>"
             f"{e(h.verdict)}</span></td><td class='why'>{'<br>'.join(e(r) for r in h.reasons)}</td>"
             f"<td>{e(_fmt_time(h.last_success_at))}</td><td>{_chart(board.hours, h.hourly)}</td>"
-            f"<td>{h.synced_24h}</td><td>{rate}<br><span class='muted'>{h.errors_24h} failed or dead-lettered"
-            f"</span></td><td>{letters}</td><td>{h.outbox_depth}</td><td>{latency(h)}</td></tr>")
+            f"<td>{h.synced_24h}</td><td>{rate}" + (f"<br><span class='muted'>{h.errors_24h} failed or dead-lettered"
+                                                   "</span>" if h.runs_24h else "") +
+            f"</td><td>{letters}</td><td>{h.outbox_depth}</td><td>{latency(h)}</td></tr>")
     parts.append("</table><h2>Systems</h2><table id='systems'><tr><th>System</th><th>Circuit breaker</th>"
                  "<th>Failures</th><th>Opened</th><th>Last error</th><th>Rate budget</th><th>In use now</th></tr>")
     colour = {"closed": "green", "half_open": "amber", "open": "red"}
