@@ -149,6 +149,7 @@ class _RunState:
         self._pending: dict[str, Any] | None = None
         self._sales: dict[str, int] | None = None
         self._rejected: set[tuple[str, str]] | None = None
+        self._best: set[str] | None = None
 
     def pending(self) -> dict[str, Any]:
         """Pending catalog approvals by product code (read once per run)."""
@@ -156,6 +157,12 @@ class _RunState:
             self._pending = {a.external_id: a for a in self.ctx.store.list_approvals(status="pending", flow=FLOW)
                              if a.kind in catalog_holds.KINDS}
         return self._pending
+
+    def best_sellers(self) -> set[str]:
+        """The best-selling SKUs (``catalog_holds.best_sellers``), worked out once per run."""
+        if self._best is None:
+            self._best = catalog_holds.best_sellers(self.sales(), self.rules.best_seller_top)
+        return self._best
 
     def rejected(self) -> set[tuple[str, str]]:
         """(product code, content hash) of catalog changes a person rejected (not erpsync's superseded)."""
@@ -308,8 +315,12 @@ def _describe(product: Product) -> str:
 
 def _previous(ctx: FlowContext, code: str) -> tuple[bool, str | None, dict[str, str]]:
     """What the store was last sent for product ``code`` (the audit row of its last write): active,
-    title, unit by SKU; (True, None, {}) when nothing is known (never written, or purged)."""
-    for entry in ctx.store.list_audit(entity=ENTITY, external_id=code, limit=20):
+    title, unit by SKU; (True, None, {}) when nothing is known (never written, or purged). Read by
+    flow (the audit log's index): catalog_sync's writes, else this run's flow's (a migration)."""
+    flows = dict.fromkeys((FLOW, ctx.flow))
+    entries = [e for f in flows for e in ctx.store.list_audit(flow=f, entity=ENTITY, external_id=code, limit=20)]
+    entries.sort(key=lambda e: (e.at, e.id), reverse=True)
+    for entry in entries:
         req = entry.request
         if entry.operation.startswith("upsert_product") and entry.result in ("ok", "found") and isinstance(req, dict):
             active = req.get("status") != "archived" if "status" in req else bool(req.get("enabled", True))
@@ -345,7 +356,7 @@ def _check(ctx: FlowContext, state: _RunState, product: Product, raws: list[dict
             state.retiring.append((product.code, raws, change))
             return "retiring"
         return "go"  # already retired: another field moved
-    best = catalog_holds.best_sellers(state.sales(), rules.best_seller_top)
+    best = state.best_sellers()
     if not any(v.sku in best for v in product.variants):
         _supersede(ctx, state, product.code, "a later ERP change is not held", product)
         return "go"
