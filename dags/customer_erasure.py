@@ -1,4 +1,4 @@
-"""customer_erasure: GDPR/CCPA erasure requests -> ERP anonymisation, hourly."""
+"""customer_erasure: GDPR/CCPA erasure requests -> ERP anonymisation, on store webhooks and hourly."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from erpsync_airflow.defaults import (
     review_dead_letters,
     task_defaults,
 )
+from erpsync_airflow.inbox_assets import events_or_cron
 
 SPEC = flow_spec("customer_erasure")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
     dag_id=SPEC.name,
-    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
+    # the store's customer.redact_requested webhooks (inbox Asset, issue 21) OR the hourly sweep
+    schedule=events_or_cron("customer_redact", CronDataIntervalTimetable(SPEC.schedule, timezone="UTC")),
     start_date=START_DATE,
     deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
@@ -39,6 +41,10 @@ the ERP's own "Erase" wizard does the anonymising and refuses while the party ha
 or shipments: the request waits in the dead letters with that reason and is tried again each
 run. On Vendure a request is a customer in the group `erasure-requested`.
 
+A `customer.redact_requested` webhook from the store starts a run within seconds (Asset
+`erpsync://inbox/customer_redact`): it works the store's open requests, the named one among them,
+and marks the events done (docs/event-driven.md).
+
 Records that cannot be synced land in the dead letters with their reason
 (`erpsync dead-letters list --flow customer_erasure`). Logic: `include/erpsync/flows/erasure.py`.
 Connections: `erp_default`, `storefront_default` (optional `erpsync_state`).
@@ -47,10 +53,16 @@ Connections: `erp_default`, `storefront_default` (optional `erpsync_state`).
 def customer_erasure() -> None:
     @task
     def erase_customers(**context: Any) -> dict:
-        """Run the core flow; the return value is its summary."""
+        """Run the core flow; the return value is its summary. A run started by an inbox event
+        works the open requests (as every run) and marks the events done."""
         from erpsync.flows import erasure
+        from erpsync_airflow.inbox_assets import started_by_event
         from erpsync_airflow.runtime import run_flow
 
+        if started_by_event(context):
+            from erpsync.flows import events
+
+            return run_flow("customer_erasure", events.since_cursor_for("customer_redact", erasure.run), context)
         return run_flow("customer_erasure", erasure.run, context)
 
     review_dead_letters("customer_erasure")(erase_customers())

@@ -1,4 +1,4 @@
-"""pricing_sync: ERP prices -> storefront prices and price lists, hourly, behind the price guard."""
+"""pricing_sync: ERP prices -> storefront prices and price lists, on ERP webhooks and hourly, behind the price guard."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from erpsync_airflow.defaults import START_DATE, dag_tags, deadline_for, flow_spec, task_defaults
+from erpsync_airflow.inbox_assets import events_or_cron
 
 SPEC = flow_spec("pricing_sync")  # schedule, pool, deadline, tags: erpsync.flows.specs
 
 
 @dag(
     dag_id=SPEC.name,
-    schedule=CronDataIntervalTimetable(SPEC.schedule, timezone="UTC"),
+    # the ERP's price.changed webhooks (inbox Asset, issue 21) OR the hourly sweep
+    schedule=events_or_cron("price", CronDataIntervalTimetable(SPEC.schedule, timezone="UTC")),
     start_date=START_DATE,
     deadline=deadline_for(SPEC.name, SPEC.schedule),
     catchup=False,
@@ -45,16 +47,26 @@ currency, become storefront variant prices and price lists.
 - **Rounding** per currency (`rounding` param over ISO 4217 minor units, half-up), applied once.
 - Only changed prices are written, in batches of 250; a rerun writes nothing.
 
+A `price.changed` webhook from the ERP starts a run within seconds (Asset `erpsync://inbox/price`):
+it reads the prices changed since the cursor, which include the named ones, through the same
+guard, and marks the events done (docs/event-driven.md). Tryton sends no webhooks: hourly there.
+
 Logic: `include/erpsync/flows/pricing.py`. Connections: `erp_default`, `storefront_default`.
 """,
 )
 def pricing_sync() -> None:
     @task
     def sync_prices(**context: Any) -> dict:
-        """Run the core flow; the return value is its summary."""
+        """Run the core flow; the return value is its summary. A run started by an inbox event
+        reads the prices changed since the cursor (as a manual run) and marks the events done."""
         from erpsync.flows import pricing
+        from erpsync_airflow.inbox_assets import started_by_event
         from erpsync_airflow.runtime import run_flow
 
+        if started_by_event(context):
+            from erpsync.flows import events
+
+            return run_flow("pricing_sync", events.since_cursor_for("price", pricing.run), context)
         return run_flow("pricing_sync", pricing.run, context)
 
     sync_prices()

@@ -29,8 +29,10 @@ def inbox_asset(entity: str) -> Asset:
 
 
 #: the entities whose flows run on events: orders_sync, shipments_sync, the inventory fast lane
-#: (ERP ``stock.changed``), returns_sync (store ``return.*`` / ``refund.created``)
-INBOX = {entity: inbox_asset(entity) for entity in ("order", "shipment", "stock", "return")}
+#: (ERP ``stock.changed``), returns_sync (store ``return.*`` / ``refund.created``), pricing_sync
+#: (ERP ``price.changed``), customer_erasure (store ``customer.redact_requested``)
+INBOX = {entity: inbox_asset(entity)
+         for entity in ("order", "shipment", "stock", "return", "price", "customer_redact")}
 
 
 def fast_lane_skus() -> list[str]:

@@ -1,4 +1,5 @@
-"""The inventory fast lane and returns_sync on events through Airflow (issue 21): the sandbox's
+"""The inventory fast lane, returns_sync, pricing_sync and customer_erasure on events through
+Airflow (issue 21): the sandbox's
 signed webhooks -> the receiver (HTTP) -> the inbox -> the triggerer's InboxTrigger (one Asset
 event for the burst) -> one run (``dag.test()``, in process) that re-reads the named records from
 the API and syncs them; the rows are done afterwards.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -45,7 +47,8 @@ def event_dags() -> dict[str, Any]:
     airflow_home.migrate()
     bag = DagBag(dag_folder=str(airflow_home.DAGS))
     assert bag.import_errors == {}
-    return {d: without_deadline(bag.dags[d]) for d in ("inventory_fast_lane", "returns_sync")}
+    return {d: without_deadline(bag.dags[d])
+            for d in ("inventory_fast_lane", "returns_sync", "pricing_sync", "customer_erasure")}
 
 
 async def _fired(trigger: Any, seconds: float) -> list[Any]:
@@ -175,7 +178,9 @@ def test_the_fast_lane_and_returns_run_on_their_inbox_assets_or_their_cron(event
     from erpsync_airflow.triggers import InboxTrigger
 
     for dag_id, entity, cron in (("inventory_fast_lane", "stock", "* * * * *"),
-                                 ("returns_sync", "return", "*/10 * * * *")):
+                                 ("returns_sync", "return", "*/10 * * * *"),
+                                 ("pricing_sync", "price", "5 * * * *"),
+                                 ("customer_erasure", "customer_redact", "15 * * * *")):
         timetable = event_dags[dag_id].timetable
         assert isinstance(timetable, AssetOrTimeSchedule), dag_id
         assert timetable.timetable.expression == cron  # the sweep stays (Tryton sends no webhooks)
@@ -185,3 +190,60 @@ def test_the_fast_lane_and_returns_run_on_their_inbox_assets_or_their_cron(event
         assert isinstance(watcher.trigger, InboxTrigger) and watcher.trigger.entity == entity
     params = event_dags["inventory_fast_lane"].params
     assert params["budget_seconds"] == 45 and params["fast_lane_skus"] == []  # polling as before by default
+
+
+def test_an_erp_price_change_and_a_store_erasure_request_are_synced_on_their_events(
+        event_dags, connections, store, monkeypatch) -> None:
+    from erpsync_airflow.hooks import ErpHook, StorefrontHook
+    from erpsync_airflow.triggers import InboxTrigger
+
+    sb = connections
+    monkeypatch.setenv("ERPSYNC_WEBHOOK_SECRET_STOREFRONT", SECRET)
+    monkeypatch.setenv("ERPSYNC_WEBHOOK_SECRET_ERP", ERP_SECRET)
+    erp, storefront = ErpHook().get_conn(), StorefrontHook().get_conn()
+
+    def price_of(sku: str) -> str:
+        return next(v["price"] for p in storefront.list_products() for v in p["variants"] if v["sku"] == sku)
+
+    # the price book as the hourly run leaves it (the first run reads every ERP price)
+    first = event_dags["pricing_sync"].test()
+    assert str(first.state) == "success", _task_states(first)
+    # the store's variant price comes from the ERP's LIST price (minimum quantity 1); 5 % up: inside
+    # the price guard's 20 %, so it is published, not held for approval
+    row = next(dict(r) for r in erp.list_prices() if r["item_code"] == "ITEM-000003"
+               and r["price_list"] == "LIST" and int(r.get("min_qty") or 1) == 1)
+    new_price = str((Decimal(row["price"]) * Decimal("1.05")).quantize(Decimal("0.01")))
+    assert Decimal(price_of("SKU-000003")) != Decimal(new_price)
+    # the person to erase: a customer of a synced order
+    order = place_order(sb, [("SKU-000002", 1)], email="erase.on.event@example.com")
+    sync_all(store, erp, storefront)
+    cid = order["customer"]["id"]
+    with serve_receiver(store) as url:
+        for base, target, secret, events in ((sb.erp_url, "erp", ERP_SECRET, ["price.changed"]),
+                                             (sb.storefront_url, "storefront", SECRET,
+                                              ["customer.redact_requested"])):
+            r = httpx.post(f"{base}/_admin/webhooks", timeout=5, json={
+                "url": f"{url}/{target}", "secret": secret, "events": events})
+            assert r.status_code == 200, r.text
+        httpx.post(f"{sb.erp_url}/_admin/prices", timeout=5, json={"set": [{**row, "price": new_price}]}
+                   ).raise_for_status()
+        sb.admin("storefront", "POST", "erasure_requests", {"customer_id": cid})
+        _settle(sb.erp_url)
+        _settle(sb.storefront_url)
+        assert [r.record_id for r in inbox.open_rows(store, "price")] == ["ITEM-000003"]
+        (request,) = [r.record_id for r in inbox.open_rows(store, "customer_redact")]
+        for entity in ("price", "customer_redact"):
+            fired = asyncio.run(_fired(InboxTrigger(entity=entity, poll_interval=0.05), 0.5))
+            assert [e.payload["rows"] for e in fired] == [1], entity
+
+        run = event_dags["pricing_sync"].test(run_conf={"source": "inbox"})
+        assert str(run.state) == "success", _task_states(run)
+        assert Decimal(price_of("SKU-000003")) == Decimal(new_price)  # read again from the ERP, through the guard
+        assert inbox.open_rows(store, "price") == []
+
+        assert [r["id"] for r in storefront.list_erasure_requests(status="pending")] == [request]
+        run = event_dags["customer_erasure"].test(run_conf={"source": "inbox"})
+        assert str(run.state) == "success", _task_states(run)
+        assert storefront.list_erasure_requests(status="pending") == []
+        assert store.last_runs("customer_erasure", limit=1)[0].done == 1
+        assert inbox.open_rows(store, "customer_redact") == []

@@ -66,9 +66,10 @@ def stock_from_inbox(ctx: FlowContext) -> RunSummary:
 
 
 def since_cursor_for(entity: str, run: Callable[[FlowContext], RunSummary]) -> Callable[[FlowContext], RunSummary]:
-    """A flow whose source has no read-by-id here (ERP shipments): an event run reads everything
-    changed since the flow's cursor, as a manual run does (the named records changed after it),
-    then marks the entity's rows done that were open when it started."""
+    """A flow whose source has no read-by-id here (ERP shipments, store returns, ERP prices) or
+    that works an open queue (erasure requests): an event run reads everything changed since the
+    flow's cursor, as a manual run does (the named records changed after it; a queue is read
+    whole), then marks the entity's rows done that were open when it started."""
 
     def event_run(ctx: FlowContext) -> RunSummary:
         rows = inbox.open_rows(ctx.store, entity, limit=MAX_ROWS)

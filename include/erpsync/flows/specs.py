@@ -149,15 +149,17 @@ _ALL: tuple[FlowSpec, ...] = (
     # reads both; the ERP's sales orders are the heavy read
     FlowSpec("orders_reconciliation", "compare", ("storefront", "erp"), "order", "30 2 * * *", "erp",
              tags=("orders",), cursor="day"),
+    # the cron is the sweep beside the store's customer.redact_requested events (inbox Asset, issue 21)
     FlowSpec("customer_erasure", "store_to_erp", ("storefront", "erp"), "erasure_request", "15 * * * *", "erp",
-             tags=("customers",), replay="records", cursor="none"),
+             tags=("customers",), consumes="erpsync://inbox/customer_redact", replay="records", cursor="none"),
     # a nightly catalog with a tenth of its products broken is an ERP-side problem, not a few typos
     FlowSpec("catalog_sync", "erp_to_store", ("erp", "storefront"), "product", "30 2 * * *", "storefront",
              tags=("catalog",), produces="erpsync://catalog", quality_suite="product", max_bad_share=0.10,
              replay="records", migration_entity="products", cursor="since"),
-    # prices: a wrong price costs more than a late one; a twentieth bad stops the hourly run
+    # prices: a wrong price costs more than a late one; a twentieth bad stops the hourly run; the
+    # cron is the sweep beside the ERP's price.changed events (inbox Asset, issue 21)
     FlowSpec("pricing_sync", "erp_to_store", ("erp", "storefront"), "price", "5 * * * *", "storefront",
-             tags=("pricing",), quality_suite="price", max_bad_share=0.05, replay="rerun",
+             tags=("pricing",), consumes="erpsync://inbox/price", quality_suite="price", max_bad_share=0.05, replay="rerun",
              not_replayed="pricing_sync rebuilds its price book from the ERP: fix the cause (the ERP price, the "
                           "rounding or the SKU named in the reason), then trigger pricing_sync with Params "
                           '{"full_pass": true} to read every ERP price again (rows of a rejected batch stay due '
