@@ -135,7 +135,7 @@ def load(store: StateStore, *, now: dt.datetime | None = None, flows: Sequence[s
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     hours = tuple(this_hour - dt.timedelta(hours=HOURS - 1 - i) for i in range(HOURS))
     since = hours[0]
-    with store.engine.connect() as conn:
+    with store.db.begin(write=False) as conn:  # one read transaction: the figures agree
         open_letters = _open_dead_letters(conn)
         names = list(flows) if flows is not None else _flows(open_letters)
         runs = _runs_since(conn, names, since)
