@@ -31,11 +31,11 @@ def _cycle(urls: dict[str, str], db_url: str, run_id: str, gate: bool = True) ->
 
         erpsync.quality.run_gate = lambda ctx, entity, rows, summary, **kw: list(rows)  # type: ignore[assignment]
     ctx = context(urls, db_url, "inventory_sync", run_id)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = inventory.run(ctx)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ctx.store.close()
-    return {"wall_s": wall, "rss_mb": peak_rss_mb(), "pushed": summary.done,
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mb": peak_rss_mb(), "pushed": summary.done,
             "not_in_store": summary.reasons.get("not_in_store", 0), "quarantined": summary.quarantined}
 
 
@@ -130,6 +130,8 @@ def side_by_side(size: int, rounds: int = 1) -> list[dict[str, Any]]:
         out.append({"measure": f"inventory cycle, {mode}", "records": size, "pushed": on["pushed"],
                     "quarantined": on["quarantined"], "no_gate_s": round(off["wall_s"], 2),
                     "gate_s": round(on["wall_s"], 2), "ratio": round(on["wall_s"] / off["wall_s"], 2),
+                    "no_gate_cpu_s": round(off["cpu_s"], 2), "gate_cpu_s": round(on["cpu_s"], 2),
+                    "cpu_ratio": round(on["cpu_s"] / off["cpu_s"], 2),
                     "no_gate_mb": round(off[mem], 1), "gate_mb": round(on[mem], 1),
                     "memory": "peak RSS" if mode == "cold" else "private (forked)"})
     return out
