@@ -47,8 +47,8 @@ def _seed_audit(conn: sa.Connection, n: int, days: int) -> None:
         conn.exec_driver_sql(
             "INSERT INTO audit_log (flow, system, operation, entity, external_id, request, response, duration_ms, "
             "result, run_id, correlation_id, at) SELECT 'orders_sync', 'erp', 'create_sales_order', 'order', "
-            "'SO-' || x, '{\"lines\": 3}'::jsonb, '{\"order_no\": \"X\"}'::jsonb, 120, CASE WHEN x % 50 = 0 THEN "
-            "'error' ELSE 'ok' END, 'scheduled__' || (x / 100), 'SO-' || x, %(now)s - make_interval(secs => x % %(span)s) "
+            "'SO-' || x, '{\"lines\": 3}'::jsonb, '{\"order_no\": \"X\"}'::jsonb, 120, CASE WHEN mod(x, 50) = 0 THEN "
+            "'error' ELSE 'ok' END, 'scheduled__' || (x / 100), 'SO-' || x, %(now)s - make_interval(secs => mod(x, %(span)s)) "
             "FROM generate_series(1, %(n)s) AS x", {"n": n, "now": NOW, "span": span})
 
 
