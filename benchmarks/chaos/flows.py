@@ -146,11 +146,16 @@ def erp_customer_refs(erp: Any) -> tuple[Counter[str], int]:
     """ERP customers per storefront customer id, and how many ERP customers there are."""
     refs: Counter[str] = Counter()
     total = 0
-    for r in erp.list_customers():
-        total += 1
-        if r.get("external_ref"):
-            refs[str(r["external_ref"])] += 1
-    return refs, total
+    token: str | None = None
+    while True:  # every ERP customer, page by page (no flow lists them: the adapter has no list_customers)
+        page = erp.read_page("customers", token=token, limit=1000)
+        for r in page.items:
+            total += 1
+            if r.get("external_ref"):
+                refs[str(r["external_ref"])] += 1
+        if page.next_token is None:
+            return refs, total
+        token = page.next_token
 
 
 def customers_commit_then_timeout(sb: Sandbox, workdir: Path, n: int, *, keyless: bool) -> ChaosResult:

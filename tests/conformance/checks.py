@@ -62,17 +62,17 @@ def _dupes(keys: list[str]) -> list[str]:
 
 
 def check_erp_updated_since_is_inclusive(driver: ErpDriver) -> None:
-    """``updated_since`` is inclusive and timestamps round-trip exactly: the time the mapping
-    reads from a record, handed back, selects that record; one step of the system's time
-    resolution later (the sandbox shows whole seconds, Tryton and Vendure milliseconds) does not."""
+    """``updated_since`` is inclusive and timestamps round-trip exactly: the change time a sales
+    order shows, handed back, selects that order; one step of the system's time resolution later
+    (the sandbox shows whole seconds, Tryton microseconds, checked at 1 ms) does not."""
     key = driver.insert()
-    raw = next(r for r in driver.adapter.list_customers() if driver.key(r) == key)
+    raw = next(r for r in driver.records() if driver.key(r) == key)
     at = driver.updated_at(raw)
     assert at.tzinfo is not None, f"{driver.label}: {at} has no time zone"
-    assert key in {driver.key(r) for r in driver.adapter.list_customers(updated_since=at)}, \
+    assert key in {driver.key(r) for r in driver.records(updated_since=at)}, \
         f"{driver.label}: updated_since={at.isoformat()} (the record's own time) misses it: not inclusive"
     step = driver.resolution
-    assert key not in {driver.key(r) for r in driver.adapter.list_customers(updated_since=at + step)}, \
+    assert key not in {driver.key(r) for r in driver.records(updated_since=at + step)}, \
         f"{driver.label}: updated_since {step} after the record's time still returns it"
 
 
@@ -98,7 +98,7 @@ def check_store_order_window_is_since_inclusive_before_exclusive(driver: StoreDr
 def check_erp_lost_order_answer_is_found_by_reference(driver: ErpDriver) -> None:
     """A sales order whose answer is lost raises UnknownOutcomeError (never a blind resend), and
     ``find_sales_order(ref)`` finds the one order it made: orders_sync then binds it, no duplicate."""
-    customer_no = driver.insert()
+    customer_no = driver.new_customer()
     ref = f"conf-lost-{tag()}"
     payload = driver.order(ref, driver.item_code("12.34"), customer_no, "12.34", 2)
     with lose_answer(driver.adapter, driver.is_order_create) as lost:
@@ -171,7 +171,7 @@ def check_refusal_is_permanent_with_the_systems_message(driver: Driver) -> None:
 
 def check_erp_money_quantities_round_trip(driver: ErpDriver) -> None:
     """An order of 3 x 19.99 is booked with that line and as 59.97 exactly, on its day, in its currency."""
-    customer_no = driver.insert()
+    customer_no = driver.new_customer()
     ref = f"conf-rt-{tag()}"
     payload = driver.order(ref, driver.item_code("19.99"), customer_no, "19.99", 3)
     driver.adapter.create_sales_order(payload, idempotency_key=f"order:{ref}")
@@ -207,7 +207,7 @@ def check_store_money_quantities_round_trip(driver: StoreDriver) -> None:
 
 def check_erp_unknown_sku_is_named(driver: ErpDriver) -> None:
     missing = f"NO-SUCH-{tag()}".upper()
-    payload = driver.order(f"conf-unk-{tag()}", missing, driver.insert(), "1.00", 1)
+    payload = driver.order(f"conf-unk-{tag()}", missing, driver.new_customer(), "1.00", 1)
     with pytest.raises(PermanentError) as info:
         driver.adapter.create_sales_order(payload, idempotency_key=f"conf:{tag()}")
     assert missing in str(info.value), f"{driver.label}: {info.value!s} does not name {missing}"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import requests
 
 from erpsync.connectors.capabilities import Capabilities, capabilities_of
@@ -109,24 +110,47 @@ class ErpDriver(Driver):
     def mapping(self) -> Any:
         return erp_mapping(self.adapter)
 
-    def records(self) -> Iterator[Raw]:
-        return self.adapter.list_customers()
+    #: the fields of a sales order that hold its last change, first one set wins
+    changed_fields: tuple[str, ...] = ()
+    #: (customer number, item code) the paged sales orders are booked for, made on first use
+    _booking: tuple[str, str] | None = None
+
+    def records(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        """The ERP listing the suite pages through: sales orders, as orders_reconciliation reads
+        them (no flow lists the ERP's customers: the adapter finds, creates and updates them)."""
+        if not self.caps.has("sales_order_listing"):
+            pytest.skip(f"{self.label} lacks capability sales_order_listing (the ERP listing the suite pages)")
+        return self.adapter.list_sales_orders(updated_since=updated_since)
 
     def key(self, raw: Raw) -> str:
-        return str(self.mapping.customer_no(raw))
+        return str(self.mapping.sales_order_summary(raw)["order_no"])
 
     def customer(self) -> Customer:
         t = tag()
         return Customer(external_id=f"conf-{t}", email=f"conf.{t}@example.com", first_name="Con", last_name=f"Form{t}")
 
-    def insert(self) -> str:
+    def new_customer(self) -> str:
+        """A customer made through the adapter and its mapping, as customers_sync does; its number."""
         c = self.customer()
         raw = self.adapter.create_customer(self.mapping.customer_to_erp(c), idempotency_key=f"conf:{c.external_id}")
+        return str(self.mapping.customer_no(raw))
+
+    def insert(self) -> str:
+        """A booked sales order of one line, as orders_sync writes it; its number."""
+        if self._booking is None:
+            self._booking = (self.new_customer(), self.item_code("2.50"))
+        customer_no, item = self._booking
+        ref = f"conf-page-{tag()}"
+        raw = self.adapter.create_sales_order(self.order(ref, item, customer_no, "2.50", 1),
+                                              idempotency_key=f"order:{ref}")
         return self.key(raw)
 
     def updated_at(self, raw: Raw) -> dt.datetime:
-        when = self.mapping.customer_from_erp(raw).updated_at
-        assert when is not None, raw
+        """The sales order's last change as the ERP shows it (the time an ``updated_since`` compares)."""
+        text = next((str(raw[f]) for f in self.changed_fields if raw.get(f)), None)
+        assert text is not None, f"{self.label}: no {' or '.join(self.changed_fields)} on {raw}"
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        assert when.tzinfo is not None, f"{self.label}: {text} has no time zone"
         return when
 
     def item_code(self, price: str) -> str:
@@ -151,6 +175,7 @@ class ErpDriver(Driver):
 class SandboxErpDriver(ErpDriver):
     label = "erp:sandbox"
     resolution = dt.timedelta(seconds=1)
+    changed_fields = ("modified_at",)
 
     def __init__(self, adapter: Any, sandbox: Any) -> None:
         super().__init__(adapter)
@@ -177,7 +202,7 @@ class SandboxErpDriver(ErpDriver):
         return int(self.sandbox.admin("erp", "GET", "faults")["injected"].get("rate_limit", 0))
 
     def refusal(self) -> tuple[Callable[[], Any], str]:
-        no = self.insert()
+        no = self.new_customer()
         payload = {**self.order(f"conf-{tag()}", self.item_code("1.00"), no, "1.00", 1), "currency": "XYZ"}
         return (lambda: self.adapter.create_sales_order(payload, idempotency_key=f"conf:{tag()}"),
                 "unknown currency 'XYZ'")
@@ -185,12 +210,15 @@ class SandboxErpDriver(ErpDriver):
 
 class TrytonErpDriver(ErpDriver):
     label = "erp:tryton"
+    changed_fields = ("write_date", "create_date")
 
     def item_code(self, price: str) -> str:
+        from tests.drivers import tryton
+
         code = f"CONF-{tag()}".upper()
-        self.adapter.create_item({"code": code, "name": f"Conformance {code}", "list_price": price,
-                                  "cost_price": "1.00"})
-        self.adapter.set_stock({code: 100})
+        tryton.create_item(self.adapter, {"code": code, "name": f"Conformance {code}", "list_price": price,
+                                          "cost_price": "1.00"})
+        tryton.set_stock(self.adapter, {code: 100})
         return code
 
     def is_order_create(self, method: str, url: str, body: Any) -> bool:
@@ -206,7 +234,7 @@ class TrytonErpDriver(ErpDriver):
         self.adapter._post("common.db.logout", [], auth=self.adapter._auth)  # Tryton drops the session
 
     def refusal(self) -> tuple[Callable[[], Any], str]:
-        no = self.insert()
+        no = self.new_customer()
         payload = self.order(f"conf-{tag()}", self.item_code("1.00"), no, "1.00", 1)
         payload["lines"][0]["unit_price"] = "1.123456789"  # more digits than Tryton's unit price holds
         return (lambda: self.adapter.create_sales_order(payload, idempotency_key=f"conf:{tag()}"),

@@ -27,16 +27,16 @@ Raw = dict[str, Any]
 class SkipsLastPage(SandboxErpAdapter):
     """Stops at the first page shorter than a full one, and drops it."""
 
-    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        rows = list(super().list_customers(updated_since))
+    def list_sales_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        rows = list(super().list_sales_orders(updated_since))
         return iter(rows[: len(rows) - (len(rows) % self.page_size or self.page_size)])
 
 
 class ExclusiveSince(SandboxErpAdapter):
     """Reads (since, ...]: a record changed at ``since`` itself is lost."""
 
-    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return super().list_customers(None if updated_since is None else updated_since + dt.timedelta(seconds=1))
+    def list_sales_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
+        return super().list_sales_orders(None if updated_since is None else updated_since + dt.timedelta(seconds=1))
 
 
 class ResendsBlindly(SandboxErpAdapter):

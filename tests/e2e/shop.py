@@ -1,5 +1,6 @@
 """What people do in the real systems, for the end-to-end tests: a shopper orders in Vendure,
-a merchandiser adds products in Tryton. Written against the systems' own APIs."""
+a merchandiser adds products in Tryton. Written against the systems' own APIs; the warehouse
+work in Tryton (stock counts, shipping, receiving returns) is in tests/drivers/tryton.py."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from typing import Any
 
 from erpsync.connectors.tryton import TrytonErpAdapter
 from erpsync.connectors.vendure import VendureStorefrontAdapter
+from tests.drivers import tryton, vendure
 
 ADDRESS = {"fullName": "Ada Lovelace", "streetLine1": "12 Analytical Row", "city": "Springfield",
            "postalCode": "62701", "countryCode": "US", "province": "IL"}
 
 
 def add_product(erp: TrytonErpAdapter, sku: str, name: str, price: str, stock: int | None = None) -> dict[str, Any]:
-    item = erp.create_item({"code": sku, "name": name, "list_price": price, "cost_price": "1.00"})
+    item = tryton.create_item(erp, {"code": sku, "name": name, "list_price": price, "cost_price": "1.00"})
     if stock is not None:
-        erp.set_stock({sku: stock})
+        tryton.set_stock(erp, {sku: stock})
     return item
 
 
@@ -32,7 +34,7 @@ def place_order(sf: VendureStorefrontAdapter, email: str, lines: dict[str, int],
     """A paid order, as a shopper's checkout leaves it (draft order -> ArrangingPayment -> paid)."""
     order_id = sf.gql("mutation{createDraftOrder{id}}", write=True)["createDraftOrder"]["id"]
     for sku, qty in lines.items():
-        variant = sf.find_variant(sku)
+        variant = vendure.find_variant(sf, sku)
         assert variant, sku
         res = sf.gql("mutation($o:ID!,$i:AddItemToDraftOrderInput!){addItemToDraftOrder(orderId:$o,input:$i){"
                      "__typename ... on ErrorResult{message}}}", write=True, o=order_id,

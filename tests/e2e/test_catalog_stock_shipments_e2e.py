@@ -20,6 +20,7 @@ from erpsync.flows import catalog, inventory, orders, returns, shipments
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.mappings import erp_tryton
 from erpsync.state import StateStore
+from tests.drivers import tryton, vendure
 from tests.e2e.shop import (
     add_product,
     add_store_product,
@@ -85,7 +86,7 @@ def test_catalog_sync_publishes_tryton_products_and_unpublishes_retired_ones(
         "tee": ("T-shirt", True, {"TEE-M": ("T-shirt M", 2000, True), "TEE-S": ("T-shirt S", 2000, True)}),
     }
     # the inventory and order flows read these bindings: SKU -> Vendure product, SKU -> Tryton code
-    assert store.get_xref("storefront", "variant", "TEE-M").internal_id == storefront.find_variant("TEE-M")[
+    assert store.get_xref("storefront", "variant", "TEE-M").internal_id == vendure.find_variant(storefront, "TEE-M")[
         "product"]["id"]
     assert store.get_xref("erp", "item", "TEE-M").internal_id == "TEE-M"
 
@@ -98,7 +99,7 @@ def test_catalog_sync_publishes_tryton_products_and_unpublishes_retired_ones(
 
     # the store writes its own copy; the ERP renames the lamp and retires the bulb
     storefront.gql("mutation($i:UpdateProductInput!){updateProduct(input:$i){id}}", write=True,
-                   i={"id": storefront.find_variant("LAMP-1")["product"]["id"],
+                   i={"id": vendure.find_variant(storefront, "LAMP-1")["product"]["id"],
                       "translations": [{"languageCode": "en", "description": "Warm light, brass foot."}]})
     write_template(erp, "LAMP-1", {"name": "Desk lamp, brass"})
     retire_product(erp, "BULB-1")
@@ -134,7 +135,7 @@ def test_stock_goes_from_tryton_to_vendure(erp: Any, storefront: Any, store: Sta
     assert sorted(v["updatedAt"] for v in storefront.list_inventory()) == before
 
     # the warehouse counts 3 lamps: only that level goes
-    erp.set_stock({"LAMP-1": 3})
+    tryton.set_stock(erp, {"LAMP-1": 3})
     third = run_inventory(store, erp, storefront, "i3")
     assert (third.done, third.skipped) == (1, 1), third.render()
     assert vendure_stock(storefront) == tryton_available(erp) == {"LAMP-1": 3, "BULB-1": 0}
@@ -170,8 +171,8 @@ def test_partial_tryton_shipment_comes_back_as_a_vendure_fulfilment_with_trackin
     placed = _ordered(erp, storefront, store)
     code = placed["code"]
     # the warehouse picks 2 of the 3 notebooks and no pen: Tryton ships that and keeps a back-order
-    first, = erp.shipments_of_sale(code)
-    erp.ship(first["id"], tracking="1Z999AA10123456784", carrier="UPS", quantities={"BOOK-1": 2})
+    first, = tryton.shipments_of_sale(erp, code)
+    tryton.ship(erp, first["id"], tracking="1Z999AA10123456784", carrier="UPS", quantities={"BOOK-1": 2})
 
     s1 = shipments.run(flow_ctx("shipments_sync", store, erp, storefront, "s-1"))
     assert (s1.done, s1.quarantined, s1.reasons["package_pending"]) == (1, 0, 1), s1.render()
@@ -182,8 +183,8 @@ def test_partial_tryton_shipment_comes_back_as_a_vendure_fulfilment_with_trackin
     assert again.done == 0 and len(_fulfilments(storefront, code)) == 1, again.render()
 
     # the back-order (1 notebook, 2 pens) ships with its own tracking number
-    back, = [s for s in erp.shipments_of_sale(code) if s["state"] != "done"]
-    erp.ship(back["id"], tracking="1Z999AA10123456795", carrier="UPS")
+    back, = [s for s in tryton.shipments_of_sale(erp, code) if s["state"] != "done"]
+    tryton.ship(erp, back["id"], tracking="1Z999AA10123456795", carrier="UPS")
     s3 = shipments.run(flow_ctx("shipments_sync", store, erp, storefront, "s-3"))
     assert s3.done == 1 and s3.quarantined == 0, s3.render()
     assert _fulfilments(storefront, code) == [
@@ -206,8 +207,8 @@ def test_vendure_return_reaches_tryton_and_its_credit_settles_the_refund_to_the_
         erp: Any, storefront: Any, store: StateStore) -> None:
     placed = _ordered(erp, storefront, store)
     code = placed["code"]
-    shipment, = erp.shipments_of_sale(code)
-    erp.ship(shipment["id"], tracking="1Z999AA10123456784", carrier="UPS")
+    shipment, = tryton.shipments_of_sale(erp, code)
+    tryton.ship(erp, shipment["id"], tracking="1Z999AA10123456784", carrier="UPS")
     assert shipments.run(flow_ctx("shipments_sync", store, erp, storefront, "s-1")).done == 1
     # the customer sends a notebook back; the merchant records the return in Vendure (a pending
     # refund of that line) -- and one pen, refunded 2.00 instead of its 2.50
@@ -225,7 +226,7 @@ def test_vendure_return_reaches_tryton_and_its_credit_settles_the_refund_to_the_
 
     # the goods arrive in the warehouse: Tryton restocks them and credits the return
     for ref in (rid, odd):
-        erp.receive_return(ref)
+        tryton.receive_return(erp, ref)
     r3 = returns.run(flow_ctx("returns_sync", store, erp, storefront, "r-3"))
     assert r3.reasons["credited_and_refunded"] == 1, r3.render()
     refund = storefront.get_return(rid)

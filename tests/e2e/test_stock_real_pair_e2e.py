@@ -29,6 +29,7 @@ import pytest
 from erpsync.flows import catalog, inventory, inventory_drift
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.state import StateStore
+from tests.drivers import tryton, vendure
 from tests.e2e.shop import ADDRESS, add_product, place_order
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +106,7 @@ def add_stock_location(sf: Any, name: str) -> str:
 
 def edit_stock_by_hand(sf: Any, sku: str, location: str, on_hand: int) -> None:
     """A merchant overwrites a stock figure in Vendure's admin."""
-    variant = sf.find_variant(sku)
+    variant = vendure.find_variant(sf, sku)
     sf.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
            i=[{"id": variant["id"], "stockLevels": [{"stockLocationId": location, "stockOnHand": on_hand}]}])
 
@@ -203,8 +204,8 @@ def test_two_warehouses_orders_a_fulfilment_a_kit_and_a_hand_edit_keep_the_store
 
     # 4. the warehouse ships the lamps and the store records the fulfilment (Vendure lowers its
     #    on hand and its allocation); the ERP's figure does not move, neither does what is sold
-    shipment, = erp.shipments_of_sale(lamps["code"])
-    erp.ship(shipment["id"], tracking="1Z999AA10123456784", carrier="UPS")
+    shipment, = tryton.shipments_of_sale(erp, lamps["code"])
+    tryton.ship(erp, shipment["id"], tracking="1Z999AA10123456784", carrier="UPS")
     sf.add_fulfillment(lamps["id"], {"tracking_code": "1Z999AA10123456784", "carrier": "UPS",
                                      "lines": [{"sku": "LAMP-1", "quantity": 4}], "state": "Shipped"},
                        idempotency_key="fulfil-lamps")

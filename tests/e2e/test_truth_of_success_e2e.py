@@ -17,6 +17,7 @@ import pytest
 from erpsync.flows import catalog, customers, inventory, inventory_drift, orders, reconciliation
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.state import StateStore
+from tests.drivers import vendure
 from tests.e2e.shop import add_product, place_order
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,7 @@ def test_drift_check_and_reconciliation_compare_the_real_pair_and_find_planted_d
     assert (summary.read, summary.compared) == (4, 2)
 
     # a person edits Vendure's stock by hand: 50 lamps that do not exist
-    variant = storefront.find_variant("LAMP-1")
+    variant = vendure.find_variant(storefront, "LAMP-1")
     storefront.gql("mutation($i:[UpdateProductVariantInput!]!){updateProductVariants(input:$i){id}}", write=True,
                    i=[{"id": variant["id"], "stockLevels": [{"stockLocationId": location, "stockOnHand": 50}]}])
     assert vendure_on_hand(storefront)[("LAMP-1", location)] == 50

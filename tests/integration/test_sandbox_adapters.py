@@ -12,6 +12,7 @@ from erpsync.connectors.sandbox_erp import SandboxErpAdapter
 from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
 from erpsync.errors import ConfigError
 from erpsync.sandbox.launcher import Sandbox
+from tests.drivers.sandbox import erp_customers, store_events
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ def test_erp_iterators_read_everything(clean_sandbox: Sandbox, erp_adapter: Sand
     assert {p["currency"] for p in prices} >= {"USD", "EUR", "GBP"}
     assert any(p["customer_no"] for p in prices) and any(p["min_qty"] > 1 for p in prices)
     assert any(p["customer_group"] == "wholesale" for p in prices)
-    assert len(list(erp_adapter.list_customers())) == 150
+    assert len(list(erp_customers(erp_adapter))) == 150
     assert erp_adapter.find_item_by_sku("SKU-000060")["item_code"] == "ITEM-000060"
     assert erp_adapter.find_item_by_sku("SKU-000061") is None
     assert any(i["kit_components"] for i in erp_adapter.list_items())
@@ -85,7 +86,7 @@ def test_storefront_iterators_read_everything(clean_sandbox: Sandbox, storefront
     assert len(list(storefront_adapter.list_customers())) == 150
     assert storefront_adapter.get_customer("C100001")["id"] == "C100001"
     assert storefront_adapter.get_customer("C999999") is None
-    items, cursor = storefront_adapter.events(limit=100)
+    items, cursor = store_events(storefront_adapter, limit=100)
     assert len(items) == 100 and cursor == "100"
     erp_skus = {f"SKU-{i:06d}" for i in range(1, 61)}
     assert {li["sku"] for o in storefront_adapter.list_orders() for li in o["line_items"]} <= erp_skus

@@ -11,6 +11,7 @@ import requests
 from erpsync.connectors.sandbox_erp import SandboxErpAdapter
 from erpsync.errors import PermanentError
 from erpsync.sandbox.launcher import Sandbox
+from tests.drivers.sandbox import erp_customers
 
 pytestmark = pytest.mark.integration
 
@@ -98,14 +99,14 @@ def test_updated_since_returns_only_changed_records_after_a_change(
     clean_sandbox: Sandbox, erp_adapter: SandboxErpAdapter
 ) -> None:
     after_seed = dt.datetime(2026, 11, 1, 0, 0, 1, tzinfo=dt.UTC)
-    assert list(erp_adapter.list_customers(updated_since=after_seed)) == []
+    assert list(erp_customers(erp_adapter, updated_since=after_seed)) == []
     updated = erp_adapter.update_customer("CUST-000007", {"phone": "+1-555-0000"}, idempotency_key="t-upd-1")
     assert updated["phone"] == "+1-555-0000"
-    changed = list(erp_adapter.list_customers(updated_since=after_seed))
+    changed = list(erp_customers(erp_adapter, updated_since=after_seed))
     assert [c["customer_no"] for c in changed] == ["CUST-000007"]
     # a window in the middle of the seeded year holds only the seeded records of that window
     mid = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-    later = list(erp_adapter.list_customers(updated_since=mid))
+    later = list(erp_customers(erp_adapter, updated_since=mid))
     assert 0 < len(later) < 150
     assert all(c["modified_at"] >= "2026-05-01T00:00:00Z" for c in later)
     churn = clean_sandbox.admin("erp", "POST", "churn", {"entity": "stock", "count": 5})
@@ -120,7 +121,7 @@ def test_bad_time_filter_is_400(clean_sandbox: Sandbox) -> None:
 
 
 def test_customer_search_by_email_ignores_case_and_spaces(clean_sandbox: Sandbox, erp_adapter: SandboxErpAdapter) -> None:
-    shared = next(c for c in erp_adapter.list_customers() if c["email"] != c["email"].strip().lower())
+    shared = next(c for c in erp_customers(erp_adapter) if c["email"] != c["email"].strip().lower())
     found = erp_adapter.find_customers(email=f"  {shared['email'].strip().upper()} ")
     assert [c["customer_no"] for c in found] == [shared["customer_no"]]
     postcode = shared["addresses"][0]["postal_code"]

@@ -73,9 +73,6 @@ class FakeErp(ErpAdapter):
     def ping(self) -> None:
         return None
 
-    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return iter(copy.deepcopy(list(self.customers.values())))
-
     def find_customers(
         self, *, email: str | None = None, name: str | None = None, postcode: str | None = None
     ) -> list[Raw]:
@@ -182,9 +179,6 @@ class FakeStorefront(StorefrontAdapter):
     def get_order(self, order_id: str) -> Raw | None:
         o = self.orders.get(order_id)
         return copy.deepcopy(o) if o else None
-
-    def events(self, after: str | None = None, limit: int = 500) -> tuple[list[Raw], str | None]:
-        return [], after
 
     def list_products(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return iter([])

@@ -93,10 +93,7 @@ class ErpAdapter(PagedReads, abc.ABC):
     def ping(self) -> None:
         """Check reachability and credentials; raise ConfigError/ConnectorError with a clear line."""
 
-    # customers
-    @abc.abstractmethod
-    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]: ...
-
+    # customers (the ERP's are found, created and updated, never listed: no flow reads them all)
     @abc.abstractmethod
     def find_customers(
         self, *, email: str | None = None, name: str | None = None, postcode: str | None = None
@@ -207,10 +204,6 @@ class StorefrontAdapter(PagedReads, abc.ABC):
 
     @abc.abstractmethod
     def get_order(self, order_id: str) -> Raw | None: ...
-
-    @abc.abstractmethod
-    def events(self, after: str | None = None, limit: int = 500) -> tuple[list[Raw], str | None]:
-        """Events after the cursor ``after`` (oldest first) and the cursor to pass next time."""
 
     @abc.abstractmethod
     def list_products(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]: ...

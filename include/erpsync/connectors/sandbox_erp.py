@@ -168,9 +168,6 @@ class SandboxErpAdapter(ErpAdapter):
         return self._page(self.RESOURCES[resource], updated_since, updated_before, int(token or 1),
                           max(1, min(limit, 1000)))
 
-    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return self._pages("/api/customers", updated_since)
-
     def find_customers(
         self, *, email: str | None = None, name: str | None = None, postcode: str | None = None
     ) -> list[Raw]:

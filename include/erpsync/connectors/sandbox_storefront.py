@@ -1,4 +1,4 @@
-"""Adapter for the sandbox storefront (``erpsync.sandbox.storefront``): bearer token, cursors, events."""
+"""Adapter for the sandbox storefront (``erpsync.sandbox.storefront``): bearer token, cursors."""
 
 from __future__ import annotations
 
@@ -102,10 +102,6 @@ class SandboxStorefrontAdapter(StorefrontAdapter):
     def get_order(self, order_id: str) -> Raw | None:
         resp = self.http.request("GET", f"/admin/api/orders/{order_id}", allow_statuses=(404,))
         return None if resp.status == 404 else resp.body
-
-    def events(self, after: str | None = None, limit: int = 500) -> tuple[list[Raw], str | None]:
-        body = self.http.request("GET", "/admin/api/events", params={"after": after or 0, "limit": limit}).body
-        return list(body["items"]), body.get("next_cursor")
 
     def list_products(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return self._cursor("/admin/api/products", updated_since=self._since(updated_since))

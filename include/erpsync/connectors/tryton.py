@@ -305,15 +305,6 @@ class TrytonErpAdapter(ErpAdapter):
             p["identifiers"] = [idents[i] for i in p.get("identifiers") or [] if i in idents]
         return parties
 
-    def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        batch: list[Raw] = []
-        for party in self.pages("party.party", changed_since(updated_since), PARTY_FIELDS):
-            batch.append(party)
-            if len(batch) >= self.page_size:
-                yield from self._complete_parties(batch)
-                batch = []
-        yield from self._complete_parties(batch)
-
     def get_customer(self, code: str) -> Raw | None:
         rows = self.search_read("party.party", [("code", "=", code)], PARTY_FIELDS, limit=1)
         return self._complete_parties(rows)[0] if rows else None
@@ -457,22 +448,6 @@ class TrytonErpAdapter(ErpAdapter):
         rows = self.search_read("product.product", [("code", "=", sku)], PRODUCT_FIELDS, limit=1)
         return rows[0] if rows else None
 
-    def create_item(self, payload: Raw) -> Raw:
-        """A goods product (template + one variant): ``{"code", "name", "list_price", "cost_price",
-        "description"}``. For tests and demos: the catalog is mastered in the ERP."""
-        unit = self.id_of("product.uom", "symbol", "u")
-        price = Decimal(str(payload.get("list_price", "0")))
-        template = {"name": payload["name"], "type": "goods", "default_uom": unit, "list_price": price,
-                    "salable": True, "sale_uom": unit,
-                    "products": [["create", [{"suffix_code": payload["code"],
-                                              "description": payload.get("description") or "",
-                                              "cost_price": Decimal(str(payload.get("cost_price", "0")))}]]]}
-        self.model("product.template", "create", [template], write=True)
-        item = self.find_item_by_sku(payload["code"])
-        if item is None:  # pragma: no cover - Tryton just created it
-            raise TrytonError(f"product {payload['code']} not found after create", system=self.system)
-        return item
-
     def list_stock(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         """On hand and forecast per goods product in every warehouse (Tryton computes both from the
         moves, so every product is read: a move does not change the product's ``write_date``);
@@ -531,20 +506,6 @@ class TrytonErpAdapter(ErpAdapter):
             context = {**self._context, **extra}
         rows = self._post(f"model.{model}.read", [ids, fields, context], auth=self._auth)
         return [flatten(r) for r in rows]
-
-    def set_stock(self, levels: dict[str, int], *, warehouse: str | None = None) -> None:
-        """Count a warehouse's storage (``warehouse``: its code; default: the Connection's
-        warehouse): an inventory with ``{sku: quantity}``, confirmed. For tests and demos."""
-        wh_id = self.warehouse_id() if warehouse is None else next(
-            (i for i, code in self.warehouses() if code == warehouse), None)
-        if wh_id is None:
-            raise TrytonError(f"Tryton has no warehouse {warehouse!r}", system=self.system)
-        storage = self.read("stock.location", [wh_id], ["storage_location"])[0]["storage_location"]
-        lines = [{"product": self.id_of("product.product", "code", sku), "quantity": float(qty)}
-                 for sku, qty in levels.items()]
-        inv_id, = self.model("stock.inventory", "create",
-                             [{"location": storage, "lines": [["create", lines]]}], write=True)
-        self.model("stock.inventory", "confirm", [inv_id], write=True)
 
     def list_prices(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         """One row per product: its list price (its own, else its template's) in the company's
@@ -753,48 +714,6 @@ class TrytonErpAdapter(ErpAdapter):
                 batch = []
         yield from self._complete_shipments(batch)
 
-    def shipments_of_sale(self, reference: str) -> list[Raw]:
-        sale = self.find_sales_order(reference)
-        if sale is None:
-            return []
-        return self._complete_shipments(self.read("stock.shipment.out", sale["shipments"], SHIPMENT_FIELDS))
-
-    def ship(self, shipment_id: int, *, tracking: str, carrier: str | None = None,
-             quantities: dict[str, int] | None = None) -> Raw:
-        """Warehouse work on a customer shipment: assign, pick, pack, set the tracking number, done.
-        ``quantities`` (``{product code: quantity}``) ships only that much (a product left out: none):
-        Tryton then makes a back-order shipment of the rest. For tests and demos."""
-        values: Raw = {"shipping_reference": tracking}
-        if carrier:
-            carriers = self.search_read("carrier", [("party.name", "=", carrier)], ["id"], limit=1)
-            if carriers:
-                values["carrier"] = carriers[0]["id"]
-        state = self.read("stock.shipment.out", [shipment_id], ["state"])[0]["state"]
-        if state in ("draft", "waiting"):
-            if state == "draft":
-                self.model("stock.shipment.out", "wait", [shipment_id], write=True)
-            if quantities is not None:  # pick less: the inventory moves, before they are assigned
-                picks = self.read("stock.shipment.out", [shipment_id], ["inventory_moves"])[0]["inventory_moves"]
-                for move in self.read("stock.move", picks, ["product.code", "quantity"]):
-                    qty = float(quantities.get(str(move["product.code"]), 0))
-                    if qty != float(move["quantity"]):
-                        self.model("stock.move", "write", [move["id"]], {"quantity": qty}, write=True)
-            self.model("stock.shipment.out", "assign_try", [shipment_id], write=True)
-            state = self.read("stock.shipment.out", [shipment_id], ["state"])[0]["state"]
-            if state != "assigned":
-                raise TrytonError(f"shipment {shipment_id} cannot be assigned (state {state}: not enough stock?)",
-                                  system=self.system)
-        if state == "assigned":
-            self.model("stock.shipment.out", "pick", [shipment_id], write=True)
-            state = "picked"
-        if state == "picked":
-            self.model("stock.shipment.out", "write", [shipment_id], values, write=True)
-            self.model("stock.shipment.out", "pack", [shipment_id], write=True)
-            state = "packed"
-        if state == "packed":
-            self.model("stock.shipment.out", "do", [shipment_id], write=True)
-        return self._complete_shipments(self.read("stock.shipment.out", [shipment_id], SHIPMENT_FIELDS))[0]
-
     # ------------------------------------------------------------------ returns
     def create_return(self, payload: Raw, *, idempotency_key: str) -> Raw:
         """A return sale (Tryton's own way: a sale with negative lines whose ``origin`` is the sold
@@ -927,16 +846,6 @@ class TrytonErpAdapter(ErpAdapter):
                               status=exc.status) from None
         return {"customer_no": erp_id, "status": "anonymised",
                 "anonymised_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-
-    def receive_return(self, rma: str) -> Raw:
-        """Receive the goods of a return sale (the return shipment goes to done). For tests and demos."""
-        sale = self.find_sales_order(rma)
-        if sale is None:
-            raise TrytonError(f"no return sale {rma!r}", system=self.system, status=404)
-        ids = sale.get("shipment_returns") or []
-        for method in ("receive", "do"):
-            self.model("stock.shipment.out.return", method, ids, write=True)
-        return self.get_sales_order(sale["id"])
 
 
 def _rpc_error(method: str, error: Any) -> Exception:

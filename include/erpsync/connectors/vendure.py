@@ -99,7 +99,7 @@ class VendureStorefrontAdapter(StorefrontAdapter):
                                "(either needs a plugin)"),
                ("quantity_breaks", "Vendure has no quantity-break prices"),
                ("multi_currency_prices", "erpsync sets Vendure prices in the channel currency only"),
-               ("webhooks", "no event feed on the Admin API (events() polls orders by updatedAt)"),
+               ("webhooks", "no webhooks on a default install: the flows poll by updatedAt on their crons"),
                ("bulk_stock_export", "stock levels are read per variant page through GraphQL"),
                ("resumable_paging", "no read_page: a migration re-reads and skips on a resume"),
                ("idempotency_keys", "Vendure has none: a write is looked up first"),
@@ -236,32 +236,9 @@ class VendureStorefrontAdapter(StorefrontAdapter):
             return self.gql(f"query($id:ID!){{order(id:$id){{{ORDER}}}}}", id=order_id)["order"]
         return None
 
-    def find_order_by_external_id(self, external_id: str) -> Raw | None:
-        found = self.gql(f"query($o:OrderListOptions){{orders(options:$o){{items{{{ORDER}}}}}}}",
-                         o={"filter": {"externalId": {"eq": external_id}}, "take": 1})["orders"]["items"]
-        return found[0] if found else None
-
-    def events(self, after: str | None = None, limit: int = 500) -> tuple[list[Raw], str | None]:
-        """Vendure has no event feed on its API: order changes after the cursor (an ``updatedAt``)."""
-        since = dt.datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
-        events: list[Raw] = []
-        cursor = after
-        for order in self.list_orders(updated_since=since):
-            if len(events) >= limit:
-                break
-            events.append({"seq": order["updatedAt"], "type": "order.updated", "id": order["code"],
-                           "at": order["updatedAt"]})
-            cursor = order["updatedAt"]
-        return events, cursor
-
     # ------------------------------------------------------------------ catalog
     def list_products(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
         return self._list("products", PRODUCT, filter=self._updated(updated_since), type_prefix="Product")
-
-    def find_variant(self, sku: str) -> Raw | None:
-        found = self.gql(f"query($o:ProductVariantListOptions){{productVariants(options:$o){{items{{{VARIANT}}}}}}}",
-                         o={"filter": {"sku": {"eq": sku}}, "take": 1})["productVariants"]["items"]
-        return found[0] if found else None
 
     def find_variants(self, skus: list[str]) -> dict[str, Raw]:
         """The variants of these SKUs, by SKU (one query per page of 100); unknown SKUs are absent."""
@@ -504,29 +481,6 @@ class VendureStorefrontAdapter(StorefrontAdapter):
                                      system=self.system, body=moved)
             fulfillment = moved
         return fulfillment
-
-    def refund_order(self, order_id: str, payload: Raw, *, idempotency_key: str) -> Raw:
-        """``payload``: ``{"amount" (minor units), "reason"}``, refunded on the order's settled payment.
-        A refund with the same reason (it carries the return's RMA) is returned, not made again."""
-        order = self.get_order(order_id)
-        if order is None:
-            raise PermanentError(f"Vendure has no order {order_id}", system=self.system, status=404)
-        for payment in order["payments"] or []:
-            for refund in payment.get("refunds") or []:
-                if refund.get("reason") == payload["reason"]:
-                    return refund
-        payment = next((p for p in order["payments"] or [] if p["state"] == "Settled"), None)
-        if payment is None:
-            raise PermanentError(f"order {order_id} has no settled payment to refund", system=self.system)
-        result = self.gql(
-            "mutation($i:RefundOrderInput!){refundOrder(input:$i){__typename ... on Refund{id total reason state}"
-            " ... on ErrorResult{errorCode message}}}", write=True,
-            i={"paymentId": payment["id"], "amount": int(payload["amount"]), "reason": payload["reason"],
-               "shipping": 0, "adjustment": 0})["refundOrder"]
-        if result["__typename"] != "Refund":
-            raise PermanentError(f"Vendure refused the refund of {order_id}: {result.get('message')}",
-                                 system=self.system, body=result)
-        return result
 
     # ------------------------------------------------------------------ returns (refunds with lines)
     #: Vendure cannot filter orders by their refunds' change time (a refund does not touch the
