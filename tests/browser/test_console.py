@@ -364,6 +364,12 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "health"))
         browser.switch_to.default_content()
         browser.save_screenshot(str(img / "console-in-airflow.png"))
+        browser.get(f"{base}/plugin/erpsync-dashboard")  # Browse > Sync health
+        frame = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.TAG_NAME, "iframe"))
+        assert frame.get_attribute("src").endswith("/erpsync/dashboard")
+        browser.switch_to.frame(frame)
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dashboard tr[data-flow]"))
+        browser.switch_to.default_content()
         assert _errors(browser) == []
 
         # forms from another site are refused (the token is bound to the session)
