@@ -1,5 +1,5 @@
 """The conformance suite, ERP side: every ERP connector with its test server (sandbox, Tryton).
-A new ERP connector is done when these pass for it (docs/adding-an-adapter.md)."""
+A new ERP connector is done when these pass for it (docs/adding-a-connector.md)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from erpsync.connectors.capabilities import (
 from erpsync.errors import ConfigError
 from tests.fixtures.clock import pricing_clock
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "adding-an-adapter.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "adding-a-connector.md"
 
 # capability -> the method(s) a connector declaring it must implement itself (not inherit the refusal)
 NEEDS = {

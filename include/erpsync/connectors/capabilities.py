@@ -5,7 +5,7 @@ its remote system can do, per capability below. The flows read it (:func:`capabi
 :func:`lacking`) before asking a system for something it has not got, and then say so once per
 run (one log line and one dead letter naming the connector and the capability, entity
 ``capability``), never once per record. ``erpsync connectors list`` prints the matrix and
-docs/adding-an-adapter.md shows it (a test checks the doc's table against these declarations).
+docs/adding-a-connector.md shows it (a test checks the doc's table against these declarations).
 
 An adapter class that declares nothing (a test double, a third-party adapter written before the
 matrix) gets a declaration derived from the methods it overrides (:func:`derived`), so nothing

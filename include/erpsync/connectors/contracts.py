@@ -6,7 +6,7 @@ must provide, with their types. ``mypy`` (``make test``) checks each built-in ma
 against them (the assignments under ``TYPE_CHECKING`` below), and
 ``tests/unit/test_capability_matrix.py`` checks at run time that the mapping of every registered
 connector has each member. A mapping may have more (stock, prices, returns: see
-docs/adding-an-adapter.md); these are the ones no flow can do without.
+docs/adding-a-connector.md); these are the ones no flow can do without.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def erp_mapping(adapter: object) -> ModuleType:
     Flows map through this, so the same flow runs against any ERP: the Connection picks the
     adapter, the adapter picks its mapping. The module provides ``customer_from_erp``,
     ``customer_to_erp``, ``customer_update_to_erp``, ``order_to_erp`` and the reference accessors
-    ``customer_no``, ``customer_external_ref``, ``order_no``, ``item_code`` (docs/adding-an-adapter.md).
+    ``customer_no``, ``customer_external_ref``, ``order_no``, ``item_code`` (docs/adding-a-connector.md).
     """
     return importlib.import_module(getattr(adapter, "mapping", None) or DEFAULT_ERP_MAPPING)
 

@@ -49,7 +49,7 @@ def erp_view(ctx: FlowContext) -> Any:
     view = getattr(erp_mapping(ctx.erp), "sales_order_summary", None)
     if view is None:
         raise ConfigError(f"{type(ctx.erp).__name__}: its mapping has no sales_order_summary; "
-                          "orders_reconciliation cannot read its sales orders (docs/adding-an-adapter.md)")
+                          "orders_reconciliation cannot read its sales orders (docs/adding-a-connector.md)")
     return view
 
 
