@@ -144,7 +144,7 @@ def _env_flag(name: str, default: bool) -> bool:
 def catalog_hold_settings() -> dict[str, object]:
     """Which catalog changes catalog_sync holds for approval (``erpsync.rules.catalog_holds``):
     `ERPSYNC_CATALOG_HOLDS` (on), `ERPSYNC_CATALOG_HOLD_RETIRE_PCT` (10: a run retiring more than
-    this share of the published products), `ERPSYNC_CATALOG_HOLD_OPEN_ORDERS` (on: a product with
+    this share of the published products, and at least `ERPSYNC_CATALOG_HOLD_RETIRE_MIN`, 5, of them), `ERPSYNC_CATALOG_HOLD_OPEN_ORDERS` (on: a product with
     open orders retired), `ERPSYNC_CATALOG_HOLD_OPEN_ORDER_DAYS` (14), `ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP`
     (50: the best sellers are the top SKUs by units sold) over `ERPSYNC_CATALOG_HOLD_DAYS` (30)."""
     from decimal import Decimal, InvalidOperation
@@ -159,6 +159,7 @@ def catalog_hold_settings() -> dict[str, object]:
     return {
         "enabled": _env_flag("ERPSYNC_CATALOG_HOLDS", True),
         "retire_share_pct": int(pct) if pct == pct.to_integral_value() else pct,
+        "retire_min": _env_int("ERPSYNC_CATALOG_HOLD_RETIRE_MIN", 5, 1),
         "open_orders": _env_flag("ERPSYNC_CATALOG_HOLD_OPEN_ORDERS", True),
         "open_order_days": _env_int("ERPSYNC_CATALOG_HOLD_OPEN_ORDER_DAYS", 14, 1),
         "best_seller_top": _env_int("ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP", 50, 0),

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def world(sandbox: Any) -> Any:
+def world(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("ERPSYNC_CATALOG_HOLD_RETIRE_MIN", "3")  # the sandbox shop is small: 3 of 24 is a bulk
     sandbox.reset(**SEED)
     sandbox.clear_faults()
     yield sandbox

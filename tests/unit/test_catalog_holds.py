@@ -36,6 +36,13 @@ def test_one_run_retiring_more_than_the_share_of_published_products_holds_every_
     assert "11 of 100 published products (11.0%)" in holds[0].reason and "more than 10%" in holds[0].reason
 
 
+def test_a_few_retirements_of_a_small_store_are_no_bulk_retirement() -> None:
+    changes = [retire("P1"), retire("P2")]
+    assert decide(changes, published=3, open_orders={}, sales={}, rules=HoldRules()) == []  # 67 %, but 2 < 5
+    holds = decide(changes, published=3, open_orders={}, sales={}, rules=HoldRules(retire_min=2))
+    assert [h.code for h in holds] == ["P1", "P2"]
+
+
 def test_retiring_up_to_the_share_goes_on() -> None:
     changes = [retire(f"P{i}") for i in range(10)]
     assert decide(changes, published=100, open_orders={}, sales={}, rules=HoldRules(retire_share_pct=10)) == []
@@ -103,8 +110,10 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ERPSYNC_CATALOG_HOLD_OPEN_ORDERS", "false")
     monkeypatch.setenv("ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP", "5")
     monkeypatch.setenv("ERPSYNC_CATALOG_HOLD_DAYS", "7")
+    monkeypatch.setenv("ERPSYNC_CATALOG_HOLD_RETIRE_MIN", "3")
     rules = HoldRules(**config.catalog_hold_settings())
-    assert (rules.retire_share_pct, rules.open_orders, rules.best_seller_top, rules.days) == (25, False, 5, 7)
+    assert (rules.retire_share_pct, rules.open_orders, rules.best_seller_top, rules.days, rules.retire_min) == (
+        25, False, 5, 7, 3)
     monkeypatch.setenv("ERPSYNC_CATALOG_HOLDS", "off")
     assert HoldRules(**config.catalog_hold_settings()).enabled is False
 
@@ -112,7 +121,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("name", "value"), [
     ("ERPSYNC_CATALOG_HOLD_RETIRE_PCT", "ten"), ("ERPSYNC_CATALOG_HOLD_RETIRE_PCT", "-1"),
     ("ERPSYNC_CATALOG_HOLD_BEST_SELLER_TOP", "1.5"), ("ERPSYNC_CATALOG_HOLD_DAYS", "0"),
-    ("ERPSYNC_CATALOG_HOLD_OPEN_ORDERS", "maybe"),
+    ("ERPSYNC_CATALOG_HOLD_OPEN_ORDERS", "maybe"), ("ERPSYNC_CATALOG_HOLD_RETIRE_MIN", "0"),
 ])
 def test_a_bad_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)

@@ -4,8 +4,9 @@ catalog_sync publishes what the ERP says; three kinds of change are held instead
 approvals table, the store's product stays as it is) while the rest of the batch goes on:
 
 * **bulk retirement**: one run retiring more than ``retire_share_pct`` (default 10 %) of the
-  published products: every retirement of that run is held (an ERP import gone wrong looks like
-  this; a real range clean-up is approved in one bulk action);
+  published products, and at least ``retire_min`` (default 5) of them (retiring one product of a
+  three-product shop is no accident to catch): every retirement of that run is held (an ERP
+  import gone wrong looks like this; a real range clean-up is approved in one bulk action);
 * **open orders**: a product retired while one of its SKUs was sold in the last
   ``open_order_days`` (default 14) days and not cancelled (the store's order lines recorded in
   ``channel_sales``; a cancelled order is recorded with 0 units): customers may still wait for it;
@@ -32,6 +33,7 @@ KINDS = (RETIRE, CHANGE)
 class HoldRules:
     enabled: bool = True
     retire_share_pct: Decimal | int = 10
+    retire_min: int = 5
     open_orders: bool = True
     open_order_days: int = 14
     best_seller_top: int = 50
@@ -74,7 +76,7 @@ def _share(n: int, of: int) -> Decimal:
 
 def bulk_retire_reason(retiring: int, published: int, rules: HoldRules) -> str | None:
     """Why a run's retirements are held as a whole, or None (an empty store holds nothing by share)."""
-    if not rules.enabled or published <= 0 or retiring <= 0:
+    if not rules.enabled or published <= 0 or retiring <= 0 or retiring < rules.retire_min:
         return None
     share = _share(retiring, published)
     if Decimal(retiring) * 100 <= Decimal(rules.retire_share_pct) * published:
