@@ -21,7 +21,7 @@ from erpsync.flows import pricing
 from erpsync.flows.base import FlowContext, RunSummary
 from erpsync.state import StateStore
 from tests.browser import test_console as console
-from tests.browser.test_console import PASSWORD, REPO, UPDATE_DOCS, _errors, _submit
+from tests.browser.test_console import PASSWORD, REPO, UPDATE_DOCS, _errors, _get, _post, _submit, _token
 from tests.fixtures.sandbox import TEST_SEED
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
@@ -104,6 +104,15 @@ def test_approve_a_held_price_as_the_logged_in_user(
         assert result == "refused" and f"the ERP now says {erp_now}" in text
         assert store.get_approval(stale.id).status == "pending"
         assert _errors(browser) == []
+
+        # Airflow's permissions and the form token apply: a viewer sees the page but may not decide,
+        # a form from another site is refused; neither leaves a trace
+        viewer = _token(base, "viewer")
+        assert _get(f"{base}/erpsync/approvals", viewer) == 200
+        assert _post(f"{base}/erpsync/approvals/decide", {"one": f"rejected:{stale.id}"}, bearer=viewer) == 403
+        assert _post(f"{base}/erpsync/approvals/decide", {"csrf": "forged", "one": f"rejected:{stale.id}"},
+                     cookies=browser.get_cookies()) == 403
+        assert store.get_approval(stale.id).status == "pending"
 
         audit = store.list_audit(correlation_id=f"approval:{good.id}")
         assert [(a.operation, a.request["by"], a.system) for a in audit] == [("approval_approve", "admin", "operator")]
