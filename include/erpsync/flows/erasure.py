@@ -115,11 +115,16 @@ def erase_one(ctx: FlowContext, raw: dict[str, Any]) -> list[str]:
     bound, numbers = bound_customers(ctx, raw)
     for no in numbers:
         key = f"erasure:{rid}:{no}"
+
+        def anonymize(no: str = no, key: str = key) -> dict[str, Any]:
+            return _strip(ctx.erp.anonymize_customer(no, idempotency_key=key))
+
+        def ref_of(rec: dict[str, Any], no: str = no) -> str:
+            return str(rec.get("customer_no") or no)
+
         idempotent_write(
             ctx, key=key, entity="customer", external_id=no, operation="anonymize_customer",
-            payload={"request": rid, "customer_no": no},
-            write=lambda no=no, key=key: _strip(ctx.erp.anonymize_customer(no, idempotency_key=key)),
-            ref_of=lambda rec, no=no: str(rec.get("customer_no") or no),
+            payload={"request": rid, "customer_no": no}, write=anonymize, ref_of=ref_of,
         )
     forget(ctx, [ext for ext, _ in bound if ext != cid], cid, email)
     note = f"ERP anonymised: {', '.join(numbers) or 'nothing bound'}"

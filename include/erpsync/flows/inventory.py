@@ -410,13 +410,13 @@ class Engine:
                 if held and any((c, loc) in held for c in comps):
                     self.stats.report("held_by_quality_gate", f"{code}@{loc}")
                     continue
-                avail = {c: by_code[(c, loc)].available for c in comps if (c, loc) in by_code}
-                restock = {c: by_code[(c, loc)].restock_date for c in comps
-                           if (c, loc) in by_code and by_code[(c, loc)].restock_date}
+                comp_avail = {c: by_code[(c, loc)].available for c in comps if (c, loc) in by_code}
+                comp_restock = {c: d for c in comps
+                                if (c, loc) in by_code and (d := by_code[(c, loc)].restock_date) is not None}
                 srcs = [by_code[(c, loc)].source_at for c in comps if (c, loc) in by_code]
-                n = kit_available(comps, avail) if info.active else 0
+                n = kit_available(comps, comp_avail) if info.active else 0
                 out[(info.sku, loc)] = StoreLevel(info.sku, loc, n, False,
-                                                  kit_restock_date(comps, avail, restock),  # type: ignore[arg-type]
+                                                  kit_restock_date(comps, comp_avail, comp_restock),
                                                   max((s for s in srcs if s), default=None))
         self.stats.computed += len(out)
         return out
@@ -600,15 +600,16 @@ class Engine:
         demand. An order read again rewrites its rows: nothing counts twice."""
         s = self.settings
         sale_lines = getattr(self.store_map, "sale_lines", None)
-        if not s.observed or not s.shares or sale_lines is None:
+        default = s.channel  # set whenever shares are (Settings.from_ctx)
+        if not s.observed or not s.shares or not default or sale_lines is None:
             return 0
         now = dt.datetime.now(dt.UTC)
-        rows = []
+        rows: list[tuple[str, str, str, int, dt.datetime]] = []
         for sale in map(sale_lines, self.recent_orders()):
             if sale is None:
                 continue
             oid, channel, at, lines = sale
-            channel = channel if channel in s.shares else s.channel
+            channel = channel if channel in s.shares else default
             rows.extend((oid, sku, channel, units, at or now) for sku, units in lines)
         return self.state.record_sales(rows) if rows else 0
 

@@ -610,10 +610,10 @@ def build_report(ctx: FlowContext, entity: Entity, job: MigrationJob) -> dict[st
     }
     if job.dry_run:
         problems = list(job.checkpoint.get("problems") or [])
-        items = [{"entity": job.entity, "external_id": p["id"], "kind": "would_fail", "reason": p["reason"]}
-                 for p in problems]
+        would_fail = [{"entity": job.entity, "external_id": p["id"], "kind": "would_fail", "reason": p["reason"]}
+                      for p in problems]
         return {**head, "reconciled": None, "samples": job.checkpoint.get("samples") or [],
-                "differences": len(items), "items": items}
+                "differences": len(would_fail), "items": would_fail}
     source = Source(ctx, entity, job)
     dead = {d.external_id: d.reason for d in ctx.store.list_dead_letters(flow=entity.flow, limit=10_000_000)}
     if job.entity == "orders":

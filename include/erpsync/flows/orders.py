@@ -385,6 +385,10 @@ def _sync(
             ctx.log.info("order %s: the ERP has it unconfirmed (%s): taking it forward", oid, found.get("state"))
             return None
         return found
+
+    def bind(ref: str) -> None:
+        store.upsert_xref(SYSTEM, "sales_order", oid, ref, content_hash=sync_hash(order))
+
     result = idempotent_write(
         ctx,
         key=key,
@@ -395,7 +399,7 @@ def _sync(
         write=lambda: ctx.erp.create_sales_order(payload, idempotency_key=key),
         ref_of=booked_ref,
         lookup=lookup,
-        bind=lambda ref: store.upsert_xref(SYSTEM, "sales_order", oid, ref, content_hash=sync_hash(order)),
+        bind=bind,
     )
     ctx.log.info("order %s -> ERP %s (%s)", oid, result.ref, "created" if result.created else "found by key")
     return Disposition.SYNC, not result.created, order.placed_at if result.created else None

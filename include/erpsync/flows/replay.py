@@ -219,7 +219,10 @@ def _preview_return(ctx: FlowContext, raw: dict[str, Any], dl: DeadLetter) -> st
         return x.external_id if x is not None else None
 
     credited = erp_map.return_from_erp(raw, sku_of)
-    rid = store.get_xref_by_internal("erp", "return", rma_no).external_id
+    bound = store.get_xref_by_internal("erp", "return", rma_no)
+    if bound is None:  # unbound since the dead letter was read (``_rma_no`` found it bound)
+        raise WouldFail(f"not_from_store: RMA {rma_no} is bound to no store return")
+    rid = bound.external_id
     if credited.status == "rejected":
         return f"reject store return {rid}: " + _dumps(sf_map.return_update_to_storefront("rejected"))
     if credited.status != "credited" or not credited.credit_memo_id:

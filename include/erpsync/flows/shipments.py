@@ -12,12 +12,13 @@ the ledger keyed ``fulfillment:<shipment>:<tracking>``.
 
 The mappings come from the adapters (``erpsync.connectors.registry.erp_mapping`` /
 ``storefront_mapping``), so the same code runs against the sandbox and against Tryton/Vendure;
-see docs/adding-an-adapter.md for the functions a mapping provides. The store notifies the
+see docs/adding-a-connector.md for the functions a mapping provides. The store notifies the
 customer per fulfillment, so only shipped packages ever reach it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -164,7 +165,7 @@ def _sync(ctx: FlowContext, raw: dict[str, Any], summary: RunSummary) -> bool:
             external_id=oid,
             operation="add_fulfillment",
             payload=payload,
-            write=lambda payload=payload, key=key: ctx.storefront.add_fulfillment(oid, payload, idempotency_key=key),
+            write=functools.partial(ctx.storefront.add_fulfillment, oid, payload, idempotency_key=key),
             ref_of=sf_map.fulfillment_ref,
             lookup=lookup,
             system="storefront",

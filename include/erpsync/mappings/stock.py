@@ -170,9 +170,13 @@ def stock_from_erp(raw: Raw, sku: str) -> InventoryLevel:
     """The canonical record of one ERP stock row (per-record paths and tests)."""
     f = stock_figures(raw)
     restock = dt.date.fromisoformat(f.restock_date) if f.restock_date else None
+    def figure(name: str) -> int:
+        return int(raw.get(name) or 0)
+
     return InventoryLevel(
         sku=sku, location=f.warehouse, backorderable=f.backorderable, restock_date=restock,
-        **{name: int(raw.get(name) or 0) for name in FIGURES},
+        on_hand=figure("on_hand"), allocated=figure("allocated"), reserved=figure("reserved"),
+        damaged=figure("damaged"), quarantined=figure("quarantined"), safety_stock=figure("safety_stock"),
     )
 
 

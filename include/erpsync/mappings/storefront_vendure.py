@@ -22,7 +22,7 @@ Conventions of the Vendure side:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -93,6 +93,11 @@ def to_minor(value: Decimal) -> int:
 
 
 # --------------------------------------------------------------------------- Vendure -> canonical
+
+
+def _constant(value: str) -> Callable[[Mapping[str, Any]], str]:
+    """A computed field's source that gives ``value`` whatever the record."""
+    return lambda _raw: value
 
 
 def _kind(raw: Mapping[str, Any]) -> str:
@@ -228,7 +233,7 @@ def order_from_storefront(raw: Mapping[str, Any]) -> Order:
     for kind in ("shipping", "billing"):
         addr = raw.get(f"{kind}Address")
         if isinstance(addr, Mapping) and addr.get("streetLine1"):
-            kw[f"{kind}_address"] = build(Address, apply_spec([*ADDRESS, F("kind", lambda _r, k=kind: k, text)],
+            kw[f"{kind}_address"] = build(Address, apply_spec([*ADDRESS, F("kind", _constant(kind), text)],
                                                               addr, f"{record}/{kind}_address"), record)
     kw["is_guest"] = raw.get("customer") is None
     return build(Order, kw, record)

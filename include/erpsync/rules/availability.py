@@ -122,6 +122,23 @@ class LocationMap:
         return tuple(dict.fromkeys(loc for loc in self.mapping.values() if loc is not None))
 
 
+def _as_time(value: dt.datetime | str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _later(a: dt.datetime | str, b: dt.datetime | str) -> bool:
+    """``a`` after ``b``: two texts (ISO 8601 UTC, the bulk paths) or two datetimes compare as they
+    are; a text and a datetime are compared as times."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a > b
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        return a > b
+    return _as_time(a) > _as_time(b)
+
+
 @dataclass(slots=True)
 class StoreLevel:
     """What one store location may sell of one SKU, and what goes with it."""
@@ -142,7 +159,7 @@ class StoreLevel:
         self.backorderable = self.backorderable or backorderable
         if restock_date is not None and (self.restock_date is None or restock_date < self.restock_date):
             self.restock_date = restock_date
-        if at is not None and (self.source_at is None or at > self.source_at):
+        if at is not None and (self.source_at is None or _later(at, self.source_at)):
             self.source_at = at
 
 

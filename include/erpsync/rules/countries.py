@@ -26,5 +26,6 @@ def is_user_assigned(code: str) -> bool:
 def iso_countries() -> tuple[str, ...]:
     from babel import Locale
 
-    codes = (code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+    codes = (code for code in Locale("en").territories
+             if isinstance(code, str) and len(code) == 2 and code.isalpha())
     return tuple(sorted(c for c in codes if c not in EXCEPTIONALLY_RESERVED and not is_user_assigned(c)))

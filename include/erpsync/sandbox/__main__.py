@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             erp_user=a.erp_user, erp_password=a.erp_password, session_ttl=a.session_ttl,
             auto_ship_seconds=a.auto_ship_seconds, default_warehouse=a.default_warehouse,
             inventory_policy=a.inventory_policy, taxes=not a.no_taxes, tax_rate=a.tax_rate, tax_code=a.tax_code,
-            **options.to_dict())
+            seed=options.seed, skus=options.skus, locations=options.locations, customers=options.customers,
+            orders=options.orders)
     except SandboxStartError as exc:
         print(f"sandbox failed to start: {exc}", file=sys.stderr)
         return 1

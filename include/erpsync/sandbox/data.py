@@ -14,7 +14,7 @@ import bisect
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -91,6 +91,11 @@ def seed_times(lo: int, hi: int, count: int) -> list[int]:
     """``int(seed_time(i, count))`` for each i in [lo, hi), in one pass (the bulk exports)."""
     base, n = SEED_END - SEED_SPAN, max(count, 1)
     return [int(base + SEED_SPAN * i / n) for i in range(lo, hi)]
+
+
+def constant(record: Raw) -> Callable[[int], Raw]:
+    """``make`` of :meth:`LazyTable.add` for a record built already (whatever index it gets)."""
+    return lambda _index: record
 
 
 class LazyTable:
@@ -398,7 +403,7 @@ class Dataset:
 
     def build_order(
         self, r: random.Random, *, order_index: int, customer: Raw | None, email: str, currency: str,
-        lines: list[tuple[int | str, int]], created: float, updated: float, financial_status: str = "paid",
+        lines: Sequence[tuple[int | str, int]], created: float, updated: float, financial_status: str = "paid",
         cancelled_at: str | None = None, discount_code: str | None = None,
         shipping_address: Raw | None = None, gateway: str | None = None, tax: tuple[str, Decimal] | None = None,
     ) -> Raw:
@@ -432,13 +437,13 @@ class Dataset:
             else:
                 code, title, unit = sku(item), self.item(item)["description"], q2(self.item_price(item) * rate)
             disc = q2(unit * qty * Decimal("0.05")) if r.random() < 0.15 else Decimal("0.00")
-            tax = q2((unit * qty - disc) * tax_rate)
+            item_tax = q2((unit * qty - disc) * tax_rate)
             subtotal += unit * qty - disc
-            line_tax += tax
+            line_tax += item_tax
             line_items.append({
                 "id": f"L{order_index + 100001}-{n}", "sku": code, "title": title, "quantity": qty,
                 "price": str(unit), "total_discount": str(disc),
-                "tax_lines": [{"title": tax_code, "code": tax_code, "rate": str(tax_rate), "price": str(tax),
+                "tax_lines": [{"title": tax_code, "code": tax_code, "rate": str(tax_rate), "price": str(item_tax),
                                "jurisdiction": jurisdiction}] if taxed else [],
             })
         ship_price = Decimal("0.00") if subtotal > 100 else q2(Decimal("7.95") * rate)

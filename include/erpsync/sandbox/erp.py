@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,6 +25,7 @@ from erpsync.sandbox.data import (
     LazyTable,
     Raw,
     SeedOptions,
+    constant,
     customer_no,
     index_of,
     iso,
@@ -319,9 +321,9 @@ class ErpService(Service):
         if code:
             item = index_of(code, "ITEM-")
             locs = self.options.locations
-            ok = item is not None and 0 <= item < self.options.skus
             return erp_page(req, self.stock, self._render_stock,
-                            indices=list(range(item * locs, item * locs + locs)) if ok else [])
+                            indices=list(range(item * locs, item * locs + locs))
+                            if item is not None and 0 <= item < self.options.skus else [])
         return erp_page(req, self.stock, self._render_stock)
 
     def _render_price(self, idx: int, rec: Raw) -> Raw:
@@ -334,7 +336,7 @@ class ErpService(Service):
         if not code and not cust:
             return erp_page(req, self.prices, self._render_price)
         base_rows = self.options.skus * self.data.PRICE_ROWS
-        candidates = range(len(self.prices))
+        candidates: Sequence[int] = range(len(self.prices))
         if cust:
             c = index_of(cust, "CUST-")
             candidates = (range(base_rows + (c // 20) * self.data.CUSTOMER_PRICES,
@@ -447,7 +449,8 @@ class ErpService(Service):
             return
         cutoff = now() - self.auto_ship_seconds
         for i in range(len(self.orders)):
-            if self.orders.get(i)["status"] == "open" and self.orders.time_of(i) <= cutoff:
+            order = self.orders.get(i)
+            if order is not None and order["status"] == "open" and self.orders.time_of(i) <= cutoff:
                 self._ship(i, carrier="UPS", lines=None)
 
     def _ship(self, idx: int, *, carrier: str, lines: list[Raw] | None) -> Raw:
@@ -550,7 +553,7 @@ class ErpService(Service):
                 if ident in self._price_keys:
                     self.prices.put(self._price_keys[ident], rec, at)
                 else:
-                    idx, _ = self.prices.add(lambda _i, rec=rec: rec, at)
+                    idx, _ = self.prices.add(constant(rec), at)
                     self._price_keys[ident] = idx
                 changed.append(rec["item_code"])
             scale = body.get("scale")
@@ -579,7 +582,7 @@ class ErpService(Service):
         with self.lock:
             idx = index_of(code, "ITEM-")
             rec = self.items.get(idx) if idx is not None and idx >= 0 else None
-            if rec is None:
+            if idx is None or rec is None:
                 raise HttpError(404, "not_found", f"no item {code}")
             at = now()
             rec = {**rec, **{k: v for k, v in body.items() if k != "item_code"}, "modified_at": iso(at)}

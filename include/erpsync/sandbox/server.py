@@ -201,7 +201,8 @@ class Service:
         raw = h.rfile.read(length) if length else b""
         route, params, path_known = self._match(method, path)
         template = route.template if route else "(unmatched)"
-        status, body, extra_headers = 500, {"error": "internal"}, {}
+        status, body = 500, {"error": "internal"}
+        extra_headers: dict[str, str] = {}
         try:
             try:
                 body_obj = json.loads(raw) if raw else None
@@ -239,7 +240,8 @@ class Service:
                     return
         except HttpError as exc:
             status, body = exc.status, dict(exc.body)
-            extra_headers = body.pop("headers", None) or {}
+            headers_of_error = body.pop("headers", None)
+            extra_headers = dict(headers_of_error) if isinstance(headers_of_error, dict) else {}
         except Exception as exc:  # a sandbox bug must answer 500, not kill the thread
             status, body = 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
             if self.verbose:
@@ -344,6 +346,8 @@ def serve(service: Service, host: str, port: int) -> None:
     """Serve until SIGTERM/SIGINT; the first stdout line names the bound URL (the launcher reads it)."""
     server = make_server(service, host, port)
     bound_host, bound_port = server.server_address[:2]
+    if isinstance(bound_host, bytes):
+        bound_host = bound_host.decode()
     print(f"erpsync-sandbox {service.name} listening on http://{bound_host}:{bound_port}", flush=True)
 
     def stop(signum: int, frame: Any) -> None:

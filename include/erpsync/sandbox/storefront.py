@@ -21,6 +21,7 @@ from erpsync.sandbox.data import (
     LazyTable,
     Raw,
     SeedOptions,
+    constant,
     index_of,
     iso,
     now,
@@ -293,6 +294,7 @@ class StorefrontService(Service):
         email = str(body.get("email") or "").strip()
         if body.get("customer_id"):
             customer = self.customers.get(self._customer_idx(body["customer_id"]))
+            assert customer is not None  # _customer_idx answers 404 for a customer it does not hold
             email = email or customer["email"]
         elif not body.get("guest"):
             if "@" not in email:
@@ -520,6 +522,7 @@ class StorefrontService(Service):
         at = now()
         for it in items:
             idx = self._product_idx_by_sku(it["sku"])
+            assert idx is not None  # every SKU was checked above (unknown: the whole call refused)
             rec = dict(self.products.get(idx) or {})
             rec["variants"] = [{**v, "price": it["price"], "compare_at_price": it.get("compare_at_price")}
                                if v.get("sku") == it["sku"] else v for v in rec.get("variants") or []]
@@ -604,7 +607,7 @@ class StorefrontService(Service):
                                         "compare_at_price": it.get("compare_at_price"), "updated_at": iso(at)}
         deleted = 0
         for it in to_delete:
-            if isinstance(it, dict) and prices.pop((it.get("sku"), int(it.get("min_qty", 1))), None) is not None:
+            if isinstance(it, dict) and prices.pop((str(it.get("sku")), int(it.get("min_qty", 1))), None) is not None:
                 deleted += 1
         return 200, {"updated": len(to_set), "deleted": deleted}
 
@@ -653,7 +656,7 @@ class StorefrontService(Service):
                    **{k: it[k] for k in ("restock_date", "backorderable") if it.get(k) is not None}}
             idx = self._inventory_idx(it["sku"], it["location_id"])
             if idx is None:
-                idx, _ = self.inventory.add(lambda _i, rec=rec: rec, at)
+                idx, _ = self.inventory.add(constant(rec), at)
                 self.extra_inventory[(it["sku"], it["location_id"])] = idx
             else:
                 self.inventory.put(idx, rec, at)
@@ -686,6 +689,7 @@ class StorefrontService(Service):
                     email = customer["email"]
                 else:
                     customer = self.customers.get(r.randrange(len(self.customers)))
+                    assert customer is not None  # an index below the table's length
                     email = customer["email"]
                 lines: list[tuple[int | str, int]] = [
                     (self._active_item(r), r.randint(1, 3)) for _ in range(r.randint(1, 3))]

@@ -180,7 +180,7 @@ def erp_ship_package(svc: Any, req: Request) -> tuple[int, Any]:
 def _return_idx(svc: Any, rma_no: str) -> int:
     idx = index_of(rma_no, "RMA-")
     rec = _state(svc)["returns"].get(idx) if idx is not None and idx >= 0 else None
-    if rec is None:
+    if idx is None or rec is None:
         raise HttpError(404, "not_found", f"no return {rma_no}")
     return idx
 

@@ -67,7 +67,11 @@ class WebhookSender:
     def install(self, svc: Any) -> None:
         svc.admin("GET", "/_admin/webhooks", lambda req: (200, self.snapshot()))
         svc.admin("POST", "/_admin/webhooks", self._configure)
-        svc.admin("DELETE", "/_admin/webhooks", lambda req: (200, self.clear() or self.snapshot()))
+        svc.admin("DELETE", "/_admin/webhooks", self._clear)
+
+    def _clear(self, req: Any) -> tuple[int, Any]:
+        self.clear()
+        return 200, self.snapshot()
 
     def clear(self) -> None:
         with self._lock:
