@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from erpsync.errors import ConfigError, ErpsyncError, PermanentError, UnknownOutcomeError
 from erpsync.model import Record
@@ -404,7 +404,7 @@ def idempotent_write(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _names_a_record(ref: str | None) -> bool:
+def _names_a_record(ref: str | None) -> TypeGuard[str]:
     """A ledger result that is a real id (a \"done\" row holding \"None\" is an old false success:
     the record is looked up again, never bound to it)."""
     from erpsync.state.store import check_ref
