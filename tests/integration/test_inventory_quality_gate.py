@@ -116,10 +116,34 @@ def test_fixed_record_is_read_again_and_pushed(sb, store, erp_adapter, storefron
     set_erp_stock(sb, key, on_hand=50, allocated=0, reserved=-10, damaged=0, quarantined=0, safety_stock=0)
     s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2"))
     assert s.quarantined == 1
+    (letter,) = [d for d in store.list_dead_letters(flow="inventory_sync") if d.external_id == key]
     set_erp_stock(sb, key, reserved=10)  # the ERP user fixes the record
     s = inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r3"))
     assert s.quarantined == 0 and s.done >= 1
     assert store_levels(storefront_adapter, {"ITEM-000001"})[key] == 40
+    # its dead letter is stale now: resolved by the run that read the fixed record (issue 20 item 8)
+    assert store.get_dead_letter(letter.id).status == "resolved"
+    assert [d for d in store.list_dead_letters(flow="inventory_sync") if d.external_id == key] == []
+
+
+def test_a_record_still_bad_keeps_its_one_open_letter_and_a_fixed_one_is_resolved(
+        sb, store, erp_adapter, storefront_adapter) -> None:
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r1"))
+    still, fixed = "ITEM-000002@MAIN", "ITEM-000003@EAST"
+    for key in (still, fixed):
+        set_erp_stock(sb, key, on_hand=50, allocated=0, reserved=-10, damaged=0, quarantined=0, safety_stock=0)
+    inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, "r2"))
+    first = {d.external_id: d for d in store.list_dead_letters(flow="inventory_sync")}
+    assert set(first) == {still, fixed}
+    set_erp_stock(sb, fixed, reserved=0)
+    set_erp_stock(sb, still, reserved=-11)  # changed, still bad: read again, filed again
+    for run_id in ("r3", "r4"):
+        inventory.run(ctx("inventory_sync", store, erp_adapter, storefront_adapter, run_id))
+    now = {d.external_id: d for d in store.list_dead_letters(flow="inventory_sync")}
+    assert set(now) == {still}
+    assert now[still].id == first[still].id and now[still].reason.startswith("negative_stock: reserved=-11")
+    assert store.get_dead_letter(first[fixed].id).status == "resolved"
+    assert store.list_dead_letters(flow="inventory_sync", status="resolved") == [store.get_dead_letter(first[fixed].id)]
 
 
 def test_half_a_cycle_bad_fails_the_run_before_any_push(sb, store, erp_adapter, storefront_adapter) -> None:

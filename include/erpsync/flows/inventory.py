@@ -50,6 +50,7 @@ from erpsync.flows.base import (
     refuse_test_seams,
 )
 from erpsync.mappings.stock import StockFigures
+from erpsync.quality.stale import StaleLetters
 from erpsync.rules.availability import (
     Aggregate,
     LocationMap,
@@ -221,6 +222,8 @@ class Engine:
         self._recent: list[Any] | None = None  # store orders of the last minutes, read once a pass
         self._unknown: set[str] = set()  # item codes of stock records dead-lettered as unknown_item
         self.map_gaps = 0  # location-map gaps dead-lettered this run (check_location_map)
+        #: the open dead letters of stock records: one this run reads again fixed is resolved (finish)
+        self.stale = StaleLetters(ctx, "stock")
 
     # -- items and kits
     @property
@@ -315,6 +318,8 @@ class Engine:
         self.ctx.summary = self.summary  # a failed run's e-mail still has its counts
         passed = run_gate(self.ctx, "stock", rows, self.summary, mapper=self.erp_map.stock_level,
                           key=self.erp_map.stock_key)
+        for raw in passed:
+            self.stale.saw(self.erp_map.stock_key(raw))
         if len(passed) < len(rows):
             self.stats.read += len(rows) - len(passed)
             ok = {id(r) for r in passed}
@@ -876,7 +881,9 @@ def bootstrap_baseline(engine: Engine) -> int:
 
 
 def finish(engine: Engine) -> None:
-    """Fold the reports into the summary and log them with samples."""
+    """Fold the reports into the summary and log them with samples; resolve the dead letters of the
+    stock records this run read again fixed (``erpsync.quality.stale``)."""
+    engine.stale.resolve()
     s, st = engine.summary, engine.stats
     # the general rule (flows.base.check_useful): stock records read, and those that reached the
     # computation (not dead-lettered)

@@ -145,6 +145,23 @@ class DeadLetterRepository:
                 .values(status="resolved")
             ).rowcount
 
+    def resolve_unless_seen_since(self, flow: str, entity: str, external_ids: Iterable[str],
+                                  since: dt.datetime) -> int:
+        """Close the open dead letters of these records unless one was filed again at or after
+        ``since`` (a run's start): what a run read whole and did not dead-letter again is stale."""
+        dl = t.dead_letters
+        ids = sorted({str(x) for x in external_ids})
+        closed = 0
+        with self.db.begin() as conn:
+            for start in range(0, len(ids), 500):
+                closed += conn.execute(
+                    sa.update(dl)
+                    .where(dl.c.flow == flow, dl.c.entity == entity, dl.c.status == "open",
+                           dl.c.external_id.in_(ids[start:start + 500]), dl.c.last_seen < utc(since))
+                    .values(status="resolved")
+                ).rowcount
+        return closed
+
     def replace_payload(self, dead_letter_id: int, payload: Any) -> bool:
         """Put a corrected payload on an open dead letter (an operator's edit before a replay);
         False when it is not open (closed meanwhile, or unknown): nothing is changed then."""
