@@ -225,6 +225,24 @@ def test_bad_price_rows_are_quarantined_with_their_check_and_value_and_the_rest_
     assert list((erpsync_home() / "quality" / "pricing_sync" / "r1").glob("price-*.html"))
 
 
+def test_a_price_row_fixed_in_the_erp_closes_its_dead_letter_and_one_still_bad_keeps_it(
+    world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
+) -> None:
+    world.admin("erp", "POST", "prices", {"set": BAD_PRICES})
+    run(store, erp_adapter, storefront_adapter, "r1")
+    first = {d.external_id: d for d in store.list_dead_letters(flow="pricing_sync")}
+    assert len(first) == 3
+    # the ERP user fixes the negative price; the CHF row is changed but still in a currency not traded
+    world.admin("erp", "POST", "prices", {"set": [{**BAD_PRICES[2], "price": "21.00"},
+                                                   {**BAD_PRICES[0], "price": "19.00"}]})
+    run(store, erp_adapter, storefront_adapter, "r2")
+    now = {d.external_id: d for d in store.list_dead_letters(flow="pricing_sync")}
+    assert set(now) == {"ITEM-000001/LIST-CHF/CHF/1", "ITEM-000002/LIST-JPY/JPY/1"}
+    assert now["ITEM-000001/LIST-CHF/CHF/1"].id == first["ITEM-000001/LIST-CHF/CHF/1"].id  # one letter, kept
+    assert store.get_dead_letter(first["ITEM-000003/LIST/USD/1"].id).status == "resolved"
+    assert variant_prices(storefront_adapter)["SKU-000003"][0] == "21.00"
+
+
 def test_a_chunk_over_the_pricing_limit_fails_the_run_and_takes_nothing(
     world: Any, store: StateStore, erp_adapter: Any, storefront_adapter: Any
 ) -> None:

@@ -69,6 +69,7 @@ from erpsync.flows.base import (
 )
 from erpsync.mappings.storefront_pricing import VARIANT, Target, price_key, rule_id
 from erpsync.model import PriceEntry, PriceKind
+from erpsync.quality.stale import StaleLetters
 from erpsync.rules.price_guard import GuardPolicy, check_price, guard_policy
 from erpsync.rules.pricing import PriceRule, effective_price
 from erpsync.rules.rounding import RoundingPolicy, rounding_policy
@@ -161,6 +162,8 @@ class _Run:
     approved_rows: dict[str, str] = field(default_factory=dict)
     #: of ``approved_rows``, the rows this run read from the ERP (taken or quarantined)
     seen_rows: set[str] = field(default_factory=set)
+    #: the open dead letters of price rows: one this run reads again fixed is resolved
+    stale: StaleLetters | None = None
     #: approvals superseded in this run: (approval, what it was, note) for the e-mail
     superseded: list[tuple[Any, str, str]] = field(default_factory=list)
 
@@ -193,6 +196,7 @@ def run(ctx: FlowContext) -> RunSummary:
         book=book,
         erp_map=erp_mapping(ctx.erp),
         sf_map=storefront_mapping(ctx.storefront),
+        stale=StaleLetters(ctx, ENTITY),
     )
     full = _flag(ctx.params.get("full_pass"))
     try:
@@ -203,6 +207,8 @@ def run(ctx: FlowContext) -> RunSummary:
         intake(ctx, state, summary, full=full)  # an approval whose ERP row changed is checked here
         apply_approved(state, full=full)  # compare-and-set: the rest, the ERP unchanged since
         publish(ctx, state, summary)
+        if state.stale is not None:
+            state.stale.resolve()  # the price rows read again fixed: their dead letters are stale
     except TransientError:
         summary.failed += 1
         ctx.log.error("%s: stopped by a transient error; what was done is kept\n%s", ctx.flow, summary.render())
@@ -388,6 +394,9 @@ def _intake_batch(state: _Run, raws: list[dict[str, Any]], summary: RunSummary) 
 
     passed = list(state.ctx.gate(ENTITY, raws, summary, mapper=mapped,
                                  key=lambda raw: erp_map.price_ref(raw).row_id, chunk=len(raws)))
+    if state.stale is not None:
+        for raw in passed:
+            state.stale.saw(str(erp_map.price_ref(raw).row_id))
     for start in range(0, len(passed), CHUNK):
         _intake_chunk(state, passed[start:start + CHUNK], summary, items)
 
