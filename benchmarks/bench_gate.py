@@ -103,13 +103,9 @@ sys.path[:0] = [{root!r}, {root!r} + "/plugins"]
 from benchmarks import bench_gate
 mode, home = sys.argv[1], sys.argv[2]
 if mode == "fork":
-    from erpsync_airflow import preload
-    for name in preload.modules():
-        module, _, function = name.partition(":")
-        __import__(module)
-        if function:
-            getattr(sys.modules[module], function)()
     import erpsync.flows.base, erpsync.mappings.stock, erpsync.quality, erpsync.state
+    from erpsync_airflow import preload
+    preload.preload_for_tasks(["airflow", "scheduler"])  # as the scheduler does, then forks
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:

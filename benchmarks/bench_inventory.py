@@ -77,11 +77,7 @@ def _forked(fn: Any, *args: Any) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "plugins"))
     from erpsync_airflow import preload
 
-    for name in preload.modules():
-        module, _, function = name.partition(":")
-        __import__(module)
-        if function:
-            getattr(sys.modules[module], function)()
+    preload.preload_for_tasks(["airflow", "scheduler"])  # what the scheduler does before it forks tasks
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:

@@ -14,11 +14,15 @@ by ``ERPSYNC_PRELOAD_TASK_MODULES`` (default: :data:`DEFAULT`; ``off`` to disabl
 ``module:function`` also calls the function once imported: ``erpsync.quality.gx:preload`` loads
 the GX project's context (``gx/``), so a task's first quality gate neither imports GX nor loads
 it (measured by ``python -m benchmarks gate``). A module that fails to import is logged and
-skipped: the task imports it itself, as before.
+skipped: the task imports it itself, as before. What was loaded is then frozen out of the garbage
+collector (``gc.freeze()``): a forked task neither scans those objects in its collections nor, by
+touching them, copies their pages (measured: without it a forked inventory cycle took 2-3 times
+the CPU of a fresh process's).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -62,4 +66,7 @@ def preload_for_tasks(argv: list[str] | None = None) -> list[str]:
             continue
         done.append(name)
         log.info("erpsync preload: %s imported in %.2f s", name, time.perf_counter() - started)
+    if done:
+        gc.collect()
+        gc.freeze()  # the preloaded objects: never collected, so never touched by a forked task's GC
     return done

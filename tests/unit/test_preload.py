@@ -23,6 +23,17 @@ def test_only_the_processes_that_fork_tasks_preload(argv, forks, monkeypatch) ->
     assert preload.preload_for_tasks(argv) == (["json", "erpsync.inbox"] if forks else [])
 
 
+def test_what_was_preloaded_is_frozen_out_of_the_garbage_collector(monkeypatch) -> None:
+    import gc
+
+    monkeypatch.setenv("ERPSYNC_PRELOAD_TASK_MODULES", "json")
+    try:
+        assert preload.preload_for_tasks(["airflow", "scheduler"]) == ["json"]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_modules_setting(monkeypatch) -> None:
     monkeypatch.delenv("ERPSYNC_PRELOAD_TASK_MODULES", raising=False)
     assert preload.modules() == preload.DEFAULT
