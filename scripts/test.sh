@@ -10,8 +10,8 @@ echo "== ruff"
 ruff check .
 echo "== import-linter (the layers: pyproject.toml [tool.importlinter], issue 19)"
 lint-imports
-echo "== mypy (the connector contracts, issue 18)"
-mypy include/erpsync/connectors --ignore-missing-imports --follow-imports=silent
+echo "== mypy (the whole core, the connector contracts included: issue 18)"
+mypy include/erpsync --ignore-missing-imports --follow-imports=silent
 echo "== pytest"
 # the slowest tests are listed at the end, to keep the whole run well inside CI's budget
 exec pytest -q -p no:cacheprovider --durations=25 "$@"

@@ -174,7 +174,8 @@ def parse(source: str, body: bytes) -> InboxEvent:
         raise Refused(422, "not_an_event", "body is not a JSON object")
     event_id = doc.get("id")
     event_type = doc.get("type")
-    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    given = doc.get("data")
+    data = given if isinstance(given, dict) else {}
     record_id = data.get("id")
     for name, value in (("id", event_id), ("type", event_type), ("data.id", record_id)):
         if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
