@@ -229,7 +229,7 @@ def _stock_latency(conn: sa.Connection, since: dt.datetime) -> Latency | None:
          .order_by(p.c.pushed_at.desc()).limit(LATENCY_SAMPLE))
     values = []
     for source, pushed in conn.execute(q):
-        changed = _parse(source)
+        changed = parse_time(source)
         if changed is not None:
             values.append(max(0.0, (pushed - changed).total_seconds()))
     if not values:
@@ -238,7 +238,8 @@ def _stock_latency(conn: sa.Connection, since: dt.datetime) -> Latency | None:
     return Latency(LATENCY_WHAT["inventory_sync"], _pct(values, 0.50), _pct(values, 0.95), len(values), False)
 
 
-def _parse(value: str | None) -> dt.datetime | None:
+def parse_time(value: str | None) -> dt.datetime | None:
+    """An ISO time as typed or stored (``Z`` or an offset; none is UTC), or None when unreadable."""
     if not value:
         return None
     try:

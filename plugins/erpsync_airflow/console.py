@@ -316,13 +316,9 @@ def _edit_payload(dead_letter_id: int, user: str, text: str) -> tuple[str, str]:
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    from erpsync.dashboard import parse_time
+
+    return parse_time(value)
 
 
 def _health(store: Any, open_letters: list[Any]) -> list[dict[str, Any]]:
@@ -505,11 +501,9 @@ async def index() -> RedirectResponse:
 @app.get("/dead-letters", response_class=HTMLResponse)
 async def dead_letters(request: Request, flow: str = "", reason: str = "", since: str = "", until: str = "",
                        status: str = "open") -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    if not await run_in_threadpool(_allowed, user, "GET"):
-        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    user, refused = await _may_read(request)
+    if refused is not None:
+        return refused
     status = status if status in ("open", "ignored", "resolved", "replayed", "all") else "open"
 
     def read() -> tuple[list[Any], list[Any], list[Any]]:
@@ -524,11 +518,9 @@ async def dead_letters(request: Request, flow: str = "", reason: str = "", since
 
 @app.get("/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
 async def dead_letter(request: Request, dead_letter_id: int) -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    if not await run_in_threadpool(_allowed, user, "GET"):
-        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    user, refused = await _may_read(request)
+    if refused is not None:
+        return refused
 
     def read() -> tuple[Any, list[Any]]:
         store = _store()
@@ -544,14 +536,9 @@ async def dead_letter(request: Request, dead_letter_id: int) -> Response:
 
 
 async def _act(request: Request, dead_letter_id: int, csrf: str, action: Any, *args: Any) -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
-    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):  # a cookie session needs the form token
-        return _forbidden("the form is stale or came from another site: reload the page and try again")
-    if not await run_in_threadpool(_allowed, user, "POST"):
-        return _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not act on dead letters")
+    user, refused = await _may_act(request, csrf)
+    if refused is not None:
+        return refused
     result, detail = await run_in_threadpool(action, dead_letter_id, _name(user), *args)
     query = urllib.parse.urlencode({"result": result, "detail": detail[:1500]})
     return RedirectResponse(f"{PREFIX}/dead-letters/{dead_letter_id}?{query}", status_code=303)
@@ -593,16 +580,28 @@ async def edit_payload(request: Request, dead_letter_id: int, csrf: str = Form("
 # --------------------------------------------------------------------------- bulk replay
 
 
-async def _may_act(request: Request, csrf: str) -> tuple[Any, Response | None]:
-    """(user, None) when the request may act on dead letters, else (None, the answer to give)."""
+async def _may_act(request: Request, csrf: str, what: str | None = "act on dead letters") -> tuple[Any, Response | None]:
+    """(user, None) when the request may post this form, else (None, the answer to give): logged in,
+    the form's token (a cookie session), and the right to trigger the guard DAG to ``what``
+    (None: the caller checks the permission itself, e.g. per flow)."""
     user = await _user(request)
     if user is None:
         return None, _login(request)
     bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
-    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):
+    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):  # a cookie session needs the form token
         return None, _forbidden("the form is stale or came from another site: reload the page and try again")
-    if not await run_in_threadpool(_allowed, user, "POST"):
-        return None, _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not act on dead letters")
+    if what is not None and not await run_in_threadpool(_allowed, user, "POST"):
+        return None, _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not {what}")
+    return user, None
+
+
+async def _may_read(request: Request) -> tuple[Any, Response | None]:
+    """(user, None) when the request may see the console's pages, else (None, the answer to give)."""
+    user = await _user(request)
+    if user is None:
+        return None, _login(request)
+    if not await run_in_threadpool(_allowed, user, "GET"):
+        return None, _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
     return user, None
 
 
@@ -769,11 +768,9 @@ def _render_dashboard(request: Request, user: str, board: Any) -> str:
 async def dashboard_page(request: Request) -> Response:
     from erpsync import dashboard
 
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    if not await run_in_threadpool(_allowed, user, "GET"):
-        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    user, refused = await _may_read(request)
+    if refused is not None:
+        return refused
     board = await run_in_threadpool(lambda: dashboard.load(_store()))
     return HTMLResponse(_render_dashboard(request, _name(user), board))
 
@@ -844,11 +841,9 @@ def _render_xrefs(request: Request, user: str, rows: list[Any], flt: dict[str, s
 
 @app.get("/xrefs", response_class=HTMLResponse)
 async def xrefs_page(request: Request, system: str = "", entity: str = "", search: str = "") -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    if not await run_in_threadpool(_allowed, user, "GET"):
-        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    user, refused = await _may_read(request)
+    if refused is not None:
+        return refused
     rows = await run_in_threadpool(lambda: _store().list_xrefs(system=system or None, entity=entity.strip() or None,
                                                                search=search.strip() or None, limit=500))
     flt = {"system": system, "entity": entity, "search": search}
@@ -856,14 +851,9 @@ async def xrefs_page(request: Request, system: str = "", entity: str = "", searc
 
 
 async def _xref_act(request: Request, csrf: str, action: Any, *args: Any) -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
-    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):
-        return _forbidden("the form is stale or came from another site: reload the page and try again")
-    if not await run_in_threadpool(_allowed, user, "POST"):
-        return _forbidden(f"{_name(user)} may not trigger {GUARD_DAG}, so may not edit cross-references")
+    user, refused = await _may_act(request, csrf, "edit cross-references")
+    if refused is not None:
+        return refused
     result, detail = await run_in_threadpool(action, _name(user), *args)
     query = urllib.parse.urlencode({"result": result, "detail": detail[:1500]})
     return RedirectResponse(f"{PREFIX}/xrefs?{query}", status_code=303)

@@ -26,7 +26,6 @@ held the change (``pricing_sync``, ``catalog_sync``); a form token; everything s
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import logging
 import urllib.parse
@@ -39,18 +38,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from erpsync_airflow.console import (
-    GUARD_DAG,
     OPERATOR,
     PREFIX,
-    _allowed,
     _csrf,
     _fmt_time,
     _forbidden,
-    _login,
+    _may_act,
+    _may_read,
     _name,
     _page,
     _store,
-    _user,
     app,
     e,
 )
@@ -330,11 +327,9 @@ def _read(flow: str, status: str) -> tuple[list[Any], dict[int, ErpNow], str]:
 
 @app.get("/approvals", response_class=HTMLResponse)
 async def approvals(request: Request, flow: str = "", status: str = "pending") -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    if not await run_in_threadpool(_allowed, user, "GET"):
-        return _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
+    user, refused = await _may_read(request)
+    if refused is not None:
+        return refused
     status = status if status in STATUSES else "pending"
     flow = flow if flow in ("pricing_sync", "catalog_sync") else ""
     rows, now, problem = await run_in_threadpool(_read, flow, status)
@@ -369,12 +364,9 @@ def _ids(values: Sequence[str]) -> list[int]:
 async def approvals_decide(request: Request, csrf: str = Form(""), decision: str = Form(""),
                            one: str = Form(""), ids: list[str] = Form([]), note: str = Form(""),  # noqa: B008
                            flow: str = Form(""), status: str = Form("")) -> Response:
-    user = await _user(request)
-    if user is None:
-        return _login(request)
-    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
-    if not bearer and not hmac.compare_digest(csrf, _csrf(request)):
-        return _forbidden("the form is stale or came from another site: reload the page and try again")
+    user, refused = await _may_act(request, csrf, None)  # the right to decide is checked per flow below
+    if refused is not None:
+        return refused
     if one:  # a row's own button
         decision, _, single = one.partition(":")
         chosen = _ids([single])

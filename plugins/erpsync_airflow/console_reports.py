@@ -24,17 +24,13 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from erpsync_airflow.console import (
-    GUARD_DAG,
     PREFIX,
-    _allowed,
     _fmt_time,
-    _forbidden,
-    _login,
+    _may_read,
     _name,
     _page,
     _run_link,
     _store,
-    _user,
     app,
     e,
 )
@@ -116,18 +112,9 @@ def _render_report(user: str, report: Any) -> str:
     return _page(f"Report #{report.id}: {report.flow}", "".join(parts), user)
 
 
-async def _reader(request: Request) -> tuple[Any, Response | None]:
-    user = await _user(request)
-    if user is None:
-        return None, _login(request)
-    if not await run_in_threadpool(_allowed, user, "GET"):
-        return None, _forbidden(f"{_name(user)} may not read the runs of {GUARD_DAG}")
-    return user, None
-
-
 @app.get("/reports", response_class=HTMLResponse)
 async def reports(request: Request, flow: str = "") -> Response:
-    user, refused = await _reader(request)
+    user, refused = await _may_read(request)
     if refused is not None:
         return refused
 
@@ -143,7 +130,7 @@ async def reports(request: Request, flow: str = "") -> Response:
 
 @app.get("/reports/{report_id}", response_class=HTMLResponse)
 async def report(request: Request, report_id: int) -> Response:
-    user, refused = await _reader(request)
+    user, refused = await _may_read(request)
     if refused is not None:
         return refused
     found = await run_in_threadpool(lambda: _store().get_drift_report(report_id))
@@ -159,7 +146,7 @@ async def report(request: Request, report_id: int) -> Response:
 @app.get("/data-docs/{path:path}")
 async def data_docs(request: Request, path: str) -> Response:
     """The Data Docs site's files, read-only, never outside its directory."""
-    user, refused = await _reader(request)
+    user, refused = await _may_read(request)
     if refused is not None:
         return refused
     root = data_docs_dir()
