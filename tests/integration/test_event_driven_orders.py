@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections import Counter
 from typing import Any
 
@@ -28,7 +27,7 @@ from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from erpsync import inbox  # noqa: E402
 from erpsync.flows.base import format_cursor  # noqa: E402
 from erpsync.state import StateStore  # noqa: E402
-from tests.fixtures.webhooks import serve_receiver  # noqa: E402
+from tests.fixtures.webhooks import events_fired, serve_receiver, settle  # noqa: E402
 from tests.integration import test_airflow_flows as _flows  # noqa: E402
 
 _task_states, without_deadline = _flows._task_states, _flows.without_deadline
@@ -46,31 +45,6 @@ def event_dags() -> dict[str, Any]:
     bag = DagBag(dag_folder=str(airflow_home.DAGS))
     assert bag.import_errors == {}
     return {d: without_deadline(bag.dags[d]) for d in ("orders_sync", "shipments_sync")}
-
-
-async def _fired(trigger: Any, seconds: float) -> list[Any]:
-    """The events ``trigger`` fires within ``seconds``, as the triggerer would receive them."""
-    out: list[Any] = []
-
-    async def pump() -> None:
-        async for event in trigger.run():
-            out.append(event)
-
-    task = asyncio.create_task(pump())
-    await asyncio.sleep(seconds)
-    task.cancel()
-    return out
-
-
-def _settle(base: str) -> dict:
-    deadline = time.monotonic() + 20
-    while True:
-        snap = httpx.get(f"{base}/_admin/webhooks", timeout=5).json()
-        c = snap["counts"]
-        if snap["queued"] == 0 and c.get("delivered", 0) - c.get("duplicated", 0) >= c.get("emitted", 0):
-            return c
-        assert time.monotonic() < deadline, snap
-        time.sleep(0.1)
 
 
 def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a_missed_event(
@@ -94,14 +68,14 @@ def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a
         assert r.status_code == 200, r.text
         made = httpx.post(f"{sb.storefront_url}/_admin/orders/generate", json={"count": 12, "seed": 21},
                           timeout=10).json()["orders"]
-        counts = _settle(sb.storefront_url)
+        counts = settle(sb.storefront_url)
         assert counts["duplicated"] > 0 and counts["reordered"] > 0
         paid = [oid for oid in made if storefront.get_order(oid)["financial_status"] == "paid"]
         rows = inbox.open_rows(store, "order")
         assert sorted(r.record_id for r in rows) == sorted(paid)  # one row per event, duplicates deduped
 
         # the triggerer's watch: one event claims the whole burst, then nothing while it waits for its run
-        fired = asyncio.run(_fired(InboxTrigger(entity="order", poll_interval=0.05), 1.0))
+        fired = asyncio.run(events_fired(InboxTrigger(entity="order", poll_interval=0.05), 1.0))
         assert [e.payload["rows"] for e in fired] == [len(rows)]
 
         # the one run the Asset event starts: every named order into the ERP, the rows done
@@ -128,9 +102,9 @@ def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a
             "url": f"{url}/erp", "secret": ERP_SECRET, "events": ["shipment.created"]})
         assert r.status_code == 200, r.text
         shipped = httpx.post(f"{sb.erp_url}/_admin/ship", json={"external_ref": paid[0]}, timeout=5).json()
-        _settle(sb.erp_url)
+        settle(sb.erp_url)
         assert [r.record_id for r in inbox.open_rows(store, "shipment")] == [shipped["shipment_no"]]
-        fired = asyncio.run(_fired(InboxTrigger(entity="shipment", poll_interval=0.05), 0.5))
+        fired = asyncio.run(events_fired(InboxTrigger(entity="shipment", poll_interval=0.05), 0.5))
         assert [e.payload["rows"] for e in fired] == [1]
         assert not storefront.get_order(paid[0]).get("fulfillments")
         ship_run = event_dags["shipments_sync"].test(run_conf={"source": "inbox"})
@@ -151,7 +125,7 @@ def test_a_burst_is_one_run_that_syncs_every_named_order_and_the_sweep_catches_a
                 break
         assert missed is not None
         assert inbox.open_rows(store, "order") == []
-        assert asyncio.run(_fired(InboxTrigger(entity="order", poll_interval=0.05), 0.3)) == []
+        assert asyncio.run(events_fired(InboxTrigger(entity="order", poll_interval=0.05), 0.3)) == []
         assert erp.find_sales_order(missed) is None
         # ... and the sweep (a run of the cron, here by hand: reads by cursor) syncs it
         sweep = orders_dag.test()

@@ -12,7 +12,6 @@ scheduler + triggerer path is measured by ``python -m benchmarks events --scenar
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +27,7 @@ from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from erpsync import inbox  # noqa: E402
 from erpsync.flows import inventory  # noqa: E402
 from erpsync.state import StateStore  # noqa: E402
-from tests.fixtures.webhooks import serve_receiver  # noqa: E402
+from tests.fixtures.webhooks import events_fired, serve_receiver, settle  # noqa: E402
 from tests.integration import test_airflow_flows as _flows  # noqa: E402
 from tests.integration.test_flows_sandbox import ctx_for, sync_all  # noqa: E402
 from tests.integration.test_shipments_sandbox import place_order  # noqa: E402
@@ -49,30 +48,6 @@ def event_dags() -> dict[str, Any]:
     assert bag.import_errors == {}
     return {d: without_deadline(bag.dags[d])
             for d in ("inventory_fast_lane", "returns_sync", "pricing_sync", "customer_erasure")}
-
-
-async def _fired(trigger: Any, seconds: float) -> list[Any]:
-    out: list[Any] = []
-
-    async def pump() -> None:
-        async for event in trigger.run():
-            out.append(event)
-
-    task = asyncio.create_task(pump())
-    await asyncio.sleep(seconds)
-    task.cancel()
-    return out
-
-
-def _settle(base: str) -> dict:
-    deadline = time.monotonic() + 20
-    while True:
-        snap = httpx.get(f"{base}/_admin/webhooks", timeout=5).json()
-        c = snap["counts"]
-        if snap["queued"] == 0 and c.get("delivered", 0) - c.get("duplicated", 0) >= c.get("emitted", 0):
-            return c
-        assert time.monotonic() < deadline, snap
-        time.sleep(0.1)
 
 
 def _available(sf: Any, sku: str, loc: str = "MAIN") -> int:
@@ -111,13 +86,13 @@ def test_a_hot_skus_stock_change_reaches_the_store_on_its_event_and_other_items_
         httpx.post(f"{sb.erp_url}/_admin/stock", json={"item_code": "ITEM-000008", "warehouse": "MAIN",
                                                        "on_hand": cold_before + 17, **ZERO},
                    timeout=5).raise_for_status()
-        counts = _settle(sb.erp_url)
+        counts = settle(sb.erp_url)
         assert counts["duplicated"] == 3
         rows = inbox.open_rows(store, "stock")
         assert sorted(r.record_id for r in rows) == ["ITEM-000007", "ITEM-000007", "ITEM-000008"]  # deduped
         assert _available(storefront, hot) != 42
 
-        fired = asyncio.run(_fired(InboxTrigger(entity="stock", poll_interval=0.05), 0.5))
+        fired = asyncio.run(events_fired(InboxTrigger(entity="stock", poll_interval=0.05), 0.5))
         assert [e.payload["rows"] for e in fired] == [3]  # the burst is one Asset event
         run = event_dags["inventory_fast_lane"].test(
             run_conf={"source": "inbox", "fast_lane_skus": [hot], "budget_seconds": 0})
@@ -153,9 +128,9 @@ def test_a_return_opened_in_the_store_reaches_the_erp_on_its_event(event_dags, c
         ret = httpx.post(f"{sb.storefront_url}/admin/api/orders/{order['id']}/returns",
                          headers={"Authorization": f"Bearer {sb.token}"}, timeout=10,
                          json={"line_items": [{"sku": "SKU-000002", "quantity": 1, "reason": "too small"}]}).json()
-        _settle(sb.storefront_url)
+        settle(sb.storefront_url)
         assert [r.record_id for r in inbox.open_rows(store, "return")] == [ret["id"]]
-        fired = asyncio.run(_fired(InboxTrigger(entity="return", poll_interval=0.05), 0.5))
+        fired = asyncio.run(events_fired(InboxTrigger(entity="return", poll_interval=0.05), 0.5))
         assert [e.payload["rows"] for e in fired] == [1]
         assert erp.find_return(ret["id"]) is None
         run = event_dags["returns_sync"].test(run_conf={"source": "inbox"})
@@ -165,7 +140,7 @@ def test_a_return_opened_in_the_store_reaches_the_erp_on_its_event(event_dags, c
         assert storefront.get_return(ret["id"])["erp_reference"] == rma["rma_no"]
         # the store's update (status open, the RMA number) came back as return.updated: the next
         # event run writes nothing twice
-        _settle(sb.storefront_url)
+        settle(sb.storefront_url)
         again = event_dags["returns_sync"].test(run_conf={"source": "inbox"})
         assert str(again.state) == "success", _task_states(again)
         assert store.last_runs("returns_sync", limit=1)[0].done == 0
@@ -228,12 +203,12 @@ def test_an_erp_price_change_and_a_store_erasure_request_are_synced_on_their_eve
         httpx.post(f"{sb.erp_url}/_admin/prices", timeout=5, json={"set": [{**row, "price": new_price}]}
                    ).raise_for_status()
         sb.admin("storefront", "POST", "erasure_requests", {"customer_id": cid})
-        _settle(sb.erp_url)
-        _settle(sb.storefront_url)
+        settle(sb.erp_url)
+        settle(sb.storefront_url)
         assert [r.record_id for r in inbox.open_rows(store, "price")] == ["ITEM-000003"]
         (request,) = [r.record_id for r in inbox.open_rows(store, "customer_redact")]
         for entity in ("price", "customer_redact"):
-            fired = asyncio.run(_fired(InboxTrigger(entity=entity, poll_interval=0.05), 0.5))
+            fired = asyncio.run(events_fired(InboxTrigger(entity=entity, poll_interval=0.05), 0.5))
             assert [e.payload["rows"] for e in fired] == [1], entity
 
         run = event_dags["pricing_sync"].test(run_conf={"source": "inbox"})

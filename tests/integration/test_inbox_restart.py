@@ -18,7 +18,7 @@ from erpsync import inbox
 from erpsync.flows import events
 from erpsync.flows.base import FlowContext
 from erpsync.state import StateStore
-from tests.fixtures.webhooks import free_port, serve_receiver
+from tests.fixtures.webhooks import free_port, serve_receiver, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,18 +38,6 @@ def _place(sb: Any, seeds: range) -> list[str]:
                        timeout=10).json()["orders"][0] for seed in seeds]
 
 
-def _settle(base: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        snap = httpx.get(f"{base}/_admin/webhooks", timeout=5).json()
-        c = snap["counts"]
-        if snap["queued"] == 0 and c.get("delivered", 0) + c.get("failed", 0) - c.get("duplicated", 0) >= c.get(
-                "emitted", 0):
-            return c
-        assert time.monotonic() < deadline, snap
-        time.sleep(0.1)
-
-
 def test_the_receiver_restarted_mid_burst_loses_no_event(clean_sandbox, store, erp_adapter,
                                                          storefront_adapter, monkeypatch) -> None:
     sb = clean_sandbox
@@ -67,7 +55,7 @@ def test_the_receiver_restarted_mid_burst_loses_no_event(clean_sandbox, store, e
         time.sleep(1.0)
         with serve_receiver(store, port):  # back on the same address
             placed += _place(sb, range(312, 318))
-            counts = _settle(sb.storefront_url)
+            counts = settle(sb.storefront_url, 30, count_failed=True)
     finally:
         httpx.delete(f"{sb.storefront_url}/_admin/webhooks", timeout=5)
     assert counts.get("retried", 0) > 0 and counts.get("failed", 0) == 0, counts
