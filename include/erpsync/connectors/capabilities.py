@@ -33,7 +33,7 @@ CAPABILITIES: dict[str, tuple[str, str, str]] = {
     "rmas": ("both", "returns_sync", "returns (RMAs) read and written, with their refunds or credit memos"),
     "erasure": ("both", "customer_erasure",
                 "store: keeps erasure requests; ERP: anonymises a customer"),
-    "webhooks": ("both", "orders_sync, shipments_sync, returns_sync, inventory_fast_lane (each keeps its cron sweep)",
+    "webhooks": ("both", "orders_sync, shipments_sync, returns_sync, inventory_fast_lane, pricing_sync, customer_erasure (each keeps its cron sweep)",
                  "pushes signed change events (webhooks) to erpsync's receiver"),
     "bulk_stock_export": ("both", "inventory_drift_check, inventory_sync (first run)",
                           "every stock record in one bulk export, not record by record"),
