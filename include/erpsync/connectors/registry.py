@@ -142,7 +142,7 @@ def _with_limits(adapter: Any, extra: dict[str, Any], conn: str) -> Any:
     """The Connection's extra rides on the adapter as ``limits``: its rate budget (``rps``,
     ``concurrency``, checked here so a bad value fails at once) and breaker settings, read when a
     flow context protects the adapter (``erpsync.reliability``)."""
-    from erpsync.reliability.budget import Limits
+    from erpsync.connectors.limits import Limits
 
     Limits.from_extra(extra, conn_id=conn)
     if getattr(adapter, "limits", None) is None:
