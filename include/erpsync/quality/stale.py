@@ -6,7 +6,7 @@ passes the gate and processes without dead-lettering it again, is fixed; its let
 is closed as ``resolved`` at the end of that run. A record still bad is filed again during the run
 (its letter's ``last_seen`` moves to the run), so its one letter stays open, never churned.
 
-The open letters are read once when the run starts (usually few); only the keys among them that
+The open letters are read once, at the first record the run sees pass (usually few); only the keys among them that
 the run saw pass are remembered, so a million-record run holds no million-key set.
 """
 
@@ -22,9 +22,15 @@ class StaleLetters:
     def __init__(self, ctx: Any, entity: str) -> None:
         self.ctx, self.entity = ctx, entity
         self.started: dt.datetime = ctx.store.db.now()
-        self.open: set[str] = {d.external_id for d in ctx.store.list_dead_letters(flow=ctx.flow, limit=10_000_000)
-                               if d.entity == entity}
+        self._open: set[str] | None = None  # read at the first record seen: a run that gates nothing reads nothing
         self.passed: set[str] = set()
+
+    @property
+    def open(self) -> set[str]:
+        if self._open is None:
+            self._open = {d.external_id for d in self.ctx.store.list_dead_letters(flow=self.ctx.flow, limit=10_000_000)
+                          if d.entity == self.entity}
+        return self._open
 
     def saw(self, key: str) -> None:
         """The run read this record whole and it passed the gate."""
@@ -40,6 +46,6 @@ class StaleLetters:
         if closed:
             self.ctx.log.info("%s: %d stale dead letter(s) of %s resolved (their records read again, fixed)",
                               self.ctx.flow, closed, self.entity)
-        self.open -= self.passed
+        self.open.difference_update(self.passed)
         self.passed.clear()
         return closed
