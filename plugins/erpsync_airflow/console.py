@@ -312,6 +312,71 @@ def _edit_payload(dead_letter_id: int, user: str, text: str) -> tuple[str, str]:
     return "saved", f"payload saved by {user} (changed: {', '.join(changed) or 'nothing'}); {outlook}"
 
 
+#: what a letter's status says when the audit log does not (a flow run, the CLI or the DAG closed it)
+_CLOSED_BY_ITSELF = {
+    "resolved": "resolved: a later run of {flow} synced the record (a flow closes a record's letter once it "
+                "syncs); the state store keeps no time for that",
+    "replayed": "replayed: a replay found nothing to write (already in the target, or nothing to change)",
+    "ignored": "ignored outside the console (`erpsync dead-letters ignore` or the dead_letter_replay DAG): "
+               "no note kept",
+}
+#: the console action whose audit row closed a letter, and the result it wrote, per status
+_CLOSED_BY_ACTION = {"ignored": ("dead_letter_ignore", "ignored"), "resolved": ("dead_letter_replay", "resolved"),
+                     "replayed": ("dead_letter_replay", "skipped")}
+
+
+def closed_note(dl: Any, history: list[Any], transfers: list[Any]) -> str:
+    """What happened to a dead letter that is no longer open, from what the state store keeps: the
+    console action that closed it (its audit row, ``dead_letter:<id>``, newest first: when, who, the
+    note or the outcome), else the record's first successful transfer after its last failure (the
+    flow's own audit rows: when, which run, to which system), else what the status means. Said on
+    the letter's page instead of its action buttons, and when an action on it is refused."""
+    action = _CLOSED_BY_ACTION.get(dl.status)
+    for a in history:
+        if action and (a.operation, a.result) == action:
+            req = a.request if isinstance(a.request, dict) else {}
+            resp = a.response if isinstance(a.response, dict) else {}
+            why = req.get("note") or resp.get("detail") or ""
+            return (f"{dl.status} at {_fmt_time(a.at)} by {req.get('by') or 'an operator'} from the console"
+                    + (f": {why}" if why else ""))
+    if dl.status == "resolved":
+        wrote = [a for a in transfers if a.result in ("ok", "found") and a.at >= dl.last_seen]
+        if wrote:
+            first = min(wrote, key=lambda a: a.at)
+            return (f"resolved at {_fmt_time(first.at)}: run {first.run_id or '-'} of {dl.flow} wrote the record "
+                    f"to {first.system} ({first.operation}), after its last failure at {_fmt_time(dl.last_seen)}")
+    said = _CLOSED_BY_ITSELF.get(dl.status, f"{dl.status}: no longer open")
+    return said.format(flow=dl.flow) + f"; it last failed at {_fmt_time(dl.last_seen)}"
+
+
+def _closed_reading(store: Any, dl: Any, history: list[Any] | None = None) -> str:
+    """``closed_note`` of ``dl`` with its audit rows read (``history``: already read)."""
+    if history is None:
+        history = store.list_audit(correlation_id=f"dead_letter:{dl.id}", limit=50)
+    transfers = store.list_audit(flow=dl.flow, entity=dl.entity, external_id=dl.external_id, limit=50) \
+        if dl.status == "resolved" else []
+    return closed_note(dl, history, transfers)
+
+
+def _refuse_closed(dead_letter_id: int, what: str) -> Response | None:
+    """The answer to an action posted on a letter that is not open (a stale page, a second tab, a
+    script): 409 and what happened to it; nothing is done, nothing audited. None when it is open
+    or unknown (then the action itself says "no dead letter")."""
+    store = _store()
+    dl = store.get_dead_letter(dead_letter_id)
+    if dl is None or dl.status == "open":
+        return None
+    note = _closed_reading(store, dl)
+    log.info("console: dead letter #%d is %s: refused, it cannot be %s", dl.id, dl.status, what)
+    reopen = (f" To work on it again, <code>erpsync dead-letters replay --id {dl.id}</code> reopens and replays it."
+              if dl.status == "ignored" else "")
+    body = (f"<div class='msg bad' id='result' data-result='refused'><b>refused</b>: dead letter #{dl.id} is "
+            f"{e(dl.status)}: only an open dead letter can be {e(what)}; nothing was done.</div>"
+            f"<p id='closed-note'>{e(note)}.{reopen}</p>"
+            f"<p><a href='{PREFIX}/dead-letters/{dl.id}'>back to dead letter #{dl.id}</a></p>")
+    return HTMLResponse(_page(f"Dead letter #{dl.id}", body), status_code=409)
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -438,7 +503,9 @@ def _render_list(request: Request, user: str, health: list[dict[str, Any]], open
     return _page("Dead letters", "".join(parts), user)
 
 
-def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csrf: str) -> str:
+def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csrf: str, closed: str = "") -> str:
+    """The letter's facts, its actions while it is open (else ``closed``: what happened to it), its
+    payload and its history."""
     payload = json.dumps(dl.payload, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     token = f"<input type='hidden' name='csrf' value='{e(csrf)}'>"
     base = f"{PREFIX}/dead-letters/{dl.id}"
@@ -450,7 +517,12 @@ def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csr
                          ("Run", _run_link(dl.flow, dl.correlation_id))):
         parts.append(f"<tr><th>{label}</th><td>{value}</td></tr>")
     parts.append("</table><h2>Actions</h2>")
-    if dl.reason.startswith("unknown_sku:"):
+    if dl.status != "open":  # done with: what happened to it instead of actions the server would refuse
+        parts.append(f"<p id='closed-note' class='msg ok'>{e(closed)}.</p>" if closed else "")
+        if dl.status == "ignored":
+            parts.append(f"<p class='muted'>To work on it again: <code>erpsync dead-letters replay --id {dl.id}"
+                         "</code> reopens and replays it.</p>")
+    elif dl.reason.startswith("unknown_sku:"):
         for sku in unknown_skus(dl.reason):
             parts.append(
                 f"<form class='inline bind' method='post' action='{base}/bind'>{token}"
@@ -461,14 +533,15 @@ def _render_detail(request: Request, user: str, dl: Any, history: list[Any], csr
                 "</form>")
         parts.append("<p class='muted'>Bind and replay: binds the SKU to the ERP item, then replays this letter "
                      "and every open letter blocked on the same SKU.</p>")
-    parts.append(
-        f"<form class='inline' method='post' action='{base}/preview'>{token}"
-        "<button type='submit' id='preview'>Dry run</button></form>"
-        f"<form class='inline' method='post' action='{base}/replay'>{token}"
-        "<button type='submit' id='replay'>Replay</button></form>"
-        f"<form class='inline' method='post' action='{base}/ignore'>{token}"
-        "<input name='note' placeholder='why it is ignored' required> <button type='submit' id='ignore'>Ignore"
-        "</button></form>")
+    if dl.status == "open":
+        parts.append(
+            f"<form class='inline' method='post' action='{base}/preview'>{token}"
+            "<button type='submit' id='preview'>Dry run</button></form>"
+            f"<form class='inline' method='post' action='{base}/replay'>{token}"
+            "<button type='submit' id='replay'>Replay</button></form>"
+            f"<form class='inline' method='post' action='{base}/ignore'>{token}"
+            "<input name='note' placeholder='why it is ignored' required> <button type='submit' id='ignore'>Ignore"
+            "</button></form>")
     parts.append(f"<h2>Payload</h2><pre id='payload'>{e(payload)}</pre>")
     if dl.status == "open":
         parts.append(
@@ -522,23 +595,29 @@ async def dead_letter(request: Request, dead_letter_id: int) -> Response:
     if refused is not None:
         return refused
 
-    def read() -> tuple[Any, list[Any]]:
+    def read() -> tuple[Any, list[Any], str]:
         store = _store()
         dl = store.get_dead_letter(dead_letter_id)
         history = store.list_audit(correlation_id=f"dead_letter:{dead_letter_id}", limit=50) if dl else []
-        return dl, history
+        closed = _closed_reading(store, dl, history) if dl is not None and dl.status != "open" else ""
+        return dl, history, closed
 
-    dl, history = await run_in_threadpool(read)
+    dl, history, closed = await run_in_threadpool(read)
     if dl is None:
         return HTMLResponse(_page("Not found", f"<p class='bad'>no dead letter #{dead_letter_id}</p>",
                                   _name(user)), status_code=404)
-    return HTMLResponse(_render_detail(request, _name(user), dl, history, _csrf(request)))
+    return HTMLResponse(_render_detail(request, _name(user), dl, history, _csrf(request), closed))
 
 
-async def _act(request: Request, dead_letter_id: int, csrf: str, action: Any, *args: Any) -> Response:
+async def _act(request: Request, dead_letter_id: int, csrf: str, action: Any, *args: Any, what: str) -> Response:
+    """Run ``action`` on an open dead letter and show its page with the result; a letter that is not
+    open is refused (409, nothing done: ``_refuse_closed``)."""
     user, refused = await _may_act(request, csrf)
     if refused is not None:
         return refused
+    closed = await run_in_threadpool(_refuse_closed, dead_letter_id, what)
+    if closed is not None:
+        return closed
     result, detail = await run_in_threadpool(action, dead_letter_id, _name(user), *args)
     query = urllib.parse.urlencode({"result": result, "detail": detail[:1500]})
     return RedirectResponse(f"{PREFIX}/dead-letters/{dead_letter_id}?{query}", status_code=303)
@@ -546,35 +625,36 @@ async def _act(request: Request, dead_letter_id: int, csrf: str, action: Any, *a
 
 @app.post("/dead-letters/{dead_letter_id}/preview")
 async def preview(request: Request, dead_letter_id: int, csrf: str = Form("")) -> Response:
-    return await _act(request, dead_letter_id, csrf, lambda i, u: _replay(i, u, dry_run=True))
+    return await _act(request, dead_letter_id, csrf, lambda i, u: _replay(i, u, dry_run=True),
+                      what="dry-run (previewed)")
 
 
 @app.post("/dead-letters/{dead_letter_id}/replay")
 async def replay(request: Request, dead_letter_id: int, csrf: str = Form("")) -> Response:
-    return await _act(request, dead_letter_id, csrf, lambda i, u: _replay(i, u, dry_run=False))
+    return await _act(request, dead_letter_id, csrf, lambda i, u: _replay(i, u, dry_run=False), what="replayed")
 
 
 @app.post("/dead-letters/{dead_letter_id}/ignore")
 async def ignore(request: Request, dead_letter_id: int, csrf: str = Form(""), note: str = Form("")) -> Response:
-    return await _act(request, dead_letter_id, csrf, _ignore, note)
+    return await _act(request, dead_letter_id, csrf, _ignore, note, what="ignored")
 
 
 @app.post("/dead-letters/{dead_letter_id}/bind")
 async def bind(request: Request, dead_letter_id: int, csrf: str = Form(""), sku: str = Form(""),
                item_code: str = Form("")) -> Response:
-    return await _act(request, dead_letter_id, csrf, _bind, sku, item_code)
+    return await _act(request, dead_letter_id, csrf, _bind, sku, item_code, what="bound")
 
 
 @app.post("/dead-letters/{dead_letter_id}/bind-replay")
 async def bind_replay(request: Request, dead_letter_id: int, csrf: str = Form(""), sku: str = Form(""),
                       item_code: str = Form("")) -> Response:
-    return await _act(request, dead_letter_id, csrf, _bind_and_replay, sku, item_code)
+    return await _act(request, dead_letter_id, csrf, _bind_and_replay, sku, item_code, what="bound and replayed")
 
 
 @app.post("/dead-letters/{dead_letter_id}/payload")
 async def edit_payload(request: Request, dead_letter_id: int, csrf: str = Form(""),
                        payload: str = Form("")) -> Response:
-    return await _act(request, dead_letter_id, csrf, _edit_payload, payload)
+    return await _act(request, dead_letter_id, csrf, _edit_payload, payload, what="edited")
 
 
 # --------------------------------------------------------------------------- bulk replay

@@ -4,7 +4,8 @@ Every flow that compares or reports stores its result in the state store's drift
 nightly ``inventory_drift_check`` (ERP vs store stock), ``orders_reconciliation`` (orders, totals,
 confirmations), ``returns_sync`` (refund mismatches), ``dead_letter_replay`` and the historical
 migration's job reports. ``/erpsync/reports`` lists them (newest first, by flow), a report's page
-shows its summary and every item found, escaped; ``/erpsync/data-docs/`` serves the Great
+shows its summary and the items found, escaped, ``ITEMS_PER_PAGE`` at a time (read a page at a time
+from the state store, with next and previous links); ``/erpsync/data-docs/`` serves the Great
 Expectations Data Docs site the quality gates write (``erpsync.quality``), when one was built.
 
 Same rules as the rest of the console (``erpsync_airflow.console``): behind Airflow's login, read
@@ -37,8 +38,8 @@ from erpsync_airflow.console import (
 
 #: reports listed on one page
 LIST_LIMIT = 200
-#: items shown on a report's page (the rest are counted, and the CLI/state store has them all)
-ITEM_LIMIT = 2000
+#: items shown per page of a report (read from the state store a page at a time: ``page_items``)
+ITEMS_PER_PAGE = 500
 
 
 def data_docs_dir() -> pathlib.Path | None:
@@ -94,21 +95,39 @@ def _render_list(user: str, reports: list[Any], flows: list[str], flow: str, doc
     return _page("Reports", "".join(parts), user)
 
 
-def _render_report(user: str, report: Any) -> str:
+def _pager(report_id: int, page: Any) -> str:
+    """``items 501-1000 of 23,000`` with previous/next links (keyset: the first/last item id shown)."""
+    base = f"{PREFIX}/reports/{report_id}"
+    if not page.items:
+        where = f"no items here ({page.total:,} in all)"
+    else:
+        where = f"items {page.offset + 1:,}-{page.offset + len(page.items):,} of {page.total:,}"
+    links = []
+    if page.has_previous:
+        links.append(f"<a id='items-first' href='{base}'>first</a>")
+        before = f"?before={page.items[0].id}" if page.items else ""
+        links.append(f"<a id='items-previous' href='{base}{before}'>&larr; previous</a>")
+    if page.has_next:
+        links.append(f"<a id='items-next' href='{base}?after={page.items[-1].id}'>next &rarr;</a>")
+    return f"<p class='pager muted'><span class='where'>{where}</span> {' '.join(links)}</p>"
+
+
+def _render_report(user: str, report: Any, page: Any) -> str:
+    pager = _pager(report.id, page)
     parts = [f"<table id='facts'><tr><th>Flow</th><td>{e(report.flow)}</td></tr>"
              f"<tr><th>Run</th><td>{_run(report.flow, report.run_id)}</td></tr>"
              f"<tr><th>When</th><td>{e(_fmt_time(report.created_at))}</td></tr>"
              f"<tr><th>Items found</th><td id='item-count'>{report.item_count}</td></tr></table>",
              "<h2>Summary</h2>", _summary_rows(report.summary),
-             f"<h2>Items</h2><p class='muted'>{len(report.items)} shown"
-             f"{f' (the first {ITEM_LIMIT})' if report.item_count > len(report.items) else ''}</p>"
+             f"<h2>Items</h2>{pager}"
              "<table id='items'><tr><th>Kind</th><th>Entity</th><th>Record</th><th>Detail</th></tr>"]
-    for item in report.items:
+    for item in page.items:
         detail = {k: v for k, v in (item.detail or {}).items() if k not in ("kind", "entity", "external_id")} \
             if isinstance(item.detail, dict) else item.detail
-        parts.append(f"<tr><td>{e(item.kind)}</td><td>{e(item.entity)}</td><td>{e(item.external_id)}</td>"
+        parts.append(f"<tr data-item='{item.id}'><td>{e(item.kind)}</td><td>{e(item.entity)}</td>"
+                     f"<td>{e(item.external_id)}</td>"
                      f"<td><code>{e(json.dumps(detail, default=str, sort_keys=True)[:1000])}</code></td></tr>")
-    parts.append("</table>")
+    parts.append("</table>" + (pager if len(page.items) > 20 else ""))
     return _page(f"Report #{report.id}: {report.flow}", "".join(parts), user)
 
 
@@ -129,18 +148,26 @@ async def reports(request: Request, flow: str = "") -> Response:
 
 
 @app.get("/reports/{report_id}", response_class=HTMLResponse)
-async def report(request: Request, report_id: int) -> Response:
+async def report(request: Request, report_id: int, after: int | None = None, before: int | None = None) -> Response:
+    """A report's summary and one page of its items: the first, those ``after`` an item id (next) or
+    just ``before`` one (previous); never all of them at once."""
     user, refused = await _may_read(request)
     if refused is not None:
         return refused
-    found = await run_in_threadpool(lambda: _store().get_drift_report(report_id))
+
+    def read() -> tuple[Any, Any]:
+        repo = _store().drift_reports
+        found = repo.get(report_id, items=False)
+        if found is None:
+            return None, None
+        return found, repo.page_items(report_id, after=None if before is not None else after, before=before,
+                                      limit=ITEMS_PER_PAGE)
+
+    found, page = await run_in_threadpool(read)
     if found is None:
         return HTMLResponse(_page("Not found", f"<p class='bad'>no report #{report_id}</p>", _name(user)),
                             status_code=404)
-    if len(found.items) > ITEM_LIMIT:
-        found = type(found)(**{**{f: getattr(found, f) for f in found.__dataclass_fields__},
-                               "items": found.items[:ITEM_LIMIT]})
-    return HTMLResponse(_render_report(_name(user), found))
+    return HTMLResponse(_render_report(_name(user), found, page))
 
 
 @app.get("/data-docs/{path:path}")
