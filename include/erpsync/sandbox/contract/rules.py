@@ -37,6 +37,9 @@ class Exchange:
     status: int | None = None  # the answer's status; None before it is known (or when dropped)
     answer: Any = None  # the decoded JSON answer, or None
     at: float = field(default_factory=time.time)
+    #: what a dialect read off the request once for its rules and handler (a parsed GraphQL
+    #: operation, the cost charged); never sent anywhere
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
