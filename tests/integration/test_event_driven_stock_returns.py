@@ -27,7 +27,7 @@ from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from erpsync import inbox  # noqa: E402
 from erpsync.flows import inventory  # noqa: E402
 from erpsync.state import StateStore  # noqa: E402
-from tests.fixtures.webhooks import events_fired, serve_receiver, settle  # noqa: E402
+from tests.fixtures.webhooks import events_until, serve_receiver, settle  # noqa: E402
 from tests.integration import test_airflow_flows as _flows  # noqa: E402
 from tests.integration.test_flows_sandbox import ctx_for, sync_all  # noqa: E402
 from tests.integration.test_shipments_sandbox import place_order  # noqa: E402
@@ -39,6 +39,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.slow]
 
 SECRET, ERP_SECRET = "whsec-events-returns", "whsec-events-stock"
 ZERO = {"allocated": 0, "reserved": 0, "damaged": 0, "quarantined": 0, "safety_stock": 0}
+#: seconds the sandbox may take to send its webhooks: a wait for a condition, generous for a loaded
+#: machine (latency is measured by `python -m benchmarks events`, not asserted here)
+SETTLE = 120
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +89,16 @@ def test_a_hot_skus_stock_change_reaches_the_store_on_its_event_and_other_items_
         httpx.post(f"{sb.erp_url}/_admin/stock", json={"item_code": "ITEM-000008", "warehouse": "MAIN",
                                                        "on_hand": cold_before + 17, **ZERO},
                    timeout=5).raise_for_status()
-        counts = settle(sb.erp_url)
+        counts = settle(sb.erp_url, timeout=SETTLE)
         assert counts["duplicated"] == 3
         rows = inbox.open_rows(store, "stock")
         assert sorted(r.record_id for r in rows) == ["ITEM-000007", "ITEM-000007", "ITEM-000008"]  # deduped
         assert _available(storefront, hot) != 42
 
-        fired = asyncio.run(events_fired(InboxTrigger(entity="stock", poll_interval=0.05), 0.5))
-        assert [e.payload["rows"] for e in fired] == [3]  # the burst is one Asset event
+        # the burst is one Asset event: the trigger fires once, and its next polls fire nothing
+        # (how soon is measured by `python -m benchmarks events --scenario stock`, not here)
+        fired = asyncio.run(events_until(InboxTrigger(entity="stock", poll_interval=0.05), 1))
+        assert [e.payload["rows"] for e in fired] == [3]
         run = event_dags["inventory_fast_lane"].test(
             run_conf={"source": "inbox", "fast_lane_skus": [hot], "budget_seconds": 0})
         assert str(run.state) == "success", _task_states(run)
@@ -128,9 +133,9 @@ def test_a_return_opened_in_the_store_reaches_the_erp_on_its_event(event_dags, c
         ret = httpx.post(f"{sb.storefront_url}/admin/api/orders/{order['id']}/returns",
                          headers={"Authorization": f"Bearer {sb.token}"}, timeout=10,
                          json={"line_items": [{"sku": "SKU-000002", "quantity": 1, "reason": "too small"}]}).json()
-        settle(sb.storefront_url)
+        settle(sb.storefront_url, timeout=SETTLE)
         assert [r.record_id for r in inbox.open_rows(store, "return")] == [ret["id"]]
-        fired = asyncio.run(events_fired(InboxTrigger(entity="return", poll_interval=0.05), 0.5))
+        fired = asyncio.run(events_until(InboxTrigger(entity="return", poll_interval=0.05), 1))
         assert [e.payload["rows"] for e in fired] == [1]
         assert erp.find_return(ret["id"]) is None
         run = event_dags["returns_sync"].test(run_conf={"source": "inbox"})
@@ -140,7 +145,7 @@ def test_a_return_opened_in_the_store_reaches_the_erp_on_its_event(event_dags, c
         assert storefront.get_return(ret["id"])["erp_reference"] == rma["rma_no"]
         # the store's update (status open, the RMA number) came back as return.updated: the next
         # event run writes nothing twice
-        settle(sb.storefront_url)
+        settle(sb.storefront_url, timeout=SETTLE)
         again = event_dags["returns_sync"].test(run_conf={"source": "inbox"})
         assert str(again.state) == "success", _task_states(again)
         assert store.last_runs("returns_sync", limit=1)[0].done == 0
@@ -203,12 +208,12 @@ def test_an_erp_price_change_and_a_store_erasure_request_are_synced_on_their_eve
         httpx.post(f"{sb.erp_url}/_admin/prices", timeout=5, json={"set": [{**row, "price": new_price}]}
                    ).raise_for_status()
         sb.admin("storefront", "POST", "erasure_requests", {"customer_id": cid})
-        settle(sb.erp_url)
-        settle(sb.storefront_url)
+        settle(sb.erp_url, timeout=SETTLE)
+        settle(sb.storefront_url, timeout=SETTLE)
         assert [r.record_id for r in inbox.open_rows(store, "price")] == ["ITEM-000003"]
         (request,) = [r.record_id for r in inbox.open_rows(store, "customer_redact")]
         for entity in ("price", "customer_redact"):
-            fired = asyncio.run(events_fired(InboxTrigger(entity=entity, poll_interval=0.05), 0.5))
+            fired = asyncio.run(events_until(InboxTrigger(entity=entity, poll_interval=0.05), 1))
             assert [e.payload["rows"] for e in fired] == [1], entity
 
         run = event_dags["pricing_sync"].test(run_conf={"source": "inbox"})
