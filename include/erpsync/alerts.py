@@ -8,7 +8,9 @@ Every mail links to the page that explains it (``Links``): the run in Airflow's 
 letter or the flow's dead letters in the erpsync console, the console's dashboard; mails rendered
 elsewhere get the page in a footer when sent (``links_footer``). The base URLs: Airflow's
 ``[api] base_url`` and ``ERPSYNC_CONSOLE_URL`` (default ``<base_url>/erpsync``,
-``erpsync.config.console_url``); without them a mail has no links, and says nothing false.
+``erpsync.config.console_url``). Airflow 3.3 has no default for ``[api] base_url`` (its own log
+links then guess ``http://localhost:8080``, right only on the Airflow machine): without it a mail
+has no links to guess, and says which setting gives them rather than dropping them silently.
 """
 
 from __future__ import annotations
@@ -51,15 +53,32 @@ class Links:
 
     @classmethod
     def from_env(cls, airflow_base: str | None = None) -> Links:
-        """``airflow_base`` (else ``AIRFLOW__API__BASE_URL``) and ``erpsync.config.console_url``. A
-        bad ``ERPSYNC_CONSOLE_URL`` never stops an alert: the mail goes out without console links
-        and says why."""
+        """``airflow_base`` (Airflow's ``[api] base_url`` as the Airflow side reads it, else
+        ``AIRFLOW__API__BASE_URL``) and ``erpsync.config.console_url``. A missing or relative base
+        URL, or a bad ``ERPSYNC_CONSOLE_URL``, never stops an alert: the mail goes out with the
+        links it can make and a ``Links:`` line naming the setting that gives the others."""
         raw = (airflow_base if airflow_base is not None else os.environ.get("AIRFLOW__API__BASE_URL", "")).strip()
         base = raw.rstrip("/") or None
+        problems = []
+        if base is not None and not base.lower().startswith(("http://", "https://")):
+            problems.append(f"[api] base_url={raw!r} is not an absolute http(s) URL, so it cannot be linked")
+            base = None
         try:
-            return cls(base, config.console_url(base or ""))
+            console = config.console_url(base or "")
         except ConfigError as exc:
-            return cls(base, None, f"no console links: {exc}")
+            console = None
+            problems.append(f"no console links: {exc}")
+        if base is None:
+            missing = "Airflow's UI" + ("" if console or problems else " or the erpsync console")
+            problems.append(f"no links to {missing}: set Airflow's [api] base_url (environment "
+                            f"AIRFLOW__API__BASE_URL=https://airflow.example.com, the address people open) "
+                            "for the scheduler, workers, dag processor and triggerer; Airflow has no default")
+        return cls(base, console, "; ".join(problems) or None)
+
+    @property
+    def no_link(self) -> str:
+        """Said in place of a page's link that cannot be made (the ``Links:`` line says why)."""
+        return "(no link: see Links below)" if self.problem else "(no link)"
 
     def lines(self, *pairs: tuple[str, str | None]) -> list[str]:
         """``label url`` lines of the pairs that have a URL, and the reason when links are missing."""
@@ -211,11 +230,39 @@ def watchdog_mail(findings: Sequence[Any], *, now: dt.datetime | None = None,
         lines.append(f"- [{display.line(f.check)}] {display.line(f.flow)}: {display.line(f.message, limit=1000)}")
         if f.hint:
             lines.append(f"    what to do: {display.line(f.hint, limit=1000)}")
-        page = (links.dead_letters(f.flow) if _FINDING_PAGE.get(f.check) == "dead_letters" else links.dag(f.flow))
-        if page:
-            lines.append(f"    see: {page}")
+        dead = _FINDING_PAGE.get(f.check) == "dead_letters"
+        page = links.dead_letters(f.flow) if dead else links.dag(f.flow)
+        where = "the flow's dead letters in the erpsync console" if dead else "the flow's runs in Airflow's UI"
+        lines.append(f"    see: {page}" if page else f"    see: {where} {links.no_link}")
     lines += ["", *links.lines(("Dashboard:", links.dashboard())), "Runbook: docs/runbooks/silent-stop.md"]
     return subject, "\n".join(lines)
+
+
+def _held_for_approval(subject: str) -> bool:
+    return " held " in subject and "approval" in subject
+
+
+#: where the CLI block of a held-changes mail begins (``erpsync.flows.pricing.render_held``)
+_CLI_BLOCK = "\nReview:   erpsync approvals"
+
+
+def lead_with_page(subject: str, body: str, links: Links) -> str:
+    """A held-changes mail rendered elsewhere (``[erpsync] <flow> held ... for approval``) opens
+    with the console's Approvals page of that flow, where a person decides in two clicks as their
+    Airflow user, with the ERP's value now beside each change; the erpsync CLI lines the body ends
+    with stay, as the alternative. Without a base URL the first line still names the page and says
+    why there is no link. Any other mail is returned as it is."""
+    if not _held_for_approval(subject):
+        return body
+    flow = subject.removeprefix(PREFIX).strip().split(" ", 1)[0]
+    page = links.approvals(flow)
+    if page and page in body:
+        return body
+    lead = (f"Approve or reject in the erpsync console: {page}" if page else
+            "Approve or reject on the erpsync console's Approvals page (Airflow: Browse > Sync health > "
+            f"Approvals) {links.no_link}")
+    body = body.replace(_CLI_BLOCK, "\nOr from a terminal:" + _CLI_BLOCK, 1)
+    return f"{lead}\n(as your Airflow user, each change beside the ERP's value now; or with the CLI below)\n\n{body}"
 
 
 def links_footer(subject: str, links: Links) -> str:
@@ -223,7 +270,7 @@ def links_footer(subject: str, links: Links) -> str:
     held changes -> the console's Approvals page of that flow; anything else -> the dashboard."""
     flow = subject.removeprefix(PREFIX).strip().split(" ", 1)[0]
     pairs: list[tuple[str, str | None]] = []
-    if " held " in subject and "approval" in subject:
+    if _held_for_approval(subject):
         pairs.append(("Approvals:", links.approvals(flow)))
     pairs.append(("Dashboard:", links.dashboard()))
     return "\n".join(links.lines(*pairs))

@@ -380,9 +380,13 @@ def run(
     *,
     now: dt.datetime | None = None,
     log: logging.Logger | None = None,
+    links: Any = None,
 ) -> dict[str, Any]:
     """One watchdog round: collect, check, log every finding, and ``send(subject, body)`` the mail
-    when ``should_alert`` says so. Returns the findings and whether they were mailed."""
+    when ``should_alert`` says so. Returns the findings and whether they were mailed. ``links``
+    (``erpsync.alerts.Links``) are the pages the mail links per finding: the Airflow side passes
+    them from Airflow's own ``[api] base_url`` (set in airflow.cfg or the environment); None reads
+    the environment only (``Links.from_env``)."""
     from erpsync.alerts import watchdog_mail
 
     now = now or dt.datetime.now(dt.UTC)
@@ -394,7 +398,7 @@ def run(
         log.warning("[%s] %s: %s", f.check, f.flow, f.message)
     mailed = False
     if should_alert(store, findings, config, now):
-        send(*watchdog_mail(findings, now=now))
+        send(*watchdog_mail(findings, now=now, links=links))
         mailed = True
     log.info("sync_watchdog: %d finding(s)%s", len(findings), ", mailed" if mailed else "")
     return {"findings": [asdict(f) for f in findings], "mailed": mailed}

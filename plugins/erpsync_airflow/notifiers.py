@@ -229,11 +229,14 @@ def alert_links() -> Any:
 
 
 def with_links(subject: str, body: str) -> str:
-    """``body`` with the page that explains it appended (held changes: the Approvals page; else the
-    dashboard), unless the body links it already."""
-    from erpsync.alerts import links_footer
+    """``body`` with the page to act on: held changes open with the console's Approvals page (the
+    CLI as the alternative, ``erpsync.alerts.lead_with_page``); the dashboard appended, unless the
+    body links it already."""
+    from erpsync.alerts import lead_with_page, links_footer
 
-    footer = [line for line in links_footer(subject, alert_links()).splitlines() if line.split(" ")[-1] not in body]
+    links = alert_links()
+    body = lead_with_page(subject, body, links)
+    footer = [line for line in links_footer(subject, links).splitlines() if line.split(" ")[-1] not in body]
     return body + ("\n\n" + "\n".join(footer) if footer else "")
 
 

@@ -313,14 +313,15 @@ def run_watchdog(context: Mapping[str, Any]) -> dict:
     SMTP connection. The task succeeds either way: the mail is the alert, not a failed task."""
     from erpsync import watchdog
     from erpsync.errors import ConfigError
-    from erpsync_airflow.notifiers import AlertSender
+    from erpsync_airflow.notifiers import AlertSender, alert_links
 
     log = safe_logger("airflow.task.erpsync.sync_watchdog")
     try:
         config = watchdog.WatchdogConfig.from_settings(dict(context.get("params") or {}))
     except ConfigError as exc:
         raise _fail(log, f"sync_watchdog: configuration error: {exc}") from None
-    return watchdog.run(StateStoreHook().get_conn(), config, AlertSender().send, log=log)
+    # the per-finding links from Airflow's [api] base_url wherever it is set (airflow.cfg or environment)
+    return watchdog.run(StateStoreHook().get_conn(), config, AlertSender().send, log=log, links=alert_links())
 
 
 def run_housekeeping(context: Mapping[str, Any]) -> dict:
