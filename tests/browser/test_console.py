@@ -347,14 +347,28 @@ def test_triage_an_unknown_sku_from_the_dead_letters_page(
         assert _errors(browser) == []
         browser.get(f"{base}/erpsync/dead-letters/{dl.id}")
 
-        # a replay again is a no-op (exactly once), and ignore needs a note and is audited
-        assert _submit(browser, browser.find_element(By.ID, "replay"))[0] == "skipped"
+        # a resolved letter has no actions left, says what closed it, and refuses one posted anyway (nothing sent)
+        assert browser.find_element(By.ID, "status").text == "resolved"
+        assert browser.find_elements(By.CSS_SELECTOR, "#preview, #replay, #ignore, #edit, form.bind, .bind-replay") == []
+        closed = browser.find_element(By.ID, "closed-note").text
+        assert closed.startswith("resolved at ") and "by admin from the console: written to the target" in closed
+        audited = len(store.list_audit(correlation_id=f"dead_letter:{dl.id}"))
+        admin = _token(base, "admin")
+        for action in ("replay", "ignore", "bind-replay", "payload"):
+            assert _post(f"{base}/erpsync/dead-letters/{dl.id}/{action}", {"note": "x", "sku": sku, "item_code": code,
+                                                                           "payload": "{}"}, bearer=admin) == 409
+        assert store.get_dead_letter(dl.id).status == "resolved" and sandbox.stats("erp")["duplicate_external_refs"] == 0
+        assert len(store.list_audit(correlation_id=f"dead_letter:{dl.id}")) == audited
+        # ignore needs a note and is audited
         browser.get(f"{base}/erpsync/dead-letters/{hostile}")
         browser.find_element(By.NAME, "note").send_keys("test data, not a real customer")
         assert _submit(browser, browser.find_element(By.ID, "ignore"))[0] == "ignored"
         assert store.get_dead_letter(hostile).status == "ignored"
         assert store.list_audit(correlation_id=f"dead_letter:{hostile}")[0].request["note"] == \
             "test data, not a real customer"
+        assert browser.find_elements(By.CSS_SELECTOR, "#preview, #replay, #ignore, #edit") == []
+        assert "by admin from the console: test data, not a real customer" in browser.find_element(
+            By.ID, "closed-note").text
 
         # the page inside Airflow's own UI (its navigation entry)
         browser.get(f"{base}/plugin/erpsync-dead-letters")

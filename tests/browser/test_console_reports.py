@@ -89,6 +89,26 @@ def test_reports_list_and_show_what_the_drift_check_found(
         assert len(browser.find_elements(By.CSS_SELECTOR, "#items tr")) == 1 + len(full.items)
         assert _errors(browser) == []
 
+        # a long report is paged (500 items a page, read a page at a time): next to the end shows each once
+        many = store.add_drift_report("inventory_drift_check", "scheduled__many", {"compared": 1200}, [
+            {"kind": "quantity_mismatch", "entity": "stock", "external_id": f"SKU-{i:05d}"} for i in range(1200)])
+        browser.get(f"{base}/erpsync/reports/{many}")
+        shown, wheres = [], []
+        while True:
+            wheres.append(browser.find_element(By.CSS_SELECTOR, ".pager .where").text)
+            shown += browser.execute_script("return [...document.querySelectorAll("
+                                            "'#items tr[data-item] td:nth-child(3)')].map(td => td.textContent);")
+            following = browser.find_elements(By.ID, "items-next")
+            if not following:
+                break
+            browser.get(following[0].get_attribute("href"))
+        assert wheres == ["items 1-500 of 1,200", "items 501-1,000 of 1,200", "items 1,001-1,200 of 1,200"]
+        assert shown == [f"SKU-{i:05d}" for i in range(1200)]
+        browser.find_element(By.ID, "items-previous").click()
+        WebDriverWait(browser, 30).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".pager .where").text == "items 501-1,000 of 1,200")
+        assert browser.find_element(By.ID, "item-count").text == "1200" and _errors(browser) == []
+
         # markup in a report is text
         browser.get(f"{base}/erpsync/reports/{hostile}")
         items = browser.find_element(By.ID, "items").text
