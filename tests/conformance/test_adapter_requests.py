@@ -89,6 +89,30 @@ def test_tryton_adapter_requests_keep_trytons_rules(tryton_setup: tuple[dict[str
     proxy.recorder.assert_clean(exercised=[r.id for r in book])  # every Tryton rule applied, none broken
 
 
+class _UnorderedPages(TrytonErpAdapter):
+    """A deliberately broken adapter: pages without an order (Tryton may then return the pages'
+    rows in any sequence, so a record can be read twice or never)."""
+
+    def search_read(self, model: str, domain: list[Any], fields: list[str], *, order: list[Any] | None = None,
+                    limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        return super().search_read(model, domain, fields, order=None, limit=limit, offset=offset)
+
+
+def test_a_tryton_adapter_paging_without_an_order_breaks_the_rule(
+        tryton_setup: tuple[dict[str, Any], TrytonErpDriver]) -> None:
+    c, _ = tryton_setup
+    url = urlsplit(c["host"])
+    database = url.path.strip("/")
+    with RecordingProxy(f"{url.scheme}://{url.netloc}", tryton_rules.rule_book(database=database)) as proxy:
+        broken = _UnorderedPages(f"{proxy.url}/{database}", c["login"], c["password"], page_size=PAGE)
+        try:
+            list(broken.list_items())
+        finally:
+            broken.http.close()
+    with pytest.raises(AssertionError, match=r"tryton\.search\.paging: page at offset 3 of product\.product"):
+        proxy.recorder.assert_clean()
+
+
 # --------------------------------------------------------------------------- Vendure
 
 
