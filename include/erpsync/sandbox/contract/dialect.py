@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from erpsync.sandbox.contract.rules import Exchange, Recorder, Rule, RuleBook, Violation
 from erpsync.sandbox.data import SeedOptions
@@ -141,14 +141,16 @@ class StaticToken:
             return raw[len(prefix):] if raw.startswith(prefix) else None
         return raw
 
+    def check(self, exchange: Exchange) -> str | None:
+        """What is wrong with the exchange's credentials, or None (a rule's check)."""
+        token = self.presented(exchange)
+        if token is None:
+            return f"no {self.header} header" + (f" with the {self.scheme} scheme" if self.scheme else "")
+        return None if self.valid(token) else f"{self.header} carries a token this server did not issue or that expired"
+
     def rule(self, *, id: str, says: str, cite: str, refuse: Callable[[Exchange, str], Answer],
              applies: Callable[[Exchange], bool] = lambda e: True) -> Rule:
-        def check(exchange: Exchange) -> str | None:
-            token = self.presented(exchange)
-            if token is None:
-                return f"no {self.header} header" + (f" with the {self.scheme} scheme" if self.scheme else "")
-            return None if self.valid(token) else f"{self.header} carries a token this server did not issue"
-        return Rule(id, says, cite, check, applies=applies, refuse=refuse)
+        return Rule(id, says, cite, self.check, applies=applies, refuse=refuse)
 
     def valid(self, token: str) -> bool:
         return token in self.tokens
@@ -276,7 +278,7 @@ def odata_page(items: Sequence[Any], *, key: Callable[[Any], Any], top: int, ski
     body: dict[str, Any] = {"value": [render(i) for i in page]}
     if more and page:
         sep = "&" if "?" in next_link else "?"
-        body["@odata.nextLink"] = f"{next_link}{sep}{urlencode({'$top': top, '$skiptoken': encode_cursor(key(page[-1]))})}"
+        body["@odata.nextLink"] = f"{next_link}{sep}$top={top}&$skiptoken={encode_cursor(key(page[-1]))}"
     return body
 
 
@@ -351,6 +353,11 @@ class DialectService(Service):
         """Adjust an answer once the request ran (e.g. refund unused query cost, add cost info)."""
         return body
 
+    def is_write(self, exchange: Exchange) -> bool:
+        """Whether the request changes data (the faults' commit-then-timeout and Idempotency-Key
+        replay apply to writes only); GraphQL dialects answer "a mutation", not "a POST"."""
+        return exchange.method in WRITE_METHODS
+
     def on_fault_actions(self, actions: list[str]) -> None:
         if "expire_sessions" in actions:
             for auth in self.auths:
@@ -393,25 +400,23 @@ class DialectService(Service):
         exchange = Exchange(method, path, query, headers, None)
         route, params, path_known = self._match(method, path)
         template = route.template if route else "(unmatched)"
-        extra: dict[str, str] = {}
         try:
             exchange.body = _decode(raw, headers.get("content-type", ""))
-        except ValueError as exc:
-            status, body = self.error_answer(400, "invalid_json", str(exc))
-        else:
-            try:
-                status, body, extra, dropped = self._run(h, exchange, route, params, path_known)
-            except Exception as exc:  # a simulator bug must answer 500, not kill the thread
-                status, body = self.error_answer(500, "internal", f"{type(exc).__name__}: {exc}")
-                extra, dropped = {}, False
-                if self.verbose:
-                    import traceback
+        except ValueError as exc:  # the rules still see it (a dialect's body rule names the break)
+            exchange.meta["body_error"] = str(exc)
+        try:
+            status, body, extra, dropped = self._run(h, exchange, route, params, path_known)
+        except Exception as exc:  # a simulator bug must answer 500, not kill the thread
+            status, body = self.error_answer(500, "internal", f"{type(exc).__name__}: {exc}")
+            extra, dropped = {}, False
+            if self.verbose:
+                import traceback
 
-                    traceback.print_exc()
-            if dropped:
-                self.recorder.on_answer(exchange, None, None)
-                self._record(method, template, 0)
-                return
+                traceback.print_exc()
+        if dropped:
+            self.recorder.on_answer(exchange, None, None)
+            self._record(method, template, 0)
+            return
         self.recorder.on_answer(exchange, status, body)
         self._record(method, template, status)
         h.send_json(status, body, extra)  # type: ignore[attr-defined]
@@ -433,13 +438,15 @@ class DialectService(Service):
                         exchange.meta[f"cost:{lim.rule.id}"] = cost
         if refusal is not None:
             return (*self._refuse(refusal), False)
+        if "body_error" in exchange.meta:
+            return (*self.error_answer(400, "invalid_json", exchange.meta["body_error"]), {}, False)
         if route is None:
             if path_known:
                 return (*self.error_answer(405, "method_not_allowed", f"{exchange.method} is not allowed on {exchange.path}"), {}, False)
             return (*self.error_answer(404, "not_found", f"no endpoint {exchange.method} {exchange.path}"), {}, False)
         request = DialectRequest(exchange.method, exchange.path, exchange.query, exchange.headers, exchange.body,
                                  params, exchange=exchange)
-        is_write = exchange.method in WRITE_METHODS
+        is_write = self.is_write(exchange)
         decision = self.faults.decide(exchange.method, exchange.path, is_write)
         if decision.delay:
             time.sleep(decision.delay)

@@ -437,6 +437,10 @@ class ShopifyService(DialectService):
         except gql.GraphQLSyntaxError as exc:
             exchange.meta["parse_error"] = exc
 
+    def is_write(self, exchange: Exchange) -> bool:
+        op = _op(exchange)
+        return op is not None and op.kind == "mutation"
+
     def _graphql(self, request: Request) -> Answer:
         exchange = request.exchange if isinstance(request, DialectRequest) else None
         op = _op(exchange) if exchange else None
