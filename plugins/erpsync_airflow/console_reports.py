@@ -6,7 +6,9 @@ confirmations), ``returns_sync`` (refund mismatches), ``dead_letter_replay`` and
 migration's job reports. ``/erpsync/reports`` lists them (newest first, by flow), a report's page
 shows its summary and the items found, escaped, ``ITEMS_PER_PAGE`` at a time (read a page at a time
 from the state store, with next and previous links); ``/erpsync/data-docs/`` serves the Great
-Expectations Data Docs site the quality gates write (``erpsync.quality``), when one was built.
+Expectations Data Docs site the quality gates write (``erpsync.quality``), when one was built. GX's
+pages load Bootstrap, jQuery and Vega from public CDNs: each HTML page served gets a one-line notice
+saying so (and the Reports page beside its link), rather than vendoring those libraries.
 
 Same rules as the rest of the console (``erpsync_airflow.console``): behind Airflow's login, read
 access to the ``dead_letter_replay`` runs needed, everything shown is escaped.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import pathlib
+import re
 import urllib.parse
 from typing import Any
 
@@ -51,6 +54,36 @@ def data_docs_dir() -> pathlib.Path | None:
     return path if (path / "index.html").is_file() else None
 
 
+#: a script or stylesheet loaded from another site (GX's Data Docs templates load Bootstrap, jQuery,
+#: Vega ... from public CDNs)
+_EXTERNAL_ASSET = re.compile(r"<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//([^/\"'\s>]+)",
+                             re.IGNORECASE)
+
+
+def external_hosts(html: str) -> list[str]:
+    """The hosts a page loads its scripts and stylesheets from, sorted (none: it is self-contained)."""
+    return sorted({m.group(1).lower() for m in _EXTERNAL_ASSET.finditer(html)})
+
+
+def cdn_notice(hosts: list[str]) -> str:
+    """One line saying a Data Docs page depends on other sites: without internet access from the
+    browser it shows unstyled and its filters do not work, and those sites learn it was opened."""
+    return (f"These Great Expectations pages load their styles and scripts from public CDNs ({', '.join(hosts)}): "
+            "without internet access they show unstyled, and those sites see each visit.")
+
+
+def _with_notice(html: str) -> str:
+    """A Data Docs HTML page with the CDN notice as its first line, when it loads anything from outside."""
+    hosts = external_hosts(html)
+    if not hosts:
+        return html
+    banner = (f"<div id='erpsync-cdn-notice' style='background:#fff3cd;color:#1f2933;padding:.4rem .8rem;"
+              f"font:13px system-ui,sans-serif'>{e(cdn_notice(hosts))} <a href='{PREFIX}/reports' target='_top'>"
+              "back to Reports</a></div>")
+    marked, n = re.subn(r"(<body\b[^>]*>)", lambda m: m.group(1) + banner, html, count=1, flags=re.IGNORECASE)
+    return marked if n else banner + html
+
+
 def _run(flow: str, run_id: str) -> str:
     """An Airflow run id (``scheduled__...``, ``manual__...``) links to its run; a reconciliation's day
     or a migration job's id is not a DAG run, so it is shown as text."""
@@ -70,7 +103,8 @@ def _summary_rows(summary: Any) -> str:
     return f"<pre id='summary'>{e(json.dumps(summary, indent=2, default=str))}</pre>"
 
 
-def _render_list(user: str, reports: list[Any], flows: list[str], flow: str, docs: bool) -> str:
+def _render_list(user: str, reports: list[Any], flows: list[str], flow: str, docs: bool,
+                 docs_hosts: list[str] | None = None) -> str:
     options = "".join(f"<option value='{e(f)}'{' selected' if f == flow else ''}>{e(f)}</option>" for f in flows)
     parts = ["<p class='muted'>What the comparing flows found: drift checks, reconciliations, refund mismatches, "
              "replays and migrations. A report with items is work to look at.</p>",
@@ -78,7 +112,9 @@ def _render_list(user: str, reports: list[Any], flows: list[str], flow: str, doc
              f"{options}</select></label><button type='submit'>Filter</button></form>"]
     if docs:
         parts.append(f"<p><a id='data-docs' href='{PREFIX}/data-docs/index.html'>Great Expectations Data Docs</a> "
-                     "<span class='muted'>(the quality gates' validation results)</span></p>")
+                     "<span class='muted'>(the quality gates' validation results)</span>"
+                     + (f"<br><span class='muted' id='data-docs-cdn'>{e(cdn_notice(docs_hosts))}</span>"
+                        if docs_hosts else "") + "</p>")
     else:
         parts.append("<p class='muted' id='data-docs-none'>No Great Expectations Data Docs site built yet "
                      "(the quality gates build it at their first failed batch, in ERPSYNC_GX_DATA_DOCS_DIR).</p>")
@@ -143,8 +179,15 @@ async def reports(request: Request, flow: str = "") -> Response:
         flows = sorted({r.flow for r in store.list_drift_reports(limit=LIST_LIMIT)} | ({flow} if flow else set()))
         return rows, flows
 
+    def docs_hosts() -> list[str] | None:
+        root = data_docs_dir()
+        if root is None:
+            return None
+        return external_hosts((root / "index.html").read_text(encoding="utf-8", errors="replace"))
+
     rows, flows = await run_in_threadpool(read)
-    return HTMLResponse(_render_list(_name(user), rows, flows, flow, data_docs_dir() is not None))
+    hosts = await run_in_threadpool(docs_hosts)
+    return HTMLResponse(_render_list(_name(user), rows, flows, flow, hosts is not None, hosts))
 
 
 @app.get("/reports/{report_id}", response_class=HTMLResponse)
@@ -184,4 +227,7 @@ async def data_docs(request: Request, path: str) -> Response:
     if not target.is_relative_to(root.resolve()) or not target.is_file():
         return HTMLResponse(_page("Not found", f"<p class='bad'>no such Data Docs page: {e(path)}</p>",
                                   _name(user)), status_code=404)
+    if target.suffix.lower() in (".html", ".htm"):  # said on the page itself: it depends on public CDNs
+        html = await run_in_threadpool(lambda: target.read_text(encoding="utf-8", errors="replace"))
+        return HTMLResponse(_with_notice(html))
     return FileResponse(target, media_type=mimetypes.guess_type(target.name)[0] or "application/octet-stream")

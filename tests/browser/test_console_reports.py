@@ -137,6 +137,10 @@ def test_reports_list_and_show_what_the_drift_check_found(
         browser.find_element(By.ID, "data-docs").click()
         WebDriverWait(browser, 30).until(lambda d: "/erpsync/data-docs/" in d.current_url)
         assert "customer" in browser.page_source.lower() and browser.find_elements(By.TAG_NAME, "table")
+        # GX's pages load Bootstrap, jQuery ... from public CDNs: the page says so in its first line
+        assert "from public CDNs (" in browser.find_element(By.ID, "erpsync-cdn-notice").text
+        browser.get(f"{base}/erpsync/reports")
+        assert "without internet access they show unstyled" in browser.find_element(By.ID, "data-docs-cdn").text
         # a path out of the site is refused (slashes encoded, so the browser does not fold the dots away)
         browser.get(f"{base}/erpsync/data-docs/..%2F..%2F..%2Fstate.db")
         assert "no such Data Docs page" in browser.page_source

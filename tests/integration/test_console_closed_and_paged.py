@@ -163,3 +163,25 @@ def test_a_long_report_is_paged_and_each_item_read_once(store: StateStore, clien
     back = client.get(prev, headers=BEARER).text
     assert "items 22-28 of 30" in back and "id='items-next'" in back and "id='items-first'" in back
     assert "id='items-previous'" not in client.get(f"/reports/{report_id}", headers=BEARER).text
+
+
+def test_data_docs_pages_say_they_load_from_public_cdns(client: TestClient, tmp_path: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "data_docs"
+    (site / "validations").mkdir(parents=True)
+    (site / "index.html").write_text(
+        "<html><head><link rel='stylesheet' href='https://maxcdn.bootstrapcdn.com/bootstrap.min.css'>"
+        "<script src=\"https://code.jquery.com/jquery-3.7.1.min.js\"></script></head>"
+        "<body class='x'><a href='https://greatexpectations.io'>GX</a><h1>Validations</h1></body></html>")
+    (site / "validations" / "local.html").write_text("<html><body><h1>self-contained</h1></body></html>")
+    monkeypatch.setenv("ERPSYNC_GX_DATA_DOCS_DIR", str(site))
+
+    page = client.get("/data-docs/index.html", headers=BEARER).text
+    notice = re.search(r"<body class='x'><div id='erpsync-cdn-notice'[^>]*>(.*?) <a ", page).group(1)
+    assert notice == ("These Great Expectations pages load their styles and scripts from public CDNs "
+                      "(code.jquery.com, maxcdn.bootstrapcdn.com): without internet access they show unstyled, "
+                      "and those sites see each visit.")  # a plain link (greatexpectations.io) is not an asset
+    assert "<h1>Validations</h1>" in page
+    assert "erpsync-cdn-notice" not in client.get("/data-docs/validations/local.html", headers=BEARER).text
+    listing = client.get("/reports", headers=BEARER).text
+    assert "id='data-docs'" in listing and "public CDNs (code.jquery.com, maxcdn.bootstrapcdn.com)" in listing
