@@ -259,3 +259,15 @@ def test_the_entry_point_serves_the_contract_to_another_process() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_simulator_page_lists_every_rule_with_its_cite() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "connectors" / "shopify-simulator.md").read_text()
+    svc = ShopifyService(SeedOptions(skus=1, locations=1, orders=0))
+    for rule in svc.book:
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{rule.id}` |")), None)
+        assert row is not None, f"{rule.id} is missing from docs/connectors/shopify-simulator.md"
+        assert f"]({rule.cite})" in row, f"{rule.id}: the page does not cite {rule.cite}"
+        assert ("enforced" if rule.refuse else "recorded") in row

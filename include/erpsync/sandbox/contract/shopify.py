@@ -49,12 +49,14 @@ CITE_COST = "https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits"
 CITE_SET_QTY = f"{REF}/mutations/inventorySetQuantities"
 CITE_SET_QTY_INPUT = f"{REF}/input-objects/InventorySetQuantitiesInput"
 CITE_SET_QTY_CODES = f"{REF}/enums/InventorySetQuantitiesUserErrorCode"
+CITE_REASONS = "https://shopify.dev/docs/apps/build/orders-fulfillment/inventory-management-apps/manage-quantities-states"
 
 DEFAULT_TOKEN = "shpat_sandbox"
 MAX_PAGE = 250  # pagination-graphql: "You can retrieve up to a maximum of 250 resources."
 MAX_INPUT_ARRAY = 250  # limits: "Input arguments that accept an array have a maximum size of 250"
 MAX_QUERY_COST = 1000  # rate-limits: a single query may cost at most 1,000 points
-#: reasons InventorySetQuantitiesInput.reason accepts (the inventory-states page's list)
+#: reasons InventorySetQuantitiesInput.reason accepts ("one of the possible reasons": the reasons
+#: table of CITE_REASONS; the list was written from that table, not fetched by the simulator)
 REASONS = {"correction", "cycle_count_available", "damaged", "movement_created", "movement_updated",
            "movement_received", "movement_canceled", "other", "promotion", "quality_control", "received",
            "reservation_created", "reservation_deleted", "reservation_updated", "restock", "safety_stock",
