@@ -199,7 +199,7 @@ def test_paging_reads_every_order_once_while_orders_arrive(simulator: Callable[.
 
 
 def test_cost_bucket_throttles_then_refills(simulator: Callable[..., Sim]) -> None:
-    sim = simulator(bucket_size=100, restore_rate=50)
+    sim = simulator(bucket_size=100, restore_rate=20)
     query = "{ orders(first: 40) { nodes { id } } }"  # requests 42 points
     answers = [sim.gql(query).json() for _ in range(4)]
     throttled = [a for a in answers if "errors" in a]
@@ -207,10 +207,10 @@ def test_cost_bucket_throttles_then_refills(simulator: Callable[..., Sim]) -> No
     t = throttled[0]
     assert t["errors"][0]["message"] == "Throttled" and t["errors"][0]["extensions"]["code"] == "THROTTLED"
     status = t["extensions"]["cost"]["throttleStatus"]
-    assert status["maximumAvailable"] == 100 and status["restoreRate"] == 50 and status["currentlyAvailable"] < 42
+    assert status["maximumAvailable"] == 100 and status["restoreRate"] == 20 and status["currentlyAvailable"] < 42
     assert t["extensions"]["cost"] == {**t["extensions"]["cost"], "requestedQueryCost": 42, "actualQueryCost": None}
     assert "shopify.cost.bucket" in {v.rule.id for v in sim.svc.recorder.violations()}
-    time.sleep(42 / 50 + 0.1)  # the bucket restores 50 points a second
+    time.sleep((42 - status["currentlyAvailable"]) / 20 + 0.2)  # the bucket restores 20 points a second
     again = sim.gql(query).json()
     assert "errors" not in again and again["extensions"]["cost"]["actualQueryCost"] == 42
 
@@ -239,6 +239,19 @@ def test_commit_then_timeout_commits_the_set_and_drops_the_answer(simulator: Cal
     resent = sim.gql(SET_QTY, write).json()["data"]["inventorySetQuantities"]
     assert [e["code"] for e in resent["userErrors"]] == ["COMPARE_QUANTITY_STALE"]
     assert sim.level("SKU-00002", 2)["available"] == before["available"] + 9
+
+
+def test_an_idempotency_key_header_does_not_make_a_resend_safe(simulator: Callable[..., Sim]) -> None:
+    """2025-10 has no Idempotency-Key header: a resent mutation runs again (the sandbox's own
+    replay must not leak into the dialect and give an adapter a safety Shopify does not give)."""
+    sim = simulator()
+    write = _set([{"inventoryItemId": "gid://shopify/InventoryItem/5", "locationId": "gid://shopify/Location/1",
+                   "quantity": 11}], ignoreCompareQuantity=True)
+    for _ in range(2):
+        body = sim.gql(SET_QTY, write, headers={**H, "Idempotency-Key": "k-1"}).json()
+        assert body["data"]["inventorySetQuantities"]["userErrors"] == []
+    stats = sim.svc.stats_body()
+    assert (stats["writes_committed"], stats["idempotent_replays"]) == (2, 0)
 
 
 def test_the_entry_point_serves_the_contract_to_another_process() -> None:

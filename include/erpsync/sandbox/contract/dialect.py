@@ -320,6 +320,9 @@ class DialectService(Service):
     """A sandbox service that speaks a vendor's dialect: every request meets the rule book first."""
 
     name = "dialect"
+    #: whether the vendor replays a write resent with the same ``Idempotency-Key`` header (the
+    #: sandbox does); a vendor that has no such header must not be simulated as if it had
+    honours_idempotency_key_header = True
 
     def __init__(self, options: SeedOptions, book: RuleBook, *, limits: Sequence[Limit] = (),
                  auths: Sequence[StaticToken] = ()) -> None:
@@ -444,7 +447,9 @@ class DialectService(Service):
             if path_known:
                 return (*self.error_answer(405, "method_not_allowed", f"{exchange.method} is not allowed on {exchange.path}"), {}, False)
             return (*self.error_answer(404, "not_found", f"no endpoint {exchange.method} {exchange.path}"), {}, False)
-        request = DialectRequest(exchange.method, exchange.path, exchange.query, exchange.headers, exchange.body,
+        headers = exchange.headers if self.honours_idempotency_key_header else {
+            k: v for k, v in exchange.headers.items() if k != "idempotency-key"}
+        request = DialectRequest(exchange.method, exchange.path, exchange.query, headers, exchange.body,
                                  params, exchange=exchange)
         is_write = self.is_write(exchange)
         decision = self.faults.decide(exchange.method, exchange.path, is_write)

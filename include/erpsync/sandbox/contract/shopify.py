@@ -337,6 +337,9 @@ class ShopifyService(DialectService):
     orders), deterministic per seed."""
 
     name = "shopify"
+    #: 2025-10 has no Idempotency-Key header (2026-01 added an ``@idempotent`` directive instead):
+    #: a resent mutation runs again, as on Shopify
+    honours_idempotency_key_header = False
 
     def __init__(self, options: SeedOptions, *, token: str = DEFAULT_TOKEN, bucket_size: float = 2000,
                  restore_rate: float = 100) -> None:
