@@ -172,6 +172,12 @@ def test_each_enforced_rule_refuses_in_shopifys_shape(simulator: Callable[..., S
     assert sim.svc.stats_body()["writes_committed"] == 0  # a refused request changes nothing
 
 
+def test_every_enforced_rule_has_a_refusal_test() -> None:
+    svc = ShopifyService(SeedOptions(skus=1, locations=1, orders=0))
+    enforced = {r.id for r in svc.book if r.refuse is not None}
+    assert enforced == {r[0] for r in REFUSALS} | {"shopify.cost.bucket"}  # the bucket: its own test below
+
+
 def test_an_unpinned_version_is_served_but_recorded(simulator: Callable[..., Sim]) -> None:
     sim = simulator()
     r = sim.gql("{ locations(first: 1) { nodes { id } } }", endpoint=f"{sim.url}/admin/api/2024-01/graphql.json")
