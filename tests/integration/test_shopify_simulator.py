@@ -260,6 +260,49 @@ def test_an_idempotency_key_header_does_not_make_a_resend_safe(simulator: Callab
     assert (stats["writes_committed"], stats["idempotent_replays"]) == (2, 0)
 
 
+FULFILLMENT_ORDERS = """query FO($q: String!) { orders(first: 1, query: $q) { nodes { id updatedAt displayFulfillmentStatus
+  fulfillments { id status trackingInfo { company number url } }
+  fulfillmentOrders(first: 5) { nodes { id status lineItems(first: 50) { nodes { id sku totalQuantity remainingQuantity } } } } } } }"""
+FULFIL = """mutation F($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) {
+  fulfillment { id status trackingInfo { company number url } } userErrors { field message } } }"""
+
+
+def test_fulfillment_create_partial_then_rest_and_a_lost_answer_found_again(simulator: Callable[..., Sim]) -> None:
+    sim = simulator()
+    name = next(o["name"] for o in sim.svc.orders.values() if sum(ln["quantity"] for ln in o["lines"]) >= 2)
+    order = sim.gql(FULFILLMENT_ORDERS, {"q": f"name:{name}"}).json()["data"]["orders"]["nodes"][0]
+    assert order["displayFulfillmentStatus"] == "UNFULFILLED" and order["fulfillments"] == []
+    fo = order["fulfillmentOrders"]["nodes"][0]
+    first_line = fo["lineItems"]["nodes"][0]
+    over = sim.gql(FULFIL, {"f": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo["id"],
+        "fulfillmentOrderLineItems": [{"id": first_line["id"], "quantity": first_line["totalQuantity"] + 1}]}]}}).json()
+    assert over["data"]["fulfillmentCreate"]["fulfillment"] is None
+    assert "remain to fulfil" in over["data"]["fulfillmentCreate"]["userErrors"][0]["message"]
+    part = sim.gql(FULFIL, {"f": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo["id"],
+        "fulfillmentOrderLineItems": [{"id": first_line["id"], "quantity": 1}]}],
+        "trackingInfo": {"company": "UPS", "number": "1Z1", "url": "https://ups.example/1Z1"}}}).json()
+    assert part["data"]["fulfillmentCreate"]["userErrors"] == []
+    assert part["data"]["fulfillmentCreate"]["fulfillment"]["trackingInfo"] == [
+        {"company": "UPS", "number": "1Z1", "url": "https://ups.example/1Z1"}]
+    after = sim.gql(FULFILLMENT_ORDERS, {"q": f"name:{name}"}).json()["data"]["orders"]["nodes"][0]
+    assert after["updatedAt"] > order["updatedAt"]  # the next updated_at window sees the change
+    assert after["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
+    # the rest, with the answer lost: committed, and found again on the order, not written twice
+    httpx.post(f"{sim.url}/_admin/faults", json={"commit_then_timeout": {"rate": 1, "hold_seconds": 0.2},
+                                                 "max_faults": 1})
+    rest = {"f": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo["id"]}],
+                  "trackingInfo": {"company": "UPS", "number": "1Z2"}}}
+    with pytest.raises(httpx.RemoteProtocolError):
+        sim.gql(FULFIL, rest, timeout=5)
+    final = sim.gql(FULFILLMENT_ORDERS, {"q": f"name:{name}"}).json()["data"]["orders"]["nodes"][0]
+    assert final["displayFulfillmentStatus"] == "FULFILLED"
+    assert [f["trackingInfo"][0]["number"] for f in final["fulfillments"]] == ["1Z1", "1Z2"]
+    assert final["fulfillmentOrders"]["nodes"][0]["status"] == "CLOSED"
+    again = sim.gql(FULFIL, rest).json()["data"]["fulfillmentCreate"]
+    assert again["fulfillment"] is None and again["userErrors"][0]["message"] == "Fulfillment order is already closed."
+    sim.svc.recorder.assert_clean(exercised=["shopify.connection.first_or_last", "shopify.input.max_array_size"])
+
+
 def test_the_entry_point_serves_the_contract_to_another_process() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "erpsync.sandbox.contract", "shopify", "--port", "0",
                              "--skus", "5", "--orders", "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -5,7 +5,8 @@ with ``X-Shopify-Access-Token``; queries ``orders`` (cursor paging, ``query: "up
 ``sortKey: UPDATED_AT``), ``productVariants`` and ``products`` (``query: "sku:..."``), ``locations``,
 ``inventoryItem`` with its ``inventoryLevels``; the mutation ``inventorySetQuantities`` (its 2025-10
 input: ``name``, ``reason``, ``quantities[{inventoryItemId, locationId, quantity, compareQuantity}]``,
-``ignoreCompareQuantity``; answered with ``userErrors``). Every rule below cites shopify.dev.
+``ignoreCompareQuantity``; answered with ``userErrors``) and ``fulfillmentCreate`` (fulfillment orders'
+line items, tracking). Every rule below cites shopify.dev.
 
 What it is not: the real schema. Fields it does not model answer GraphQL's ``undefinedField`` error;
 fragments and variables' types are not checked; the query cost is Shopify's documented default
@@ -381,9 +382,9 @@ class ShopifyService(DialectService):
         with self.store_lock:
             n = 1000 + len(self.orders) + 1
             stamp = self.now()
-            lines = [{"sku": self.variants[v]["sku"], "quantity": rng.randint(1, 3), "variant": v}
+            lines = [{"sku": self.variants[v]["sku"], "quantity": rng.randint(1, 3), "variant": v, "fulfilled": 0}
                      for v in rng.sample(sorted(self.variants), k=min(len(self.variants), rng.randint(1, 3)))]
-            order = {"n": n, "name": f"#{n}", "createdAt": stamp, "updatedAt": stamp, "lines": lines,
+            order = {"n": n, "name": f"#{n}", "createdAt": stamp, "updatedAt": stamp, "lines": lines, "fulfillments": [],
                      "total": sum(int(round(float(self.variants[ln["variant"]]["price"]) * 100)) * ln["quantity"]
                                   for ln in lines)}
             self.orders[n] = order
@@ -406,6 +407,24 @@ class ShopifyService(DialectService):
         return {"__typename": "Order", "id": _gid("Order", o["n"]), "name": o["name"], "createdAt": o["createdAt"],
                 "updatedAt": o["updatedAt"], "currencyCode": "USD",
                 "totalPriceSet": {"__typename": "MoneyBag", "shopMoney": money, "presentmentMoney": money},
+                "lineItems": self._nested(lines, lambda li: [li["id"]]),
+                "displayFulfillmentStatus": _fulfillment_status(o),
+                "fulfillments": [{"__typename": "Fulfillment", **f} for f in o["fulfillments"]],
+                "fulfillmentOrders": self._nested([self._fulfillment_order(o)], lambda fo: [fo["id"]])}
+
+    def _fulfillment_order(self, o: dict[str, Any]) -> dict[str, Any]:
+        """One fulfillment order per order, assigned to the first location (the simulator's
+        simplification: Shopify splits an order by the locations that stock its items)."""
+        lines = [{"__typename": "FulfillmentOrderLineItem", "id": _gid("FulfillmentOrderLineItem", o["n"] * 100 + i),
+                  "totalQuantity": ln["quantity"], "remainingQuantity": ln["quantity"] - ln["fulfilled"],
+                  "sku": ln["sku"], "lineItem": {"__typename": "LineItem", "id": _gid("LineItem", o["n"] * 100 + i),
+                                                 "sku": ln["sku"], "quantity": ln["quantity"]}}
+                 for i, ln in enumerate(o["lines"])]
+        status = "CLOSED" if all(ln["fulfilled"] >= ln["quantity"] for ln in o["lines"]) else "OPEN"
+        return {"__typename": "FulfillmentOrder", "id": _gid("FulfillmentOrder", o["n"]), "status": status,
+                "orderId": _gid("Order", o["n"]),
+                "assignedLocation": {"__typename": "FulfillmentOrderAssignedLocation",
+                                     "location": self.locations[min(self.locations)]},
                 "lineItems": self._nested(lines, lambda li: [li["id"]])}
 
     def _variant(self, n: int) -> dict[str, Any]:
@@ -562,6 +581,66 @@ class ShopifyService(DialectService):
         return self._variant(n)["inventoryItem"] if n in self.variants else None
 
     # ------------------------------------------------------------------ resolvers (mutations)
+    def _mutation_fulfillmentCreate(self, a: dict[str, Any]) -> dict[str, Any]:
+        """Fulfil fulfillment order line items (all of a fulfillment order's when none are named),
+        with tracking; nothing is written when any pair is wrong. Refusals are ``userErrors
+        [{field, message}]`` (UserError has no code); their messages are the simulator's words."""
+        raw = a.get("fulfillment")
+        value: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        pairs = value.get("lineItemsByFulfillmentOrder")
+        errors: list[dict[str, Any]] = []
+        plan: list[tuple[dict[str, Any], int, int]] = []  # (order, line index, quantity)
+        order = None
+        if not isinstance(pairs, list) or not pairs:
+            errors.append({"field": ["fulfillment", "lineItemsByFulfillmentOrder"],
+                           "message": "lineItemsByFulfillmentOrder must name at least one fulfillment order"})
+        for i, pair in enumerate(pairs if isinstance(pairs, list) else []):
+            path = ["fulfillment", "lineItemsByFulfillmentOrder", str(i)]
+            o = self.orders.get(_num((pair or {}).get("fulfillmentOrderId")) or -1)
+            if o is None:
+                errors.append({"field": [*path, "fulfillmentOrderId"], "message": "Fulfillment order does not exist."})
+                continue
+            if order is not None and o is not order:
+                errors.append({"field": [*path, "fulfillmentOrderId"],
+                               "message": "All fulfillment orders must belong to the same order."})
+                continue
+            order = o
+            wanted = pair.get("fulfillmentOrderLineItems")
+            items = ([{"id": _gid("FulfillmentOrderLineItem", o["n"] * 100 + j), "quantity": ln["quantity"] - ln["fulfilled"]}
+                      for j, ln in enumerate(o["lines"]) if ln["quantity"] > ln["fulfilled"]] if not wanted else wanted)
+            if not items:
+                errors.append({"field": [*path, "fulfillmentOrderId"], "message": "Fulfillment order is already closed."})
+            for k, item in enumerate(items):
+                num = _num(item.get("id"))
+                j = num - o["n"] * 100 if num is not None else -1
+                if not 0 <= j < len(o["lines"]):
+                    errors.append({"field": [*path, "fulfillmentOrderLineItems", str(k), "id"],
+                                   "message": "Fulfillment order line item does not exist on this fulfillment order."})
+                    continue
+                qty, line = item.get("quantity"), o["lines"][j]
+                if not isinstance(qty, int) or not 0 < qty <= line["quantity"] - line["fulfilled"]:
+                    errors.append({"field": [*path, "fulfillmentOrderLineItems", str(k), "quantity"],
+                                   "message": f"Invalid quantity {qty!r}: {line['quantity'] - line['fulfilled']} "
+                                              "remain to fulfil."})
+                    continue
+                plan.append((o, j, qty))
+        if errors or order is None:
+            return {"__typename": "FulfillmentCreatePayload", "fulfillment": None,
+                    "userErrors": [{"__typename": "UserError", **e} for e in errors]}
+        for o, j, qty in plan:
+            o["lines"][j]["fulfilled"] += qty
+        raw_tracking = value.get("trackingInfo")
+        tracking: dict[str, Any] = raw_tracking if isinstance(raw_tracking, dict) else {}
+        stamp = self.now()
+        fulfillment = {"id": _gid("Fulfillment", order["n"] * 100 + len(order["fulfillments"]) + 1), "status": "SUCCESS",
+                       "createdAt": stamp, "trackingInfo": [{"__typename": "FulfillmentTrackingInfo",
+                                                             "company": tracking.get("company"),
+                                                             "number": tracking.get("number"), "url": tracking.get("url")}]}
+        order["fulfillments"].append(fulfillment)
+        order["updatedAt"] = stamp  # a fulfilment changes the order: the next updated_at window sees it
+        return {"__typename": "FulfillmentCreatePayload", "fulfillment": {"__typename": "Fulfillment", **fulfillment},
+                "userErrors": []}
+
     def _mutation_inventorySetQuantities(self, a: dict[str, Any]) -> dict[str, Any]:
         """Compare-and-set: every quantity's compareQuantity must match the stored one (unless
         ignoreCompareQuantity), else nothing is written and COMPARE_QUANTITY_STALE names it."""
@@ -603,6 +682,12 @@ class ShopifyService(DialectService):
                  "createdAt": self.now(), "reason": value["reason"],
                  "referenceDocumentUri": value.get("referenceDocumentUri"), "changes": changes}
         return {"__typename": "InventorySetQuantitiesPayload", "inventoryAdjustmentGroup": group, "userErrors": []}
+
+
+def _fulfillment_status(o: dict[str, Any]) -> str:
+    done = sum(min(ln["fulfilled"], ln["quantity"]) for ln in o["lines"])
+    return "UNFULFILLED" if done == 0 else "FULFILLED" if done == sum(ln["quantity"] for ln in o["lines"]) \
+        else "PARTIALLY_FULFILLED"
 
 
 def _normal_time(value: str) -> str:
