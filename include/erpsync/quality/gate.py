@@ -15,6 +15,7 @@ quarantine what fails, let the good records go on, and stop a batch that is too 
 from __future__ import annotations
 
 import json
+import operator
 import re
 import shutil
 import time
@@ -154,9 +155,10 @@ def run_gate(
     kept: dict[int, Any] = {}  # position -> the bounded excerpt a dead letter keeps instead of the record
     mapped: list[tuple[int, Any]] = []
     bound = limits.future_bound(ctx.params)
+    raw_limits = limits.raw_limits(ctx.params)  # read once per batch, not once per record
     for pos, item in enumerate(items):
         # the adapter boundary: a record nested too deep or too large is never mapped nor kept whole
-        over = limits.raw_problem(item, ctx.params)
+        over = limits.raw_problem(item, limits=raw_limits)
         if over is not None:
             bad[pos], kept[pos] = (over[0], "limits"), over[1]
             continue
@@ -262,14 +264,37 @@ def _too_bad(ctx: FlowContext, checked: int, bad: int, max_bad_share: float) -> 
             and bad / checked > max_bad_share)
 
 
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+#: the key order of a flat row -> (its keys sorted, what puts its values in that order); a source
+#: sends one or a few orders, so this stays small (cleared past _MAX_ORDERS)
+_ORDERS: dict[tuple[Any, ...], tuple[tuple[Any, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {}
+_MAX_ORDERS = 256
+
+
+def _same(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return values
 
 
 def _fingerprint(rec: Any) -> Any:
     """What tells two reads of one record from two records: the record's fields (a flat dict of
-    plain values, as the stock mapper hands over, without serialising it), else its JSON."""
-    if type(rec) is dict and all(type(v) in _PLAIN for v in rec.values()):
-        return tuple(sorted((k, type(v).__name__, v) for k, v in rec.items()))
+    plain values, as the stock mapper hands over, without serialising it: its keys sorted, the
+    values' types and the values), else its JSON."""
+    if type(rec) is dict:
+        keys = tuple(rec)
+        order = _ORDERS.get(keys)
+        if order is None:
+            if len(_ORDERS) >= _MAX_ORDERS:
+                _ORDERS.clear()
+            perm = sorted(range(len(keys)), key=keys.__getitem__)
+            # already sorted (every row of 0 or 1 key is): the values as they are; else reordered
+            # (two or more positions: itemgetter returns a tuple)
+            ordered: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+                _same if perm == list(range(len(keys))) else operator.itemgetter(*perm))
+            order = _ORDERS[keys] = (tuple(keys[i] for i in perm), ordered)
+        values = order[1](tuple(rec.values()))
+        types = tuple(map(type, values))
+        if _PLAIN.issuperset(types):
+            return order[0], types, values
     return json.dumps(_payload(rec), sort_keys=True, default=str)
 
 

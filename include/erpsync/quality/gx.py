@@ -7,6 +7,10 @@ and keep the result as JSON and, when a record failed, as the page of the Data D
   nothing is added to it or deleted from it per batch.
 * Every batch is validated through the project's batch definition of its suite, with the
   configured sets as expectation parameters, built as a DataFrame of only the suite's columns.
+  It is validated first with the ``BOOLEAN_ONLY`` result format (whether each expectation
+  passed: about half the metrics GX computes for ``COMPLETE``); only the expectations that
+  failed are validated again with ``COMPLETE``, which names the failed rows (their
+  ``unexpected_index_list``), and their results replace the boolean ones in the batch's result.
 * A batch with a failed record is run through its flow's checkpoint, whose
   ``UpdateDataDocsAction`` stores the result and adds its page to the Data Docs site
   (``ERPSYNC_GX_DATA_DOCS_DIR``, default ``$ERPSYNC_HOME/quality/data_docs``); a clean batch
@@ -37,6 +41,11 @@ log = logging.getLogger("erpsync.quality")
 _lock = threading.Lock()  # loading the context, publishing a failed batch (store and site writes)
 _loaded: dict[tuple[str, str, str], Any] = {}
 _objects: dict[tuple[int, str], tuple[Any, Any]] = {}  # (context, definition) -> (suite, batch definition)
+#: (context, definition, positions of the checks) -> a suite of copies of those expectations
+_parts: dict[tuple[int, str, tuple[int, ...]], Any] = {}
+#: every batch: whether each expectation passed (GX computes no unexpected values or rows)
+FIRST_FORMAT = {"result_format": "BOOLEAN_ONLY"}
+#: the expectations that failed, again: which rows failed, with their values
 RESULT_FORMAT = {"result_format": "COMPLETE"}
 
 
@@ -85,6 +94,7 @@ def context() -> Any:
 
             _loaded.clear()
             _objects.clear()
+            _parts.clear()
             _loaded[key] = gx.get_context(mode="file", project_root_dir=key[0], runtime_environment={
                 "erpsync_gx_results_dir": key[1], "erpsync_gx_data_docs_dir": key[2]})
         return _loaded[key]
@@ -93,7 +103,7 @@ def context() -> Any:
 def preload() -> None:
     """Import GX and pandas and load the context (``erpsync_airflow.preload``: in the process that
     forks the task processes). A project that does not load is logged; tasks load it themselves."""
-    import pandas  # noqa: F401
+    import pandas  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
 
     try:
         _suite_and_batch(context(), "adhoc.record_key")
@@ -113,7 +123,7 @@ def _suite_and_batch(ctx: Any, definition: str) -> tuple[Any, Any]:
 
 def _frame(checks: list[Check], rows: list[dict[str, Any]]) -> Any:
     """A DataFrame of the columns ``checks`` read (a column no row has is left out)."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
     columns = dict.fromkeys(c.column for c in checks)
     first = rows[0]
@@ -137,17 +147,27 @@ def validate(suite_label: str, checks: list[Check], rows: list[dict[str, Any]], 
     for c in missing:
         log.warning("quality suite %s: column %s missing, check %s skipped", suite_label, c.column, c.reason)
     params = parameters(checks)
+    gx_suite, batch_definition = _suite_and_batch(ctx, definition)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     if missing:  # only records without a suite of their own: the present checks, off the project
-        result = _validate_present(ctx, definition, checks, missing, frame, params)
+        skip = {id(c) for c in missing}
+        run = _part(ctx, definition, gx_suite, [i for i, c in enumerate(checks) if id(c) not in skip])
     else:
-        gx_suite, batch = _suite_and_batch(ctx, definition)
-        result = batch.get_batch(batch_parameters={"dataframe": frame}).validate(
-            gx_suite, result_format=RESULT_FORMAT, expectation_parameters=params)
+        run = gx_suite
+    result = batch.validate(run, result_format=FIRST_FORMAT, expectation_parameters=params)
+    failed = [i for i, res in enumerate(result.results) if not res.success]
+    if failed:
+        # which rows failed which expectation: asked of the failed expectations only
+        detail = batch.validate(_part(ctx, definition, gx_suite, [_check_of(result.results[i]) for i in failed]),
+                                result_format=RESULT_FORMAT, expectation_parameters=params)
+        by_check = {_check_of(res): res for res in detail.results}
+        for i in failed:
+            result.results[i] = by_check.get(_check_of(result.results[i]), result.results[i])
     out = Validation(success=bool(result.success), result=result, statistics=dict(result.statistics or {}))
     for res in result.results:
         if res.success:
             continue
-        check = checks[int((res.expectation_config.meta or {})["erpsync_check"])]
+        check = checks[_check_of(res)]
         if res.exception_info and res.exception_info.get("raised_exception"):
             raise RuntimeError(f"GX check {check.gx_type}({check.column}) raised: {res.exception_info.get('exception_message')}")
         for idx in res.result.get("unexpected_index_list") or []:
@@ -169,16 +189,26 @@ def publish(validation: Validation, run_name: str | None) -> Path | None:
     return validation.page
 
 
-def _validate_present(ctx: Any, definition: str, checks: list[Check], missing: list[Check], frame: Any,
-                      params: dict[str, Any]) -> Any:
-    from great_expectations.core.expectation_suite import ExpectationSuite
+def _check_of(res: Any) -> int:
+    """The position in the suite's checks of the expectation ``res`` is the result of."""
+    return int((res.expectation_config.meta or {})["erpsync_check"])
 
-    gx_suite, batch = _suite_and_batch(ctx, definition)
-    skip = {id(c) for c in missing}
-    present = ExpectationSuite(name=f"{gx_suite.name}.present", expectations=[
-        e for e in gx_suite.expectations if id(checks[int(e.meta["erpsync_check"])]) not in skip])
-    return batch.get_batch(batch_parameters={"dataframe": frame}).validate(
-        present, result_format=RESULT_FORMAT, expectation_parameters=params)
+
+def _part(ctx: Any, definition: str, gx_suite: Any, positions: list[int]) -> Any:
+    """A suite of the expectations of ``gx_suite`` at check ``positions`` (copies: GX binds an
+    expectation to one suite), made once per process and set of positions."""
+    key = (id(ctx), definition, tuple(sorted(positions)))
+    part = _parts.get(key)
+    if part is None:
+        import copy
+
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        wanted = set(key[2])
+        part = _parts[key] = ExpectationSuite(
+            name=f"{gx_suite.name}.part", expectations=[
+                copy.copy(e) for e in gx_suite.expectations if int((e.meta or {})["erpsync_check"]) in wanted])
+    return part
 
 
 def _publish(ctx: Any, definition: str, frame: Any, params: dict[str, Any], run_name: str | None) -> Path | None:

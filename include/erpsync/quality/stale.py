@@ -34,7 +34,7 @@ class StaleLetters:
 
     def saw(self, key: str) -> None:
         """The run read this record whole and it passed the gate."""
-        if key in self.open:
+        if key in (self._open if self._open is not None else self.open):  # once per record passed
             self.passed.add(key)
 
     def resolve(self) -> int:
