@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from erpsync.errors import PermanentError, UnknownOutcomeError
-from tests.conformance.drivers import Driver, ErpDriver, StoreDriver, lose_answer, tag
+from tests.conformance.drivers import Driver, ErpDriver, Raw, StoreDriver, lose_answer, tag
 
 
 def require(driver: Driver, capability: str) -> None:
@@ -52,6 +52,56 @@ def check_paging_reads_every_record_once(driver: Driver, *, minimum: int = 8) ->
     assert inserted is not None
     after = [driver.key(r) for r in driver.records()]
     assert inserted in after and Counter(after)[inserted] == 1, f"{driver.label}: the inserted {inserted} is not read once"
+
+
+def check_paging_survives_a_record_changing_mid_read(driver: Driver, *, minimum: int = 10) -> None:
+    """Page size 3, at least three pages: a record already read (on the first page) changes while
+    the listing is paged (an order paid or shipped mid-run: its change time jumps to now). Every
+    record present at the start is still read; the unchanged ones exactly once. The changed one
+    is read at least once and may be read again in its new version (harmless: the ledger skips
+    what it has synced, and the next window would bring the new version anyway).
+
+    A listing paged by offset over a sort on the change time fails this: the changed record moves
+    to the end (or out of an ``updated_before`` window), every later record shifts one place left
+    and the first record of the next page is never read; the flow's cursor then moves past it, so
+    it is lost for good. Paging must be keyset (on the change time, or on an id that never changes)."""
+    assert driver.adapter.page_size <= 3, "the suite pages in threes"
+    while len(before := [driver.key(r) for r in driver.records()]) < minimum:
+        driver.insert()
+    assert len(before) == len(set(before)), f"{driver.label}: a quiet listing repeats {_dupes(before)}"
+    seen: list[str] = []
+    read: list[Raw] = []
+    changed = None
+    for n, raw in enumerate(driver.records(), start=1):
+        seen.append(driver.key(raw))
+        read.append(raw)
+        if n == 2:  # inside the first page: the next pages are read after the change
+            changed = driver.touch(read)
+    assert changed is not None, f"{driver.label}: the listing ended before the suite could change a record"
+    assert changed in before, f"{driver.label}: the driver changed {changed}, not a record read"
+    missing = set(before) - set(seen)
+    assert not missing, (f"{driver.label}: {len(missing)} of {len(before)} records never read after {changed} "
+                         f"changed mid-read: {sorted(missing)[:5]}")
+    twice = [k for k in _dupes(seen) if k != changed]
+    assert not twice, f"{driver.label}: unchanged records read twice: {twice}"
+
+
+def check_paging_reads_records_sharing_one_change_time_once(driver: Driver, *, count: int = 5) -> None:
+    """Records whose change times are equal (one transaction touched them all, or one millisecond
+    did) across a page boundary are each read exactly once: a keyset on the change time alone
+    would skip or repeat them, so the boundary time needs a tie rule (an id, or re-reading that
+    time and dropping what was read)."""
+    same_time = getattr(driver, "same_change_time", None)
+    if same_time is None:
+        pytest.skip(f"{driver.label}: the suite cannot give records one change time on this server")
+    assert driver.adapter.page_size <= 3, "the suite pages in threes"
+    tied = [driver.insert() for _ in range(count)]
+    same_time(tied)
+    seen = [driver.key(r) for r in driver.records()]
+    counts = Counter(seen)
+    wrong = {k: counts[k] for k in tied if counts[k] != 1}
+    assert not wrong, f"{driver.label}: records sharing one change time read {wrong} times (once each expected)"
+    assert not _dupes(seen), f"{driver.label}: read twice: {_dupes(seen)}"
 
 
 def _dupes(keys: list[str]) -> list[str]:

@@ -81,6 +81,11 @@ class Driver:
         """Add one record of the paged listing on the server; its key."""
         raise NotImplementedError
 
+    def touch(self, read: list[Raw]) -> str:
+        """Change one of the records ``read`` (of the paged listing) on the server, as a person or
+        the shop would mid-run, so its change time moves to now; its key."""
+        raise NotImplementedError
+
     # sessions and throttling ------------------------------------------------------------------
     def expire_session(self) -> None:
         """Invalidate the adapter's session or token on the server (not in the adapter)."""
@@ -188,6 +193,13 @@ class SandboxErpDriver(ErpDriver):
     def is_order_create(self, method: str, url: str, body: Any) -> bool:
         return method == "POST" and url.endswith("/api/sales-orders")
 
+    def touch(self, read: list[Raw]) -> str:
+        """The warehouse ships an open sales order read (its ``modified_at`` moves to now)."""
+        order = next((r for r in read if r.get("status") in ("open", "partially_shipped")), None)
+        assert order is not None, f"{self.label}: no open sales order among {[self.key(r) for r in read]} to ship"
+        self.sandbox.admin("erp", "POST", "ship", {"order_no": order["order_no"]})
+        return self.key(order)
+
     def lines(self, raw: Raw) -> list[tuple[Decimal, Decimal]]:
         return [(Decimal(str(ln["unit_price"])), Decimal(str(ln["qty"]))) for ln in raw["lines"]]
 
@@ -223,6 +235,12 @@ class TrytonErpDriver(ErpDriver):
 
     def is_order_create(self, method: str, url: str, body: Any) -> bool:
         return isinstance(body, dict) and body.get("method") == "model.sale.sale.create"
+
+    def touch(self, read: list[Raw]) -> str:
+        """A clerk writes a comment on the first sale read (its ``write_date`` moves to now)."""
+        sale = read[0]
+        self.adapter.model("sale.sale", "write", [sale["id"]], {"comment": f"touched {tag()}"}, write=True)
+        return self.key(sale)
 
     def lines(self, raw: Raw) -> list[tuple[Decimal, Decimal]]:
         return [(Decimal(str(ln["unit_price"])), Decimal(str(ln["quantity"])))
@@ -300,6 +318,13 @@ class SandboxStoreDriver(StoreDriver):
         resp.raise_for_status()
         return self.order_key(resp.json())
 
+    def touch(self, read: list[Raw]) -> str:
+        """The merchant cancels the first order read (its ``updated_at`` moves to now)."""
+        key = self.order_key(read[0])
+        requests.post(f"{self.sandbox.storefront_url}/admin/api/orders/{key}/cancel",
+                      headers={"Authorization": f"Bearer {self.sandbox.token}"}, timeout=10).raise_for_status()
+        return key
+
     def upsert(self, sku: str) -> Raw:
         return self.adapter.upsert_product(
             {"handle": sku.lower(), "title": f"Conformance {sku}", "status": "active",
@@ -327,6 +352,11 @@ class SandboxStoreDriver(StoreDriver):
 class VendureStoreDriver(StoreDriver):
     label = "storefront:vendure"
 
+    def __init__(self, adapter: Any, database: str | None = None) -> None:
+        super().__init__(adapter)
+        #: Vendure's PostgreSQL database (the tie check sets change times there: no API does)
+        self.database = database
+
     def records(self) -> Iterator[Raw]:
         return self.adapter.list_customers()
 
@@ -338,6 +368,28 @@ class VendureStoreDriver(StoreDriver):
 
         t = tag()
         return str(shop.add_customer(self.adapter, f"conf.{t}@example.com", "Con", f"Form{t}")["id"])
+
+    def touch(self, read: list[Raw]) -> str:
+        """The merchant edits the first customer read (its ``updatedAt`` moves to now)."""
+        key = self.key(read[0])
+        res = self.adapter.gql("mutation($i:UpdateCustomerInput!){updateCustomer(input:$i){__typename "
+                               "... on ErrorResult{message}}}", write=True,
+                               i={"id": key, "lastName": f"Touched{tag()}"})["updateCustomer"]
+        assert res["__typename"] == "Customer", res
+        return key
+
+    def same_change_time(self, keys: list[str]) -> None:
+        """Give these customers one ``updatedAt`` (as one transaction writing them all would):
+        straight in Vendure's database, a whole millisecond (the API shows milliseconds)."""
+        import psycopg
+
+        from tests.e2e.conftest import realsys
+
+        assert self.database, "the Vendure driver was made without its database"
+        with psycopg.connect(host=realsys.PG_HOST, port=realsys.PG_PORT, user=realsys.PG_USER,
+                             password=realsys.PG_PASSWORD or None, dbname=self.database, autocommit=True) as conn:
+            conn.execute('UPDATE customer SET "updatedAt" = date_trunc(\'milliseconds\', now()) '
+                         "WHERE id = ANY(%s)", ([int(k) for k in keys],))
 
     def upsert(self, sku: str) -> Raw:
         return self.adapter.upsert_product(

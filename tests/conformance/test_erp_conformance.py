@@ -16,6 +16,10 @@ def test_paging_reads_every_record_once_with_a_concurrent_insert(erp_driver: Any
     checks.check_paging_reads_every_record_once(erp_driver)
 
 
+def test_paging_survives_a_record_changing_mid_read(erp_driver: Any) -> None:
+    checks.check_paging_survives_a_record_changing_mid_read(erp_driver)
+
+
 def test_updated_since_is_inclusive_and_timestamps_round_trip(erp_driver: Any) -> None:
     checks.check_erp_updated_since_is_inclusive(erp_driver)
 

@@ -17,6 +17,16 @@ def test_paging_reads_every_record_once_with_a_concurrent_insert(store_driver: A
     checks.check_paging_reads_every_record_once(store_driver)
 
 
+def test_paging_survives_a_record_changing_mid_read(store_driver: Any) -> None:
+    checks.check_paging_survives_a_record_changing_mid_read(store_driver)
+
+
+def test_paging_reads_records_sharing_one_change_time_once(store_driver: Any, request: pytest.FixtureRequest) -> None:
+    if store_driver.label == "storefront:vendure":  # the tie is made in Vendure's database
+        store_driver.database = request.getfixturevalue("conformance_pair").vendure.database
+    checks.check_paging_reads_records_sharing_one_change_time_once(store_driver)
+
+
 def test_order_window_is_since_inclusive_before_exclusive(store_driver: Any) -> None:
     if hasattr(store_driver, "place_order"):
         sku = f"CONF-W-{tag()}".upper()

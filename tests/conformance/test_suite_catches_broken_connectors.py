@@ -83,6 +83,28 @@ class StoreIgnoresRetryAfter(SandboxStorefrontAdapter):
         self.http.retry = dataclasses.replace(self.http.retry, max_retry_after=0.0)
 
 
+class StoreOffsetPagesByChangeTime(SandboxStorefrontAdapter):
+    """Pages its orders as the Vendure adapter did before keyset paging: by offset over a sort on
+    the change time, the sort re-done for each page as a server sorting by ``updatedAt`` does,
+    so an order changed mid-read moves to the end and the unread ones shift one place left."""
+
+    def list_orders(
+        self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
+    ) -> Iterator[Raw]:
+        size, skip = self.page_size, 0
+        while True:
+            self.page_size = 250  # the sort over the whole listing, in a few requests
+            try:
+                rows = sorted(super().list_orders(updated_since, updated_before), key=lambda r: r["updated_at"])
+            finally:
+                self.page_size = size
+            page = rows[skip: skip + size]
+            yield from page
+            skip += len(page)
+            if len(page) < size:
+                return
+
+
 class StoreDropsAnswersSku(SandboxStorefrontAdapter):
     """Turns the store's refusal of an unknown SKU into an anonymous error."""
 
@@ -105,6 +127,7 @@ ERP_CASES: list[tuple[type, Callable[[Any], None]]] = [
 STORE_CASES: list[tuple[type, Callable[[Any], None]]] = [
     (StoreIgnoresRetryAfter, checks.check_throttle_retry_after_is_honoured),
     (StoreDropsAnswersSku, checks.check_store_unknown_sku_is_named),
+    (StoreOffsetPagesByChangeTime, checks.check_paging_survives_a_record_changing_mid_read),
 ]
 
 

@@ -241,6 +241,8 @@ class TrytonErpAdapter(ErpAdapter):
         return [flatten(r) for r in self.model(model, "read", list(ids), fields)]
 
     def pages(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[Raw]:
+        """Offset pages in id order: for a listing whose records never leave its domain while it is
+        read (the whole catalog); a change window pages with :meth:`window_pages`."""
         offset = 0
         while True:
             rows = self.search_read(model, domain, fields, order=[["id", "ASC"]], limit=self.page_size, offset=offset)
@@ -248,6 +250,21 @@ class TrytonErpAdapter(ErpAdapter):
             if len(rows) < self.page_size:
                 return
             offset += len(rows)
+
+    def window_pages(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[Raw]:
+        """Keyset pages in id order (``id > last id read``) over a change window: a record written
+        while the window is read leaves an ``updated_before`` window (or is deleted), and with offset
+        paging every later record would shift one place left, so the first of the next page would
+        never be read (and the flow's cursor would move past it). An id never changes, so
+        each record still in the window is read exactly once."""
+        last = 0
+        while True:
+            rows = self.search_read(model, [*domain, ("id", ">", last)], fields, order=[["id", "ASC"]],
+                                    limit=self.page_size)
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            last = int(rows[-1]["id"])
 
     def ping(self) -> None:
         fix = f"start Tryton (scripts/real-systems.sh up) or fix the host of Connection {self.connection_id}"
@@ -707,7 +724,8 @@ class TrytonErpAdapter(ErpAdapter):
         self, updated_since: dt.datetime | None = None, updated_before: dt.datetime | None = None
     ) -> Iterator[Raw]:
         batch: list[Raw] = []
-        for shipment in self.pages("stock.shipment.out", changed_in(updated_since, updated_before), SHIPMENT_FIELDS):
+        for shipment in self.window_pages("stock.shipment.out", changed_in(updated_since, updated_before),
+                                          SHIPMENT_FIELDS):
             batch.append(shipment)
             if len(batch) >= self.page_size:
                 yield from self._complete_shipments(batch)
@@ -797,7 +815,7 @@ class TrytonErpAdapter(ErpAdapter):
         """Return sales (any negative line) changed in [since, before), completed as ``find_return``."""
         domain = [("lines.quantity", "<", 0), *changed_in(updated_since, updated_before)]
         batch: list[Raw] = []
-        for sale in self.pages("sale.sale", domain, SALE_FIELDS):
+        for sale in self.window_pages("sale.sale", domain, SALE_FIELDS):
             batch.append(sale)
             if len(batch) >= self.page_size:
                 yield from self._complete_returns(batch)
@@ -808,7 +826,7 @@ class TrytonErpAdapter(ErpAdapter):
         """Sales (not return sales) changed since the time, with their lines."""
         domain = [("lines", "not where", [("quantity", "<", 0)]), *changed_in(updated_since, None)]
         batch: list[Raw] = []
-        for sale in self.pages("sale.sale", domain, SALE_FIELDS):
+        for sale in self.window_pages("sale.sale", domain, SALE_FIELDS):
             batch.append(sale)
             if len(batch) >= self.page_size:
                 yield from self._complete_sales(batch)

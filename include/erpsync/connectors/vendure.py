@@ -84,6 +84,15 @@ def _code(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in str(text).lower()).strip("-") or "x"
 
 
+#: the time of a record without one, in the keyset paging's memory of what it gave
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _parse(text: str) -> dt.datetime:
+    """A time as Vendure shows it (``2026-12-07T20:12:52.806Z``)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
@@ -173,6 +182,8 @@ class VendureStorefrontAdapter(StorefrontAdapter):
 
     def _list(self, field: str, selection: str, *, filter: Raw | None = None, sort: Raw | None = None,
               type_prefix: str) -> Iterator[Raw]:
+        """Offset pages in ``id`` order: only for listings whose records keep their place (a
+        change-time listing pages with :meth:`_list_by_time`)."""
         skip = 0
         query = (f"query($o:{type_prefix}ListOptions){{{field}(options:$o){{items{{{selection}}} totalItems}}}}")
         while True:
@@ -184,6 +195,58 @@ class VendureStorefrontAdapter(StorefrontAdapter):
             skip += len(page["items"])
             if not page["items"] or skip >= page["totalItems"]:
                 return
+
+    def _list_by_time(self, field: str, selection: str, *, key: str, filter: Raw | None = None,
+                      type_prefix: str) -> Iterator[Raw]:
+        """Keyset pages on the time field ``key`` (ASC): each page asks for the records after the
+        last time read, so a record changed while the listing is paged (an order paid or shipped
+        mid-run: its ``updatedAt`` jumps to now) moves to the end without shifting the unread
+        ones, which offset paging would (the first record of the next page would never be read,
+        and the flow's cursor would then move past it). The changed record may be read again in
+        its new version. Rules (checked on Vendure 3.7, conformance suite):
+
+        * Vendure keeps microseconds and shows milliseconds, and ``after`` is strict: the next page
+          asks ``after`` the last time read minus 1 ms, so records sharing its millisecond are not
+          skipped, and drops the (id, time) pairs it has already given.
+        * Vendure applies several sort fields in its schema's order (``id`` before ``updatedAt``),
+          not the request's, so no id tie-break is possible: when a whole page shares one
+          millisecond, the next page keeps that bound and skips what was read (offset paging only
+          within those times).
+        """
+        query = (f"query($o:{type_prefix}ListOptions){{{field}(options:$o){{items{{{selection}}}}}}}")
+        window = dict((filter or {}).get(key) or {})
+        low: dt.datetime | None = _parse(window["after"]) if window.get("after") else None
+        skip, untimed = 0, False
+        given: dict[tuple[str, str], dt.datetime] = {}  # (id, time) read at or after ``low``
+        while True:
+            # PostgreSQL sorts records without the time (an order not placed yet) last: they are
+            # read after the others, by offset, with ``isNull``
+            ops = {"isNull": True} if untimed else {**window, **({"after": iso(low)} if low is not None else {})}
+            options: Raw = {"skip": skip, "take": self.page_size, "sort": {key: "ASC"},
+                            "filter": {**(filter or {}), **({key: ops} if ops else {})}}
+            if not options["filter"]:
+                del options["filter"]
+            items = self.gql(query, o=options)[field]["items"]
+            for item in items:
+                mark = (str(item["id"]), str(item.get(key)))
+                if mark not in given:
+                    given[mark] = _parse(item[key]) if item.get(key) else _NEVER
+                    yield item
+            if len(items) < self.page_size:
+                if untimed or window or low is None:
+                    return
+                untimed, skip = True, 0  # our ``after`` left them out: the caller asked for all
+                continue
+            if untimed or not items[-1].get(key):
+                skip = skip + len(items) if untimed else 0
+                untimed = True
+                continue
+            bound = _parse(items[-1][key]) - dt.timedelta(milliseconds=1)
+            if low is not None and bound <= low:
+                skip += len(items)  # the page did not get past one millisecond: go on within it
+            else:
+                low, skip = bound, 0
+                given = {m: at for m, at in given.items() if at >= low}
 
     def ping(self) -> None:
         fix = f"start Vendure (scripts/real-systems.sh up) or fix the host of Connection {self.connection_id}"
@@ -211,8 +274,8 @@ class VendureStorefrontAdapter(StorefrontAdapter):
 
     # ------------------------------------------------------------------ customers
     def list_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Raw]:
-        return self._list("customers", CUSTOMER, filter=self._updated(updated_since), type_prefix="Customer",
-                          sort={"updatedAt": "ASC"})
+        return self._list_by_time("customers", CUSTOMER, key="updatedAt", filter=self._updated(updated_since),
+                                  type_prefix="Customer")
 
     def get_customer(self, customer_id: str) -> Raw | None:
         return self.gql(f"query($id:ID!){{customer(id:$id){{{CUSTOMER}}}}}", id=customer_id)["customer"]
@@ -224,7 +287,7 @@ class VendureStorefrontAdapter(StorefrontAdapter):
         """Placed orders (carts and drafts are not orders yet)."""
         flt = self._updated(updated_since, updated_before) or {}
         flt["active"] = {"eq": False}
-        return self._list("orders", ORDER, filter=flt, type_prefix="Order", sort={"updatedAt": "ASC"})
+        return self._list_by_time("orders", ORDER, key="updatedAt", filter=flt, type_prefix="Order")
 
     def get_order(self, order_id: str) -> Raw | None:
         """By code (the external id), or by Vendure id."""
@@ -504,8 +567,8 @@ class VendureStorefrontAdapter(StorefrontAdapter):
             flt["orderPlacedAt"] = {"after": iso(updated_since - dt.timedelta(days=self.returns_lookback_days))}
         since, before = (iso(t) if t is not None else None for t in (updated_since, updated_before))
         found = []
-        for order in self._list("orders", RETURN_ORDER_PAYMENTS, filter=flt, type_prefix="Order",
-                                sort={"orderPlacedAt": "ASC"}):
+        for order in self._list_by_time("orders", RETURN_ORDER_PAYMENTS, key="orderPlacedAt", filter=flt,
+                                        type_prefix="Order"):
             for ret in self._as_returns(order):
                 changed = iso(dt.datetime.fromisoformat(ret["updatedAt"].replace("Z", "+00:00")))
                 if (since is None or changed >= since) and (before is None or changed < before):
