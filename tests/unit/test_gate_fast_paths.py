@@ -85,3 +85,32 @@ def test_a_batch_without_a_suite_column_runs_the_checks_it_can(tmp_path, monkeyp
     assert v.statistics["evaluated_expectations"] == 3 and v.batch is None
     assert {i: [f.check.reason for f in fs] for i, fs in v.failures.items()} == {
         1: ["missing_field", "implausible_quantity"]}
+
+
+def test_a_runs_first_report_prunes_the_flows_old_run_directories(tmp_path, monkeypatch) -> None:
+    import logging
+    import os
+    import time
+
+    from erpsync.flows.base import FlowContext, RunSummary
+    from erpsync.quality import run_gate
+    from erpsync.state import StateStore
+
+    monkeypatch.setenv("ERPSYNC_HOME", str(tmp_path))
+    monkeypatch.setenv("ERPSYNC_QUALITY_REPORT_RETENTION_DAYS", "7")
+    store = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    old = tmp_path / "quality" / "inventory_sync" / "run-old"
+    old.mkdir(parents=True)
+    aged = time.time() - 8 * 86400
+    os.utime(old, (aged, aged))
+    ctx = FlowContext(flow="inventory_sync", run_id="run-new", store=store, erp=None, storefront=None,  # type: ignore[arg-type]
+                      params={}, log=logging.getLogger("test.gate"))
+    rows = [_stock(sku=f"S{i}", key=f"S{i}@W") for i in range(3)]
+    assert len(run_gate(ctx, "stock", rows, RunSummary(flow=ctx.flow))) == 3
+    assert not old.exists() and (tmp_path / "quality" / "inventory_sync" / "run-new" / "stock-1.json").exists()
+    old.mkdir()
+    os.utime(old, (aged, aged))
+    run_gate(ctx, "stock", rows, RunSummary(flow=ctx.flow))  # the run's second report: no scan of the flow's runs
+    assert old.exists() and (tmp_path / "quality" / "inventory_sync" / "run-new" / "stock-2.json").exists()
+    store.close()

@@ -193,20 +193,22 @@ def run_gate(
     first: dict[str, int] = {}  # fingerprint -> index in rows
     row_of: list[int] = []  # mapped position -> index in rows
     for _, rec in mapped:
-        # a long text is cut for GX (still over every length limit of the suites), so the GX
-        # report never holds a megabyte of it
-        data = {k: v[:_GX_TEXT] if isinstance(v, str) and len(v) > _GX_TEXT else v for k, v in row(rec).items()}
         fp = _fingerprint(rec)
         if fp not in first:
             first[fp] = len(rows)
-            rows.append(data)
+            # a long text is cut for GX (still over every length limit of the suites), so the GX
+            # report never holds a megabyte of it
+            data = row(rec)
+            rows.append({k: v[:_GX_TEXT] if isinstance(v, str) and len(v) > _GX_TEXT else v for k, v in data.items()}
+                        if any(isinstance(v, str) and len(v) > _GX_TEXT for v in data.values()) else data)
         row_of.append(first[fp])
     if rows:
         validation = gx.validate(f"{ctx.flow}.{entity}", suite(entity), rows, flow=ctx.flow, entity=entity)
-        for m, (pos, _) in enumerate(mapped):
-            failures = validation.failures.get(row_of[m])
-            if failures:
-                bad[pos] = (_reason(failures, rows[row_of[m]]), "quality")
+        if validation.failures:  # in the records' order (the reasons' counts keep their order)
+            for m, (pos, _) in enumerate(mapped):
+                failures = validation.failures.get(row_of[m])
+                if failures:
+                    bad[pos] = (_reason(failures, rows[row_of[m]]), "quality")
         directory = _report_dir(ctx)
         n = len(list(directory.glob(f"{entity}-*.json"))) + 1 if directory.exists() else 1
         if not validation.success and (n == 1 or not any(directory.glob(f"{entity}-*.html"))
@@ -219,7 +221,8 @@ def run_gate(
         json_path, html_path = gx.write_report(validation, directory, f"{entity}-{n}")
         result.report = str(html_path or json_path)
         ctx.quality_reports.append(result.report)
-        _prune(directory.parent)
+        if n == 1:  # once per run and entity: the flow's directory holds a run directory per run
+            _prune(directory.parent)
     result.bad = len(bad)
     for reason, _ in bad.values():
         result.reasons[reason.split(":", 1)[0]] += 1
@@ -255,7 +258,7 @@ def run_gate(
         ctx.log.error("%s", result.line())
         raise QualityGateFailed(result, summary)
     (ctx.log.warning if bad else ctx.log.info)("%s", result.line())
-    return [item for pos, item in enumerate(items) if pos not in bad]
+    return [item for pos, item in enumerate(items) if pos not in bad] if bad else items
 
 
 def _too_bad(ctx: FlowContext, checked: int, bad: int, max_bad_share: float) -> bool:

@@ -260,6 +260,8 @@ _ROWS: dict[type, Callable[[Any], dict[str, Any]]] = {
 
 def row(record: Any) -> dict[str, Any]:
     """The columns the suite of ``record``'s entity reads."""
+    if type(record) is dict:  # a flat row a mapper made (the stock mapper's): a copy
+        return dict(record)
     for cls, fn in _ROWS.items():
         if isinstance(record, cls):
             return fn(record)
