@@ -12,6 +12,13 @@ from pathlib import Path
 from erpsync.errors import ConfigError
 
 DEFAULT_AUDIT_RETENTION_DAYS = 90
+#: a write's claim on its idempotency key (``flows.base.idempotent_write``): longer than a write's
+#: worst case with the default adapter settings: up to 3 writes and 2 look-ups, each up to 5 HTTP
+#: attempts of 13.05 s (connect 3.05 + read 10) with 4 waits of up to 66 s (Retry-After cap 60 s
+#: plus jitter) between them: 5 x 330 s = 1650 s
+DEFAULT_LEDGER_LEASE_SECONDS = 1800
+#: how long a writer waits for another writer's claim on the same key before giving up for this run
+DEFAULT_LEDGER_WAIT_SECONDS = 120
 
 _PG_PREFIXES = ("postgres://", "postgresql://", "postgres+psycopg://")
 
@@ -115,6 +122,22 @@ def audit_redact_keys() -> frozenset[str]:
     """Extra payload keys to mask in the audit log (`ERPSYNC_AUDIT_REDACT_KEYS`, comma separated)."""
     raw = os.environ.get("ERPSYNC_AUDIT_REDACT_KEYS", "")
     return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+
+def ledger_lease_seconds() -> int:
+    """Seconds a writer holds its claim on an idempotency key (``ERPSYNC_LEDGER_LEASE_SECONDS``,
+    default 1800). It must exceed a write's worst case (Connection ``timeout`` x ``max_attempts``
+    with their retry waits, times the flow's ``write_attempts`` and look-ups): a writer still at it
+    when its lease runs out can be joined by a second one. A crashed writer's key waits this long
+    before another writer takes it over (looking the record up first)."""
+    return _env_int("ERPSYNC_LEDGER_LEASE_SECONDS", DEFAULT_LEDGER_LEASE_SECONDS, 1)
+
+
+def ledger_wait_seconds() -> int:
+    """Seconds a writer waits for another writer's live claim on the same key to end
+    (``ERPSYNC_LEDGER_WAIT_SECONDS``, default 120); then it raises a TransientError and the record
+    is retried by the next run (0: do not wait)."""
+    return _env_int("ERPSYNC_LEDGER_WAIT_SECONDS", DEFAULT_LEDGER_WAIT_SECONDS, 0)
 
 
 def _env_int(name: str, default: int, minimum: int) -> int:

@@ -50,6 +50,9 @@ class LedgerEntry(_Record):
     error: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: the writer that may send this write now, and until when (None: nobody is writing it)
+    claimed_by: str | None = None
+    lease_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

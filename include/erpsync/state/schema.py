@@ -164,6 +164,9 @@ idempotency_ledger = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # who may send the key's write now, and until when (``LedgerRepository.claim``); NULL: nobody
+    sa.Column("claimed_by", sa.String(255)),
+    sa.Column("lease_until", UTCDateTime),
     sa.UniqueConstraint("key"),
     _status_check(LEDGER_STATUSES),
 )

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from erpsync.state import schema as t
 from erpsync.state.db import StateDB, chunks
 from erpsync.state.records import LedgerEntry
+
+#: what ``LedgerRepository.claim`` found: the key's write is this caller's to send (``new``: no
+#: earlier row; ``taken``: an earlier row nobody holds, or whose lease ran out, so the write may
+#: already have happened), already ``done``, or ``held`` by another writer's live lease
+ClaimOutcome = Literal["new", "taken", "done", "held"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer of ``LedgerRepository.claim``: the key's row after it, and what that means."""
+
+    entry: LedgerEntry
+    outcome: ClaimOutcome
+
+    @property
+    def mine(self) -> bool:
+        """The caller holds the lease: it alone may send the write, until ``entry.lease_until``."""
+        return self.outcome in ("new", "taken")
+
+
+def claim_token() -> str:
+    """A new writer's name for ``LedgerRepository.claim``: unique per call (two threads of one
+    process are two writers), and saying where it runs (host, process) for whoever waits on it."""
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class LedgerRepository:
@@ -43,6 +72,91 @@ class LedgerRepository:
                 row = conn.execute(sa.select(lg).where(lg.c.key == key)).mappings().one()
             return LedgerEntry.from_row(row)
 
+    def claim(
+        self,
+        key: str,
+        flow: str,
+        target_system: str,
+        request_hash: str | None = None,
+        *,
+        token: str,
+        lease_seconds: float,
+        is_result: Callable[[str | None], bool] | None = None,
+    ) -> Claim:
+        """Take the key's write for ``token`` for ``lease_seconds``, in one write transaction, so
+        two writers at the same time (threads, processes, hosts) never both get it:
+
+        * no row yet: insert it ``pending`` and claimed (``new``);
+        * a ``done`` row whose result ``is_result(result_ref)`` accepts (default: any): untouched
+          (``done``: the caller takes its result, writes nothing);
+        * a row another token holds with a lease still running: untouched (``held``: wait);
+        * otherwise (pending or failed, or done with a false result, and nobody's live lease):
+          claimed (``taken``: an earlier writer may have written, look up before writing).
+
+        The row is read FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
+        writers), so the decision and the claim are one step. Leases are timed by the store's
+        clock, like the outbox's: workers' clocks must agree to well within a lease."""
+        lg = t.idempotency_ledger
+        now = self.db.now()
+        until = now + dt.timedelta(seconds=lease_seconds)
+        insert = (
+            self.db.insert(lg)
+            .values(
+                key=key,
+                flow=flow,
+                target_system=target_system,
+                request_hash=request_hash,
+                status="pending",
+                created_at=now,
+                updated_at=now,
+                claimed_by=token,
+                lease_until=until,
+            )
+            .on_conflict_do_nothing(index_elements=[lg.c.key])
+            .returning(*lg.c)
+        )
+        with self.db.begin() as conn:
+            row = conn.execute(insert).mappings().first()
+            if row is not None:
+                return Claim(LedgerEntry.from_row(row), "new")
+            query = sa.select(lg).where(lg.c.key == key)
+            if not self.db.is_sqlite:
+                query = query.with_for_update()
+            entry = LedgerEntry.from_row(conn.execute(query).mappings().one())
+            if entry.status == "done" and (is_result is None or is_result(entry.result_ref)):
+                return Claim(entry, "done")
+            if (
+                entry.claimed_by is not None
+                and entry.claimed_by != token
+                and entry.lease_until is not None
+                and entry.lease_until > now
+            ):
+                return Claim(entry, "held")
+            row = (
+                conn.execute(
+                    sa.update(lg)
+                    .where(lg.c.key == key)
+                    .values(claimed_by=token, lease_until=until, updated_at=now)
+                    .returning(*lg.c)
+                )
+                .mappings()
+                .one()
+            )
+            return Claim(LedgerEntry.from_row(row), "taken")
+
+    def release(self, key: str, token: str) -> bool:
+        """Give up ``token``'s claim on the key without completing it (the write failed in a way
+        that leaves it for a later try): another writer may take it at once instead of waiting
+        for the lease to run out. False when ``token`` no longer held it."""
+        lg = t.idempotency_ledger
+        with self.db.begin() as conn:
+            res = conn.execute(
+                sa.update(lg)
+                .where(lg.c.key == key, lg.c.claimed_by == token)
+                .values(claimed_by=None, lease_until=None, updated_at=self.db.now())
+            )
+        return bool(res.rowcount)
+
     def get(self, key: str) -> LedgerEntry | None:
         lg = t.idempotency_ledger
         with self.db.begin(write=False) as conn:
@@ -50,12 +164,19 @@ class LedgerRepository:
         return LedgerEntry.from_row(row) if row else None
 
     def complete(self, key: str, result_ref: str | None, response: Any = None) -> None:
+        """The write is done (its claim, if any, ends with it)."""
         self._update(
-            key, status="done", result_ref=None if result_ref is None else str(result_ref), response=response
+            key,
+            status="done",
+            result_ref=None if result_ref is None else str(result_ref),
+            response=response,
+            claimed_by=None,
+            lease_until=None,
         )
 
     def fail(self, key: str, reason: str) -> None:
-        self._update(key, status="failed", error=str(reason))
+        """The write was refused (its claim, if any, ends with it)."""
+        self._update(key, status="failed", error=str(reason), claimed_by=None, lease_until=None)
 
     def drop_responses(self, keys: Iterable[str]) -> int:
         """Forget the stored answers of these writes (they name a person who asked to be erased);
