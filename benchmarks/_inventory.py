@@ -38,7 +38,8 @@ def context(urls: dict[str, str], db_url: str, flow: str, run_id: str, **params:
     store.migrate()
     log = logging.getLogger(f"bench.{flow}")
     log.setLevel(logging.ERROR)
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params, log=log)
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=log)
 
 
 def urls_of(sb: Any) -> dict[str, str]:

@@ -301,8 +301,9 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
         with StateStore.from_url(store_url) as store:  # customers and items bound first, untimed
             store.migrate()
             for flow, run in (("customers_sync", customers.run), ("catalog_sync", catalog.run)):
-                run(FlowContext(flow=flow, run_id=f"bench-{flow}", store=store, erp=erp, storefront=sf, params={},
-                                log=logging.getLogger(f"bench.{flow}"), run_type="manual"))
+                run(FlowContext.for_run(flow=flow, run_id=f"bench-{flow}", store=store, erp=erp,
+                                        storefront=sf, params={}, log=logging.getLogger(f"bench.{flow}"),
+                                        run_type="manual"))
         env = _env(root, meta_url, store_url, sb, a)
         stack = Stack(env, meta_url, root / "logs")
         try:

@@ -330,8 +330,9 @@ def run_stock(changes: int, rate: float, preload: str = "on") -> list[dict[str, 
         (home / "erpsync").mkdir()
         store = StateStore.from_url(f"sqlite:///{home / 'erpsync' / 'state.db'}")
         store.migrate()
-        inventory.run(FlowContext(flow="inventory_sync", run_id="bench-prepare", store=store, erp=erp,
-                                  storefront=storefront, params={}, log=logging.getLogger("bench.stock")))
+        inventory.run(FlowContext.for_run(flow="inventory_sync", run_id="bench-prepare", store=store, erp=erp,
+                                          storefront=storefront, params={},
+                                          log=logging.getLogger("bench.stock")))
         # the hot SKUs: the first HOT of the seed that the store sells (its products, not only levels)
         carried = InventoryState(store).store_skus([f"SKU-{i:06d}" for i in range(1, 61)])
         store.close()

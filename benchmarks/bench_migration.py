@@ -66,8 +66,9 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
             sf = SandboxStorefrontAdapter(sb.storefront_url, sb.token, timeout=30, page_size=250)
             sb.set_faults("erp", rate_limit={"rps": rps, "retry_after": 1}, paths=["/api/"])
             params = {"erp_rps": rps, "write_concurrency": a.workers, "quality_max_bad_share": 1.0}
-            ctx = FlowContext(flow=migration.FLOW, run_id=f"bench-{n}", store=store, erp=erp, storefront=sf,
-                              params=params, log=logging.getLogger("bench.migration"), run_type="manual")
+            ctx = FlowContext.for_run(flow=migration.FLOW, run_id=f"bench-{n}", store=store, erp=erp,
+                                      storefront=sf, params=params, log=logging.getLogger("bench.migration"),
+                                      run_type="manual")
             import erpsync.quality.gx  # noqa: F401  (the GX import is paid before the clock starts)
 
             spec = migration.MigrationSpec.from_params({

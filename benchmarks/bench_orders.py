@@ -35,8 +35,8 @@ DESCRIPTION = "orders_sync: 10,000 orders to an ERP limited to 15 concurrent req
 def _ctx(flow: str, store: Any, erp: Any, sf: Any, run_id: str, **params: Any) -> Any:
     from erpsync.flows.base import FlowContext
 
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                       log=logging.getLogger(f"bench.{flow}"), run_type="manual")
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=logging.getLogger(f"bench.{flow}"), run_type="manual")
 
 
 def _t(value: str) -> float:

@@ -50,9 +50,9 @@ def _bench(skus: int, lists: int) -> list[dict[str, Any]]:
 
         def one(label: str, run_id: str, **params: Any) -> None:
             c0, w0 = calls()
-            ctx = FlowContext(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                              params=params,
-                              log=logging.getLogger("bench.pricing"))
+            ctx = FlowContext.for_run(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                                      params=params,
+                                      log=logging.getLogger("bench.pricing"))
             with timer() as t, mock.patch.object(pricing, "clock", lambda: NOW):  # the clock pinned
                 summary = pricing.run(ctx)
             c1, w1 = calls()

@@ -135,8 +135,9 @@ def make_adapters(erp_url: str, sf_url: str, token: str, *, keyless: bool = Fals
 
 def make_ctx(store: StateStore, erp: Any, sf: Any, run_id: str, notifier: Any = None, *,
              flow: str = FLOW) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=dict(PARAMS),
-                       log=logging.getLogger(f"chaos.{flow}"), notifier=notifier, run_type="manual")
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf,
+                               params=dict(PARAMS), log=logging.getLogger(f"chaos.{flow}"), notifier=notifier,
+                               run_type="manual")
 
 
 def settle(store: StateStore, erp: Any, sf: Any, *, run_id: str, notifier: Any = None, max_runs: int = 40,

@@ -145,9 +145,9 @@ def _with_contexts(store: Any, user: str, work: Any) -> Any:
 
         def ctx_for(flow: str) -> Any:
             if flow not in contexts:
-                contexts[flow] = FlowContext(flow=flow, run_id=f"console__{stamp}__{user}", store=store, erp=erp,
-                                             storefront=storefront, log=log, run_type="manual",
-                                             notifier=LogNotifier(log))
+                contexts[flow] = FlowContext.for_run(flow=flow, run_id=f"console__{stamp}__{user}", store=store,
+                                                     erp=erp, storefront=storefront, log=log, run_type="manual",
+                                                     notifier=LogNotifier(log))
             return contexts[flow]
 
         return work(ctx_for)

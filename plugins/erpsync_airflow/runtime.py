@@ -14,7 +14,6 @@ run metrics in the state store.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -104,7 +103,8 @@ def quiet_libraries() -> None:
 
 @contextlib.contextmanager
 def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]:
-    """Yield the core FlowContext for ``flow`` built from the Airflow task ``context``.
+    """Yield the core FlowContext for ``flow`` built from the Airflow task ``context`` by
+    ``FlowContext.for_run`` (its adapters' breakers and throttles, its masked log).
 
     A missing Connection, a ConfigError or refused credentials (anywhere in the block) end the
     task with one log line naming the problem and its fix, and no retries: retrying cannot help.
@@ -124,7 +124,7 @@ def flow_context(flow: str, context: Mapping[str, Any]) -> Iterator[FlowContext]
         except MissingConnectionError as exc:
             raise _fail(log, f"{flow}: {exc}") from None
         start, end = _interval(context)
-        ctx = FlowContext(
+        ctx = FlowContext.for_run(  # breakers, throttles and the masked log attached here
             flow=flow,
             run_id=str(context.get("run_id") or ""),
             store=store,
@@ -355,7 +355,7 @@ def run_dead_letter_replay(context: Mapping[str, Any]) -> dict:
 
         def ctx_for(flow: str) -> FlowContext:
             if flow not in contexts:
-                contexts[flow] = dataclasses.replace(base, flow=flow, params={**base.params, **flow_params})
+                contexts[flow] = base.derive(flow=flow, params={**base.params, **flow_params})
             return contexts[flow]
 
         report = replay_many(ctx_for, base.store, flt, dry_run=dry_run)

@@ -33,8 +33,8 @@ By, WebDriverWait = console.By, console.WebDriverWait  # selenium, once test_con
 
 
 def _pricing(store: StateStore, erp: Any, sf: Any, run_id: str) -> RunSummary:
-    return pricing.run(FlowContext(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                                   log=logging.getLogger("test.console.approvals")))
+    return pricing.run(FlowContext.for_run(flow="pricing_sync", run_id=run_id, store=store, erp=erp,
+                                           storefront=sf, log=logging.getLogger("test.console.approvals")))
 
 
 def _row(erp: Any, item: str) -> dict[str, Any]:

@@ -55,9 +55,9 @@ def test_reports_list_and_show_what_the_drift_check_found(
     base = airflow_api["base"]
     store = StateStore.from_url(airflow_api["state_url"])
     try:
-        ctx = FlowContext(flow="inventory_drift_check", run_id="scheduled__reports", store=store, erp=erp_adapter,
-                          storefront=storefront_adapter, params={"location_map": LOCATIONS},
-                          log=logging.getLogger("test.reports"))
+        ctx = FlowContext.for_run(flow="inventory_drift_check", run_id="scheduled__reports", store=store,
+                                  erp=erp_adapter, storefront=storefront_adapter,
+                                  params={"location_map": LOCATIONS}, log=logging.getLogger("test.reports"))
         _summary, _mail, found = inventory_drift.run_with_email(ctx)
         assert found.compared > 0
         (drift,) = [r for r in store.list_drift_reports(flow="inventory_drift_check") if r.run_id == "scheduled__reports"]
@@ -127,8 +127,9 @@ def test_reports_list_and_show_what_the_drift_check_found(
         monkeypatch.delenv("ERPSYNC_GX_DATA_DOCS_DIR", raising=False)
         good, other = list(storefront_adapter.list_customers())[:2]
         twice = [other, {**other, "first_name": "Another"}]  # one id, two contents: GX's unique check fails
-        gate_ctx = FlowContext(flow="customers_sync", run_id="scheduled__docs", store=store, erp=erp_adapter,
-                               storefront=storefront_adapter, log=logging.getLogger("test.reports"))
+        gate_ctx = FlowContext.for_run(flow="customers_sync", run_id="scheduled__docs", store=store,
+                                       erp=erp_adapter, storefront=storefront_adapter,
+                                       log=logging.getLogger("test.reports"))
         passed = list(gate_ctx.gate("customer", [good, *twice], RunSummary(flow="customers_sync"),
                                     mapper=storefront_mapping(storefront_adapter).customer_from_storefront,
                                     key=lambda raw: str(raw["id"])))

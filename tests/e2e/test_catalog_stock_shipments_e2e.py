@@ -36,8 +36,8 @@ pytestmark = pytest.mark.e2e
 
 def run_catalog(store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> RunSummary:
     """catalog_sync with the adapters the Connections name (Tryton, Vendure)."""
-    ctx = FlowContext(flow="catalog_sync", run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                      log=logging.getLogger("e2e.catalog_sync"))
+    ctx = FlowContext.for_run(flow="catalog_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                              params=params, log=logging.getLogger("e2e.catalog_sync"))
     return catalog.run(ctx)
 
 
@@ -54,8 +54,9 @@ def run_inventory(store: StateStore, erp: Any, sf: Any, run_id: str) -> RunSumma
     """inventory_sync with the adapters the Connections name; Tryton's warehouse feeds Vendure's
     default stock location."""
     location, = sf.list_locations()
-    ctx = FlowContext(flow="inventory_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                      params={"location_map": {"WH": location}}, log=logging.getLogger("e2e.inventory_sync"))
+    ctx = FlowContext.for_run(flow="inventory_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                              params={"location_map": {"WH": location}},
+                              log=logging.getLogger("e2e.inventory_sync"))
     return inventory.run(ctx)
 
 
@@ -144,8 +145,8 @@ def test_stock_goes_from_tryton_to_vendure(erp: Any, storefront: Any, store: Sta
 def flow_ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> FlowContext:
     """The context the Airflow task builds (erpsync_airflow.runtime.flow_context), from the
     adapters the Connections name: the flows are the ones that run against the sandbox."""
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                       log=logging.getLogger(f"e2e.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=logging.getLogger(f"e2e.{flow}"))
 
 
 def _ordered(erp: Any, sf: Any, store: StateStore) -> dict[str, Any]:

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.e2e
 
 
 def flow_ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params={},
-                       log=logging.getLogger(f"e2e.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params={},
+                               log=logging.getLogger(f"e2e.{flow}"))
 
 
 def party(erp: Any, code: str) -> dict[str, Any]:

@@ -34,8 +34,8 @@ TRYTON_VAT = "VAT 10%"
 
 
 def ctx(store: StateStore, erp: Any, sf: Any, run_id: str) -> FlowContext:
-    return FlowContext(flow="orders_sync", run_id=run_id, store=store, erp=erp, storefront=sf, params={},
-                       log=logging.getLogger("e2e.orders_sync"))
+    return FlowContext.for_run(flow="orders_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                               params={}, log=logging.getLogger("e2e.orders_sync"))
 
 
 def erp_with(connections: dict[str, dict[str, Any]], **extra: Any) -> Any:

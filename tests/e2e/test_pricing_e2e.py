@@ -32,8 +32,8 @@ class Notes:
 
 
 def run(flow: Any, store: StateStore, erp: Any, sf: Any, run_id: str, notifier: Any = None) -> RunSummary:
-    ctx = FlowContext(flow=flow.FLOW, run_id=run_id, store=store, erp=erp, storefront=sf, params={},
-                      log=logging.getLogger(f"e2e.{flow.FLOW}"), notifier=notifier)
+    ctx = FlowContext.for_run(flow=flow.FLOW, run_id=run_id, store=store, erp=erp, storefront=sf, params={},
+                              log=logging.getLogger(f"e2e.{flow.FLOW}"), notifier=notifier)
     return flow.run(ctx)
 
 

@@ -127,8 +127,8 @@ def tryton_free(erp: Any, sku: str, warehouses: list[int]) -> int:
 
 
 def run_inventory(store: StateStore, erp: Any, sf: Any, run_id: str, lmap: dict[str, str | None]) -> RunSummary:
-    ctx = FlowContext(flow="inventory_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                      params={"location_map": lmap}, log=logging.getLogger("e2e.inventory_sync"))
+    ctx = FlowContext.for_run(flow="inventory_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                              params={"location_map": lmap}, log=logging.getLogger("e2e.inventory_sync"))
     return inventory.run(ctx)
 
 
@@ -146,8 +146,8 @@ def test_two_warehouses_orders_a_fulfilment_a_kit_and_a_hand_edit_keep_the_store
     count_stock(erp, wh1, {"LAMP-1": 30, "BULB-1": 3})
     count_stock(erp, wh2, {"LAMP-1": 20, "BULB-1": 10})
     add_kit(erp, "DESK-KIT", "Desk kit", "45.00", {"LAMP-1": 1, "BULB-1": 2})
-    ctx = FlowContext(flow="catalog_sync", run_id="c1", store=store, erp=erp, storefront=sf, params={},
-                      log=logging.getLogger("e2e.catalog_sync"))
+    ctx = FlowContext.for_run(flow="catalog_sync", run_id="c1", store=store, erp=erp, storefront=sf,
+                              params={}, log=logging.getLogger("e2e.catalog_sync"))
     published = catalog.run(ctx)
     assert published.quarantined == 0 and {v["sku"] for p in sf.list_products() for v in p["variants"]} == {
         "LAMP-1", "BULB-1", "DESK-KIT"}, published.render()
@@ -197,7 +197,7 @@ def test_two_warehouses_orders_a_fulfilment_a_kit_and_a_hand_edit_keep_the_store
     for sku in ("LAMP-1", "BULB-1"):  # the store never sells more than Tryton has free
         assert sum(n for (s, _), n in expected.items() if s == sku) == tryton_free(erp, sku, [wh1, wh2])
     # the nightly drift check computes the same figures (over-allocation included): nothing differs
-    _, _, drift = inventory_drift.run_with_email(FlowContext(
+    _, _, drift = inventory_drift.run_with_email(FlowContext.for_run(
         flow="inventory_drift_check", run_id="d1", store=store, erp=erp, storefront=sf, params={"location_map": lmap},
         log=logging.getLogger("e2e.inventory_drift_check")))
     assert drift.compared >= 6 and sum(drift.counts.values()) == 0, drift.items

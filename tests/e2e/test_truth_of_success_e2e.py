@@ -24,8 +24,8 @@ pytestmark = pytest.mark.e2e
 
 
 def ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                       log=logging.getLogger(f"e2e.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=logging.getLogger(f"e2e.{flow}"))
 
 
 def drift(store: StateStore, erp: Any, sf: Any, run_id: str, location: str,

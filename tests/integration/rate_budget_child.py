@@ -32,8 +32,9 @@ def main(cfg: dict) -> None:
     storefront = build_storefront("sandbox", cfg["storefront_url"], cfg["token"], {"timeout": 5})
 
     def context(attempt: int) -> FlowContext:
-        ctx = FlowContext(flow=cfg["flow"], run_id=f"budget-{attempt}", store=store, erp=erp, storefront=storefront,
-                          params=dict(cfg.get("params") or {}), log=logging.getLogger(cfg["flow"]))
+        ctx = FlowContext.for_run(flow=cfg["flow"], run_id=f"budget-{attempt}", store=store, erp=erp,
+                                  storefront=storefront, params=dict(cfg.get("params") or {}),
+                                  log=logging.getLogger(cfg["flow"]))
         if cfg["mode"] == "own":  # the counterfactual: each process keeps to rps on its own
             erp.http.throttle = TokenBucket(cfg["rps"], burst=1)
         return ctx

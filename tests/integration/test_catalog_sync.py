@@ -18,8 +18,9 @@ SEED = {"seed": 7, "skus": 25, "customers": 10, "orders": 5}
 
 
 def run(store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> RunSummary:
-    return catalog.run(FlowContext(flow="catalog_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                                   params=params, log=logging.getLogger("test.catalog")))
+    return catalog.run(FlowContext.for_run(flow="catalog_sync", run_id=run_id, store=store, erp=erp,
+                                           storefront=sf, params=params,
+                                           log=logging.getLogger("test.catalog")))
 
 
 def products(sf: Any) -> dict[str, dict]:

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 def ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                       log=logging.getLogger(f"test.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=logging.getLogger(f"test.{flow}"))
 
 
 def test_a_run_conf_cannot_pin_the_clock_or_the_sleep(fresh, store, erp_adapter, storefront_adapter) -> None:

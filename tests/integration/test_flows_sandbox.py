@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 def ctx_for(
     flow: str, store: StateStore, erp: Any, storefront: Any, run_id: str, **params: Any
 ) -> FlowContext:
-    return FlowContext(
+    return FlowContext.for_run(
         flow=flow,
         run_id=run_id,
         store=store,

@@ -60,8 +60,8 @@ def world(fresh: Any) -> Iterator[World]:
 
 
 def run(flow_module: Any, flow: str, w: World, store: StateStore, run_id: str, **params: Any) -> RunSummary:
-    ctx = FlowContext(flow=flow, run_id=run_id, store=store, erp=w.erp, storefront=w.sf, params=params,
-                      log=logging.getLogger(f"test.{flow}"))
+    ctx = FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=w.erp, storefront=w.sf,
+                              params=params, log=logging.getLogger(f"test.{flow}"))
     return flow_module.run(ctx)
 
 

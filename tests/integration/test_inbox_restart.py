@@ -65,8 +65,8 @@ def test_the_receiver_restarted_mid_burst_loses_no_event(clean_sandbox, store, e
     assert named == Counter(paid)  # every paid order's event once: none lost, none stored twice
 
     # one event run: every named order into the ERP, exactly once
-    ctx = FlowContext(flow="orders_sync", run_id="restart-1", store=store, erp=erp_adapter,
-                      storefront=storefront_adapter, params={}, log=logging.getLogger("test.restart"))
+    ctx = FlowContext.for_run(flow="orders_sync", run_id="restart-1", store=store, erp=erp_adapter,
+                              storefront=storefront_adapter, params={}, log=logging.getLogger("test.restart"))
     summary = events.orders_from_inbox(ctx)
     assert summary.done == len(paid), summary.render()
     refs = Counter(str(o.get("external_ref")) for o in erp_adapter.list_sales_orders())

@@ -44,8 +44,8 @@ def store() -> StateStore:
 
 
 def ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                       log=logging.getLogger(f"test.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=logging.getLogger(f"test.{flow}"))
 
 
 def set_calls(sb: Any) -> int:

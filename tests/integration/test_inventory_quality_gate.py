@@ -34,8 +34,8 @@ def sb(seeded: Any) -> Any:
 
 
 def ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str, **params: Any) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
-                       log=logging.getLogger(f"test.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params=params,
+                               log=logging.getLogger(f"test.{flow}"))
 
 
 def set_erp_stock(sb: Any, key: str, **fields: Any) -> None:

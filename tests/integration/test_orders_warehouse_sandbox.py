@@ -26,8 +26,8 @@ def erp_with(sb: Any, **extra: Any) -> Any:
 
 
 def ctx(store: StateStore, erp: Any, sf: Any, run_id: str) -> FlowContext:
-    return FlowContext(flow="orders_sync", run_id=run_id, store=store, erp=erp, storefront=sf, params={},
-                       log=logging.getLogger("test.orders_sync"))
+    return FlowContext.for_run(flow="orders_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                               params={}, log=logging.getLogger("test.orders_sync"))
 
 
 def checkout(sb: Any, sku: str, **extra: Any) -> dict[str, Any]:

@@ -38,8 +38,8 @@ class Notes:
 def run(store: StateStore, erp: Any, sf: Any, run_id: str, notifier: Any = None, now: str = NOW,
         **params: Any) -> RunSummary:
     """One run with the flow's clock pinned at ``now`` (the test seam is ``pricing.clock``, not a Param)."""
-    ctx = FlowContext(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
-                      params=params, log=logging.getLogger("test.pricing"))
+    ctx = FlowContext.for_run(flow="pricing_sync", run_id=run_id, store=store, erp=erp, storefront=sf,
+                              params=params, log=logging.getLogger("test.pricing"))
     ctx.notifier = notifier
     with mock.patch.object(pricing, "clock", lambda: parse_cursor(now)):
         return pricing.run(ctx)

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def _ctx(flow: str, store: StateStore, erp, storefront) -> FlowContext:
-    return FlowContext(flow=flow, run_id="run-1", store=store, erp=erp, storefront=storefront, params={},
-                       log=logging.getLogger(f"test.{flow}"))
+    return FlowContext.for_run(flow=flow, run_id="run-1", store=store, erp=erp, storefront=storefront,
+                               params={}, log=logging.getLogger(f"test.{flow}"))
 
 
 @pytest.mark.parametrize("flow", [customers, orders], ids=["customers_sync", "orders_sync"])

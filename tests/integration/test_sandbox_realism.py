@@ -32,8 +32,8 @@ def make_up_erp_extra() -> dict[str, Any]:
 
 
 def ctx(flow: str, store: StateStore, erp: Any, sf: Any, run_id: str) -> FlowContext:
-    return FlowContext(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params={},
-                       log=logging.getLogger(f"test.{flow}"), run_type="manual")
+    return FlowContext.for_run(flow=flow, run_id=run_id, store=store, erp=erp, storefront=sf, params={},
+                               log=logging.getLogger(f"test.{flow}"), run_type="manual")
 
 
 def checkout(sb: Any, sku: str, qty: int, **extra: Any) -> dict[str, Any]:

@@ -207,7 +207,9 @@ def make_ctx(
     run_id: str = "run-1",
     **params: Any,
 ) -> Any:
-    """A FlowContext over the doubles and a real state store."""
+    """A FlowContext over the doubles and a real state store, constructed directly (not
+    ``FlowContext.for_run``): the doubles have no HTTP client to give a breaker or a throttle, and
+    no test over them reads the log. Tests of breakers, budgets or masking build with ``for_run``."""
     import logging
 
     from erpsync.flows.base import FlowContext

@@ -37,8 +37,8 @@ def test_flow_log_and_dead_letter_reason_hold_no_email_but_the_payload_does(
 ) -> None:
     with StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}") as store:
         store.migrate()
-        ctx = FlowContext(flow="orders_sync", run_id="r1", store=store, erp=None, storefront=None,  # type: ignore[arg-type]
-                          params={}, log=logging.getLogger("test.pii.orders_sync"))
+        ctx = FlowContext.for_run(flow="orders_sync", run_id="r1", store=store, erp=None, storefront=None,  # type: ignore[arg-type]
+                                  params={}, log=logging.getLogger("test.pii.orders_sync"))
         summary = RunSummary(flow="orders_sync", run_id="r1")
         payload = {"id": "O1", "email": "jane.doe@example.com"}
         with caplog.at_level(logging.INFO, logger="test.pii.orders_sync"):

@@ -12,11 +12,12 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from erpsync.errors import ConfigError, ErpsyncError, PermanentError, UnknownOutcomeError
 from erpsync.model import Record
+from erpsync.reliability import protect
 from erpsync.runctx import NOT_REPLAYED as NOT_REPLAYED  # re-exported: callers keep importing them from here
 from erpsync.runctx import NOT_REPLAYED_CLOSE as NOT_REPLAYED_CLOSE
 from erpsync.runctx import REPLAY_HINT as REPLAY_HINT
@@ -25,7 +26,12 @@ from erpsync.runctx import RunContext, RunSummary
 from erpsync.runctx import dead_letter as dead_letter
 from erpsync.runctx import payload_hash as payload_hash
 from erpsync.runctx import reason_key as reason_key
+from erpsync.state.redact import mask_personal_data_in
 from erpsync.state.repos.cursors import HighWater, format_time, parse_time
+
+if TYPE_CHECKING:
+    from erpsync.connectors.base import ErpAdapter, StorefrontAdapter
+    from erpsync.state import StateStore
 
 DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_WRITE_ATTEMPTS = 3
@@ -35,9 +41,51 @@ QUALITY_CHUNK = 5000
 
 @dataclass(slots=True)
 class FlowContext(RunContext):
-    """Everything a flow needs (``erpsync.runctx.RunContext``) plus the quality gate of its batches
-    and, on construction, its adapters' breakers and throttles and the masked log; built by
-    ``erpsync_airflow.runtime.flow_context`` or by tests."""
+    """Everything a flow needs (``erpsync.runctx.RunContext``) plus the quality gate of its batches.
+
+    A plain dataclass: constructing one attaches nothing. A run's context comes from
+    :meth:`for_run` (a context derived from it, from :meth:`derive`), which also gives its
+    adapters their breakers and throttles and masks its log. Only a test of logic that has no HTTP
+    adapter and no log to mask constructs one directly: it then runs without breaker, throttle or
+    masking."""
+
+    @classmethod
+    def for_run(
+        cls,
+        flow: str,
+        run_id: str,
+        store: StateStore,
+        erp: ErpAdapter,
+        storefront: StorefrontAdapter,
+        **options: Any,
+    ) -> FlowContext:
+        """The context of one run of ``flow``: the one place a run is built (the Airflow task, the
+        CLI, the console, replay, migration, the worker threads of ``flows.concurrent``, and the
+        tests and benchmarks that run a flow the way production does). Explicitly, in this order:
+
+        1. construct the plain context (``options``: its other fields, ``params``, ``log``,
+           ``interval_start``/``interval_end``, ``run_type``, ``notifier``...);
+        2. attach the reliability layer (``erpsync.reliability.protect``): every HTTP-backed
+           adapter gets its system's circuit breaker, whose state every process shares through
+           ``store``, and its rate budget's throttle. It comes after step 1 because it reads the
+           breaker settings and rate caps from ``params`` and sends breaker e-mails to
+           ``notifier`` (else ``log``). An adapter already protected on this store keeps its
+           breaker: building a second context over the same adapters changes nothing;
+        3. mask personal data in ``log`` (``erpsync.state.redact``): no e-mail address or phone
+           number in a task log, whatever code writes the line (a second call adds nothing).
+        """
+        ctx = cls(flow=flow, run_id=run_id, store=store, erp=erp, storefront=storefront, **options)
+        protect(ctx)
+        mask_personal_data_in(ctx.log)
+        return ctx
+
+    def derive(self, **changes: Any) -> FlowContext:
+        """This context with ``changes`` (another flow or run id, more params, forked adapters),
+        built again through :meth:`for_run`: new adapters get their breakers and throttles, which
+        ``dataclasses.replace`` would not give them. Every other field is the same object (the
+        list of quality reports included)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        return type(self).for_run(**{**current, **changes})
 
     def gate(
         self,
@@ -73,14 +121,6 @@ class FlowContext(RunContext):
                 batch = []
         if batch:
             yield from run_gate(self, entity, batch, summary, mapper=mapper, key=key, synced=synced)
-
-    def __post_init__(self) -> None:
-        # every HTTP-backed adapter gets its system's circuit breaker, shared through the store
-        from erpsync.reliability import protect
-        from erpsync.state.redact import mask_personal_data_in
-
-        protect(self)
-        mask_personal_data_in(self.log)  # no e-mail or phone number in a task log
 
 
 #: a run that read at least MIN_COMPARED_BATCH records and compared fewer than this share of them

@@ -19,7 +19,6 @@ the adapter when it has one).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -82,7 +81,8 @@ class LookAhead:
         wctx = getattr(self._local, "ctx", None)
         if wctx is None:
             ctx = self.ctx
-            wctx = dataclasses.replace(ctx, erp=fork_adapter(ctx.erp), storefront=fork_adapter(ctx.storefront))
+            # built again (not dataclasses.replace): the forked adapters get their breakers and throttles
+            wctx = ctx.derive(erp=fork_adapter(ctx.erp), storefront=fork_adapter(ctx.storefront))
             self._local.ctx = wctx
             with self._lock:
                 self._contexts.append(wctx)

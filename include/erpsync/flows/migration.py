@@ -22,7 +22,6 @@ rate budget of each system (params ``erp_rps`` / ``storefront_rps``, ``erpsync.r
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -505,8 +504,8 @@ def run_job(
         return job
     job = jobs.claim(job.id, owner, force=force or owner_is_gone(job.owner))
     entity = ENTITIES[job.entity]
-    ctx = dataclasses.replace(base, flow=entity.flow, run_id=f"migration:{job.id}",
-                              params={**DEFAULT_PARAMS, **base.params, **job.params})
+    ctx = base.derive(flow=entity.flow, run_id=f"migration:{job.id}",
+                      params={**DEFAULT_PARAMS, **base.params, **job.params})
     apply_budget(ctx)
     started = clock()
     progress = Progress(job.total, job.processed, job.processed, started)

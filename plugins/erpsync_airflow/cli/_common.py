@@ -122,7 +122,8 @@ def safe_output() -> Iterator[None]:
 
 
 def flow_context(flow: str, params: dict[str, Any] | None = None):
-    """A FlowContext for a command run from a terminal: adapters from the same Connections."""
+    """A FlowContext for a command run from a terminal: adapters from the same Connections, with
+    their breakers and throttles and a masked log (``FlowContext.for_run``), like a task's."""
     import datetime as dt
     import logging
 
@@ -130,7 +131,7 @@ def flow_context(flow: str, params: dict[str, Any] | None = None):
     from erpsync_airflow.hooks import ErpHook, StorefrontHook
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    return FlowContext(
+    return FlowContext.for_run(
         flow=flow,
         run_id=f"cli__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}",
         store=store(),
