@@ -39,95 +39,25 @@ import contextlib
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from benchmarks._celery_stack import Stack, celery_env
+
 DESCRIPTION = "orders_sync on 1 vs 2 Celery workers against an ERP limit one worker cannot fill"
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: Redis DB 11 (`make up-celery` uses 12, the scale-out test 13); the queue is the run's own too
 BROKER_URL = "redis://127.0.0.1:6379/11"
 WORKERS = ("bench-worker-1", "bench-worker-2")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Stack:
-    """The Airflow components as child processes (each in its own session), logs under ``logs``."""
-
-    def __init__(self, env: dict[str, str], meta_dsn: str, logs: Path) -> None:
-        self.env, self.meta_dsn, self.logs = env, meta_dsn, logs
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, *args: str, **extra: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as out:
-            self.procs[name] = subprocess.Popen(
-                ["airflow", *args], env={**self.env, **extra}, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.logs)
-
-    def start_worker(self, name: str) -> None:
-        self.start(name, "celery", "worker", "--concurrency", "1", "--queues",
-                   self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"], "--celery-hostname", f"{name}@%h",
-                   ERPSYNC_WORKER_NAME=name, AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()))
-        log = self.logs / f"{name}.log"
-        limit = time.monotonic() + 120  # Celery logs "<name> ready." once it consumes the queue
-        while time.monotonic() < limit and not (log.exists() and " ready." in log.read_text(errors="replace")):
-            if self.procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(1)
-
-    def run(self, *args: str, timeout: float = 400) -> str:
-        done = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                              cwd=self.logs)
-        if done.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)}: {done.stderr[-3000:]}")
-        return done.stdout
-
-    def sql(self, query: str, *params: Any) -> list[tuple]:
-        with psycopg.connect(self.meta_dsn, autocommit=True) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
-
-    def wait(self, what: str, predicate: Callable[[], Any], timeout: float, step: float = 1.0) -> Any:
-        limit = time.monotonic() + timeout
-        while time.monotonic() < limit:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(step)
-        tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in sorted(self.logs.glob("*.log")))
-        raise RuntimeError(f"{what}: not within {timeout:.0f} s (logs in {self.logs})\n{tails}")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -156,49 +86,12 @@ def _connections(sb: Any, state_url: str, rps: float) -> dict[str, str]:
 
 
 def _env(root: Path, meta_url: str, state_url: str, sb: Any, a: argparse.Namespace) -> dict[str, str]:
-    port = _free_port()
-    meta = meta_url.split("://", 1)[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ERPSYNC_"))}
-    env.update({
-        "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
-        "AIRFLOW_HOME": str(root / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "erpsync_airflow.worker.hostname",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{meta}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{meta}",
-        "AIRFLOW__CELERY__BROKER_URL": BROKER_URL,
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"erpsync-bench-{uuid.uuid4().hex[:8]}",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
-        "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "ERPSYNC_HOME": str(root / "erpsync"),
-        "ERPSYNC_STATE_URL": state_url,
-        "ERPSYNC_PARTITIONS_ORDERS_SYNC": str(a.partitions),
-        # no sweep during the benchmark: only its own manual runs write (a daily cron, far away)
-        "ERPSYNC_SWEEP_CRON_ORDERS_SYNC": "0 3 * * *",
-        **_connections(sb, state_url.replace("postgresql://", "postgresql+psycopg://", 1), a.rps),
-    })
-    return env
-
-
-def _healthy(env: dict[str, str]) -> bool:
-    try:
-        with urllib.request.urlopen(f"{env['AIRFLOW__API__BASE_URL']}/api/v2/monitor/health", timeout=3) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    return celery_env(root, meta_url, state_url, _connections(sb, state_url.replace(
+        "postgresql://", "postgresql+psycopg://", 1), a.rps), broker_url=BROKER_URL, queue_prefix="erpsync-bench-",
+        drop=("AIRFLOW", "ERPSYNC_"), extra={
+            "ERPSYNC_PARTITIONS_ORDERS_SYNC": str(a.partitions),
+            # no sweep during the benchmark: only its own manual runs write (a daily cron, far away)
+            "ERPSYNC_SWEEP_CRON_ORDERS_SYNC": "0 3 * * *"})
 
 
 def _requests(stats: dict[str, Any]) -> int:
@@ -307,17 +200,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
         env = _env(root, meta_url, store_url, sb, a)
         stack = Stack(env, meta_url, root / "logs")
         try:
-            stack.run("db", "migrate")
-            done = subprocess.run([sys.executable, "-m", "erpsync_airflow.cli", "pools", "sync"], env=env,
-                                  capture_output=True, text=True, timeout=300, cwd=root / "logs")
-            if done.returncode != 0:
-                raise RuntimeError(done.stderr[-3000:])
-            for component in ("scheduler", "dag-processor", "api-server"):
-                stack.start(component, component)
-            stack.wait("the API server healthy", lambda: _healthy(env), 240, step=2)
-            stack.start_worker(WORKERS[0])
-            stack.wait("orders_sync registered",
-                       lambda: stack.sql("SELECT 1 FROM dag WHERE dag_id = 'orders_sync'"), 240)
+            stack.boot(WORKERS[:1], ["orders_sync"])
             stack.sql("UPDATE dag SET is_paused = false WHERE dag_id = 'orders_sync'")
             # every ERP API call is slow; beyond the limit the ERP answers 429
             sb.set_faults("erp", latency_ms=a.latency_ms, jitter_ms=a.latency_ms / 10, paths=["/api/"],

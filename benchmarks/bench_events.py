@@ -13,36 +13,38 @@ Prints the step table; about 3-4 minutes on a 2-core machine (most of it startin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import shutil
 import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks._airflow import (
+    await_receiver,
+    free_port,
+    get_json,
+    standalone,
+    start_airflow,
+    stop_group,
+    wait_for,
+    workspace,
+)
+
 DESCRIPTION = "webhook -> inbox -> triggerer -> scheduler -> task -> ERP write, real Airflow (issue 21)"
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 SECRET = "whsec-bench-events"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(home: Path, dags: Path, port: int, sb: Any, sweep: str, preload: str,
@@ -82,29 +84,11 @@ def _env(home: Path, dags: Path, port: int, sb: Any, sweep: str, preload: str,
     return env
 
 
-def _get(url: str, timeout: float = 3) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read() or b"null")
-
-
 def _post(url: str, body: Any, method: str = "POST") -> Any:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read() or b"null")
-
-
-def _wait(what: str, predicate: Any, timeout: float, log: Path, step: float = 1.0) -> None:
-    limit = time.monotonic() + timeout
-    while time.monotonic() < limit:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(step)
-    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-    raise RuntimeError(f"{what} not within {timeout:.0f} s; log tail:\n{tail}")
 
 
 def _ts(value: Any) -> float | None:
@@ -141,34 +125,14 @@ def import_costs() -> list[dict[str, Any]]:
 
 def run(orders: int, rate: float, sweep: str, preload: str = "on") -> list[dict[str, Any]]:
     from erpsync.connectors.sandbox_erp import SandboxErpAdapter
-    from erpsync.sandbox.launcher import start_sandbox
 
-    tmp = Path(tempfile.mkdtemp(prefix="erpsync-bench-events-"))
-    home, dags = tmp / "airflow", tmp / "dags"
-    home.mkdir()
-    dags.mkdir()
-    shutil.copy(REPO / "dags" / "orders_sync.py", dags / "orders_sync.py")
-    sb = start_sandbox(log_dir=tmp, seed=42, skus=60, locations=3, customers=150, orders=20,
-                       default_warehouse="MAIN")
-    port = _free_port()
-    env = _env(home, dags, port, sb, sweep, preload)
-    log = tmp / "standalone.log"
-    proc = None
-    try:
-        started = time.monotonic()
-        with log.open("wb") as out:
-            proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=tmp)
-        _wait("airflow standalone healthy",
-              lambda: _get(f"http://127.0.0.1:{port}/api/v2/monitor/health")["scheduler"]["status"] == "healthy",
-              240, log)
-        subprocess.run(["erpsync", "pools", "sync"], env=env, check=True, capture_output=True, cwd=tmp)
-        receiver = f"http://127.0.0.1:{port}/erpsync-webhooks"
-        _wait("webhook receiver on the API server", lambda: "inbox" in _get(f"{receiver}/stats"), 60, log)
+    port = free_port()
+    with workspace("erpsync-bench-events-", "orders_sync.py") as (tmp, home, dags, sb), \
+            standalone(_env(home, dags, port, sb, sweep, preload), port, tmp) as (receiver, boot):
+        log = tmp / "standalone.log"
         _post(f"{sb.storefront_url}/_admin/webhooks",
               {"url": f"{receiver}/storefront", "secret": SECRET, "events": ["order.paid"]})
         erp = SandboxErpAdapter(sb.erp_url, sb.erp_user, sb.erp_password, timeout=10)
-        boot = time.monotonic() - started
 
         first_seen: dict[str, float] = {}
         stop = threading.Event()
@@ -192,11 +156,8 @@ def run(orders: int, rate: float, sweep: str, preload: str = "on") -> list[dict[
             return dict(first_seen)
 
         # warm-up: the DAG parsed, its watcher running in the triggerer, one order through
-        for warm_seed in range(1, 50):
-            warm = _post(f"{sb.storefront_url}/_admin/orders/generate", {"count": 1, "seed": warm_seed})["orders"][0]
-            if _storefront_paid(sb, warm):
-                break
-        _wait("warm-up order in the ERP", lambda: warm in written(), 240, log, step=0.5)
+        warm = _paid_order(sb)
+        wait_for("warm-up order in the ERP", lambda: warm in written(), 240, log, step=0.5)
 
         placed: dict[str, float] = {}
         seed = 1000
@@ -216,18 +177,15 @@ def run(orders: int, rate: float, sweep: str, preload: str = "on") -> list[dict[
             time.sleep(0.5)
         stop.set()
         return _table(home, paid, placed, seen, boot)
-    finally:
-        if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)  # our own standalone and its children
-                proc.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        sb.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _paid_order(sb: Any) -> str:
+    """A new store order that is paid (about 1 in 10 generated is not: those are never sent)."""
+    for warm_seed in range(1, 50):
+        oid = _post(f"{sb.storefront_url}/_admin/orders/generate", {"count": 1, "seed": warm_seed})["orders"][0]
+        if _storefront_paid(sb, oid):
+            break
+    return oid
 
 
 def _storefront_paid(sb: Any, oid: str) -> bool:
@@ -309,23 +267,15 @@ def run_stock(changes: int, rate: float, preload: str = "on") -> list[dict[str, 
     from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
     from erpsync.flows import inventory
     from erpsync.flows.base import FlowContext
-    from erpsync.sandbox.launcher import start_sandbox
     from erpsync.state import StateStore
     from erpsync.state.inventory import InventoryState
 
-    tmp = Path(tempfile.mkdtemp(prefix="erpsync-bench-stock-"))
-    home, dags = tmp / "airflow", tmp / "dags"
-    home.mkdir()
-    dags.mkdir()
-    shutil.copy(REPO / "dags" / "inventory_fast_lane.py", dags / "inventory_fast_lane.py")
-    sb = start_sandbox(log_dir=tmp, seed=42, skus=60, locations=3, customers=150, orders=20,
-                       default_warehouse="MAIN")
-    port = _free_port()
-    log = tmp / "standalone.log"
-    proc = None
-    erp = SandboxErpAdapter(sb.erp_url, sb.erp_user, sb.erp_password, timeout=10)
-    storefront = SandboxStorefrontAdapter(sb.storefront_url, sb.token, timeout=10)
-    try:
+    port = free_port()
+    with workspace("erpsync-bench-stock-", "inventory_fast_lane.py") as (tmp, home, dags, sb), \
+            contextlib.ExitStack() as airflow:
+        log = tmp / "standalone.log"
+        erp = SandboxErpAdapter(sb.erp_url, sb.erp_user, sb.erp_password, timeout=10)
+        storefront = SandboxStorefrontAdapter(sb.storefront_url, sb.token, timeout=10)
         # what inventory_sync leaves: the items and the store's SKUs known, the store levelled
         (home / "erpsync").mkdir()
         store = StateStore.from_url(f"sqlite:///{home / 'erpsync' / 'state.db'}")
@@ -340,19 +290,9 @@ def run_stock(changes: int, rate: float, preload: str = "on") -> list[dict[str, 
         env = _env(home, dags, port, sb, "*/15 * * * *", preload, {
             "ERPSYNC_WEBHOOK_SECRET_ERP": ERP_SECRET, "ERPSYNC_FAST_LANE_SKUS": ",".join(hot),
             "ERPSYNC_FAST_LANE_BUDGET_SECONDS": "0"})
-        started = time.monotonic()
-        with log.open("wb") as out:
-            proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=tmp)
-        _wait("airflow standalone healthy",
-              lambda: _get(f"http://127.0.0.1:{port}/api/v2/monitor/health")["scheduler"]["status"] == "healthy",
-              240, log)
-        subprocess.run(["erpsync", "pools", "sync"], env=env, check=True, capture_output=True, cwd=tmp)
-        receiver = f"http://127.0.0.1:{port}/erpsync-webhooks"
-        _wait("webhook receiver on the API server", lambda: "inbox" in _get(f"{receiver}/stats"), 60, log)
+        receiver, boot = airflow.enter_context(standalone(env, port, tmp))  # stopped first on the way out
         _post(f"{sb.erp_url}/_admin/webhooks", {"url": f"{receiver}/erp", "secret": ERP_SECRET,
                                                  "events": ["stock.changed"]})
-        boot = time.monotonic() - started
 
         def available() -> dict[str, int]:
             return {r["sku"]: int(r["available"]) for r in storefront.inventory_for(hot)
@@ -368,8 +308,8 @@ def run_stock(changes: int, rate: float, preload: str = "on") -> list[dict[str, 
         for sku in hot:
             set_stock(sku, BASE_ON_HAND)
         assert all(v < BASE_ON_HAND - 100 for v in before.values()), before  # the seed holds less
-        _wait("warm-up levels in the store (the first event run)",
-              lambda: all(v > BASE_ON_HAND - 100 for v in available().values()), 300, log, step=0.5)
+        wait_for("warm-up levels in the store (the first event run)",
+                 lambda: all(v > BASE_ON_HAND - 100 for v in available().values()), 300, log, step=0.5)
         time.sleep(3)
         offset = {k: BASE_ON_HAND - v for k, v in available().items()}
 
@@ -404,18 +344,6 @@ def run_stock(changes: int, rate: float, preload: str = "on") -> list[dict[str, 
             time.sleep(0.5)
         stop.set()
         return _stock_table(home, targets, seen, boot, t0)
-    finally:
-        if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)  # our own standalone and its children
-                proc.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        sb.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _stock_table(home: Path, targets: list[tuple[str, int, float]], seen: dict[int, float], boot: float,
@@ -490,56 +418,37 @@ def run_restart(orders: int, rate: float, sweep: str) -> list[dict[str, Any]]:
     consumed after it. Airflow runs as separate processes (not ``airflow standalone``) so each can
     be restarted alone."""
     from erpsync.connectors.sandbox_erp import SandboxErpAdapter
-    from erpsync.sandbox.launcher import start_sandbox
 
-    tmp = Path(tempfile.mkdtemp(prefix="erpsync-bench-restart-"))
-    home, dags = tmp / "airflow", tmp / "dags"
-    home.mkdir()
-    dags.mkdir()
-    shutil.copy(REPO / "dags" / "orders_sync.py", dags / "orders_sync.py")
-    sb = start_sandbox(log_dir=tmp, seed=42, skus=60, locations=3, customers=150, orders=20,
-                       default_warehouse="MAIN")
-    port = _free_port()
-    env = _env(home, dags, port, sb, sweep, "on", {"AIRFLOW__API_AUTH__JWT_SECRET": "bench-restart-jwt-secret"})
+    port = free_port()
     procs: dict[str, subprocess.Popen] = {}
-    logs = {c: tmp / f"{c}.log" for c in COMPONENTS}
-
-    def start(component: str) -> None:
-        with logs[component].open("ab") as out:
-            procs[component] = subprocess.Popen(["airflow", component], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=tmp)
 
     def stop(component: str) -> None:
-        proc = procs.pop(component)
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the component and the processes it forked
-            proc.wait(timeout=60)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_group(procs.pop(component), timeout=60)  # the component and the processes it forked
 
-    receiver = f"http://127.0.0.1:{port}/erpsync-webhooks"
-    try:
+    def stop_all() -> None:
+        for c in list(procs):
+            stop(c)
+
+    with workspace("erpsync-bench-restart-", "orders_sync.py") as (tmp, home, dags, sb), \
+            contextlib.ExitStack() as airflow:
+        env = _env(home, dags, port, sb, sweep, "on", {"AIRFLOW__API_AUTH__JWT_SECRET": "bench-restart-jwt-secret"})
+        logs = {c: tmp / f"{c}.log" for c in COMPONENTS}
+
+        def start(component: str) -> None:
+            procs[component] = start_airflow([component], env, logs[component], tmp)
+
+        airflow.callback(stop_all)  # the components stopped before the sandbox
         subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True, cwd=tmp)
         for c in COMPONENTS:
             start(c)
-        _wait("the scheduler healthy",
-              lambda: _get(f"http://127.0.0.1:{port}/api/v2/monitor/health")["scheduler"]["status"] == "healthy",
-              300, logs["scheduler"])
-        subprocess.run(["erpsync", "pools", "sync"], env=env, check=True, capture_output=True, cwd=tmp)
-        _wait("webhook receiver on the API server", lambda: "inbox" in _get(f"{receiver}/stats"), 60,
-              logs["api-server"])
+        receiver = await_receiver(env, port, logs["scheduler"], tmp, health_timeout=300,
+                                  receiver_log=logs["api-server"])
         _post(f"{sb.storefront_url}/_admin/webhooks",
               {"url": f"{receiver}/storefront", "secret": SECRET, "events": ["order.paid"]})
         erp = SandboxErpAdapter(sb.erp_url, sb.erp_user, sb.erp_password, timeout=10)
-        for warm_seed in range(1, 50):  # warm-up: the DAG parsed and its watcher running
-            warm = _post(f"{sb.storefront_url}/_admin/orders/generate", {"count": 1, "seed": warm_seed})["orders"][0]
-            if _storefront_paid(sb, warm):
-                break
-        _wait("warm-up order in the ERP", lambda: erp.find_sales_order(warm) is not None, 300,
-              logs["scheduler"], step=0.5)
+        warm = _paid_order(sb)  # warm-up: the DAG parsed and its watcher running
+        wait_for("warm-up order in the ERP", lambda: erp.find_sales_order(warm) is not None, 300,
+                 logs["scheduler"], step=0.5)
 
         placed: list[str] = []
         down: dict[str, float] = {}
@@ -555,8 +464,8 @@ def run_restart(orders: int, rate: float, sweep: str) -> list[dict[str, Any]]:
                 stop(component)
                 start(component)
                 if component == "api-server":  # away until the receiver answers again
-                    _wait("receiver back", lambda: "inbox" in _get(f"{receiver}/stats"), 300, logs[component],
-                          step=0.2)
+                    wait_for("receiver back", lambda: "inbox" in get_json(f"{receiver}/stats"), 300,
+                             logs[component], step=0.2)
                 down[component] = time.time() - stopped
 
         restarts = threading.Thread(target=restarter, daemon=True)
@@ -580,13 +489,8 @@ def run_restart(orders: int, rate: float, sweep: str) -> list[dict[str, Any]]:
                 break
             time.sleep(2)
         done_at = time.time() - t0
-        sender = _get(f"{sb.storefront_url}/_admin/webhooks")["counts"]
+        sender = get_json(f"{sb.storefront_url}/_admin/webhooks")["counts"]
         return _restart_table(home, paid, refs, sender, down, burst, done_at)
-    finally:
-        for c in list(procs):
-            stop(c)
-        sb.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _restart_table(home: Path, paid: list[str], refs: dict[str, int], sender: dict[str, int],
