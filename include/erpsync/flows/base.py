@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from erpsync.errors import ConfigError, ErpsyncError, PermanentError, UnknownOutcomeError
+from erpsync.errors import ConfigError, ErpsyncError, PermanentError, TransientError, UnknownOutcomeError
 from erpsync.model import Record
 from erpsync.reliability import protect
 from erpsync.runctx import NOT_REPLAYED as NOT_REPLAYED  # re-exported: callers keep importing them from here
@@ -28,6 +28,7 @@ from erpsync.runctx import payload_hash as payload_hash
 from erpsync.runctx import reason_key as reason_key
 from erpsync.state.redact import mask_personal_data_in
 from erpsync.state.repos.cursors import HighWater, format_time, parse_time
+from erpsync.state.repos.ledger import Claim, claim_token
 
 if TYPE_CHECKING:
     from erpsync.connectors.base import ErpAdapter, StorefrontAdapter
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_WRITE_ATTEMPTS = 3
+#: a writer waiting for another's claim on the same key polls after this, doubling up to the max
+CLAIM_POLL_FIRST_SECONDS = 0.05
+CLAIM_POLL_MAX_SECONDS = 1.0
 #: records validated together by the quality gate (each chunk is a batch for the failure share)
 QUALITY_CHUNK = 5000
 
@@ -380,28 +384,113 @@ def idempotent_write(
     system: str = "erp",
     bind: Callable[[str], None] | None = None,
 ) -> WriteResult:
-    """Write once per ``key``: ledger_begin -> (look up if an earlier try may have written) ->
-    write -> ledger_complete, with an audit row per attempt.
+    """Write once per ``key``: claim the key's ledger row -> (look up if an earlier try may have
+    written) -> write -> ledger_complete, with an audit row per attempt.
 
     * a ``done`` ledger row: nothing is written, its result is returned;
     * a ``pending`` or ``failed`` row left by an earlier try, or an ``UnknownOutcomeError`` now:
       ``lookup`` by the key first; only if the target has nothing is the write sent (again);
+    * another writer sending the same key right now (another partition, an overlapping or replay
+      run, another worker, another thread): only one holds the key's claim (``claimed_by``, for
+      ``ERPSYNC_LEDGER_LEASE_SECONDS``, taken in one state-store transaction:
+      ``LedgerRepository.claim``). The other waits, polling with a short backoff, up to
+      ``ERPSYNC_LEDGER_WAIT_SECONDS``: once the row is done, its result is returned (nothing
+      written); a claim given up (the holder failed) or whose lease ran out (the holder crashed)
+      is taken over as "maybe written" (look up first). Still held after the wait:
+      ``TransientError``, the record is kept for the next try (never skipped);
     * ``PermanentError``: the ledger row is marked failed and the error propagates (dead letter);
-    * ``TransientError`` after the adapter's own retries: propagates, the row stays pending, so the
-      next try looks up before writing.
+    * ``TransientError`` after the adapter's own retries: propagates, the row stays pending (its
+      claim given up), so the next try looks up before writing.
 
     ``bind(ref)``, when given, records the result (the cross-reference, typically) in the same
     state-store transaction as the ledger's completion and its audit row: one commit, and never
     a completed write without its cross-reference.
     """
-    store = ctx.store
-    earlier = store.ledger_get(key)
-    entry = store.ledger_begin(key, ctx.flow, system, request_hash=payload_hash(payload))
-    if entry.status == "done" and _names_a_record(entry.result_ref):
+    claim = _claim_key(ctx, key, system, payload)
+    if not claim.mine:  # done, by an earlier try or by the writer this one waited for
+        ref = claim.entry.result_ref
+        if not _names_a_record(ref):  # pragma: no cover - claim() returns "done" only for a real id
+            raise AssertionError(f"ledger {key!r}: done without a result")
         if bind is not None:
-            bind(entry.result_ref)
-        return WriteResult(entry.result_ref, created=False)
-    maybe_written = earlier is not None
+            bind(ref)
+        return WriteResult(ref, created=False)
+    token = claim.entry.claimed_by or ""
+    try:
+        return _write_claimed(
+            ctx, key=key, entity=entity, external_id=external_id, operation=operation, payload=payload,
+            write=write, ref_of=ref_of, lookup=lookup, system=system, bind=bind,
+            maybe_written=claim.outcome == "taken",
+        )
+    except BaseException:
+        _release_claim(ctx, key, token)
+        raise
+
+
+def _claim_key(ctx: FlowContext, key: str, system: str, payload: dict[str, Any]) -> Claim:
+    """The key's claim for a new writer, or its ``done`` row; waits (bounded) while another
+    writer holds a live claim on it (``idempotent_write``)."""
+    from erpsync import config as settings
+
+    lease, wait = settings.ledger_lease_seconds(), settings.ledger_wait_seconds()
+    token = claim_token()
+    deadline = time.monotonic() + wait
+    pause = CLAIM_POLL_FIRST_SECONDS
+    waited = False
+    while True:
+        claim = ctx.store.ledger.claim(
+            key, ctx.flow, system, request_hash=payload_hash(payload), token=token, lease_seconds=lease,
+            is_result=_names_a_record,
+        )
+        if claim.outcome != "held":
+            if waited:
+                ctx.log.info("%s: the other writer's claim ended (%s)", key, claim.outcome)
+            return claim
+        left = deadline - time.monotonic()
+        holder, until = claim.entry.claimed_by, claim.entry.lease_until
+        if left <= 0:
+            raise TransientError(
+                f"{key}: another writer ({holder}) is writing it, its claim runs until "
+                f"{until.isoformat() if until else '?'}; waited {wait} s (ERPSYNC_LEDGER_WAIT_SECONDS) "
+                "for it to finish. Nothing was written; the record is kept for the next try, which "
+                "takes the write over (looking the record up first) if that writer crashed and its "
+                "lease (ERPSYNC_LEDGER_LEASE_SECONDS) ran out",
+                system=system,
+            )
+        if not waited:
+            ctx.log.info("%s: another writer (%s) is writing it; waiting up to %d s", key, holder, wait)
+            waited = True
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, CLAIM_POLL_MAX_SECONDS)
+
+
+def _release_claim(ctx: FlowContext, key: str, token: str) -> None:
+    """Give up the key's claim after a failed write, so a waiting writer goes on at once; a
+    failure here is logged, not raised (the write's own error is what the caller must see; the
+    lease still runs out)."""
+    try:
+        ctx.store.ledger.release(key, token)
+    except Exception:
+        ctx.log.warning("%s: could not give up the claim (it ends with its lease)", key, exc_info=True)
+
+
+def _write_claimed(
+    ctx: FlowContext,
+    *,
+    key: str,
+    entity: str,
+    external_id: str,
+    operation: str,
+    payload: dict[str, Any],
+    write: Callable[[], dict[str, Any]],
+    ref_of: Callable[[dict[str, Any]], str],
+    lookup: Callable[[], dict[str, Any] | None] | None,
+    system: str,
+    bind: Callable[[str], None] | None,
+    maybe_written: bool,
+) -> WriteResult:
+    """``idempotent_write`` once the key's claim is held: look up (if maybe written), write,
+    complete (which ends the claim)."""
+    store = ctx.store
     attempts = int(ctx.params.get("write_attempts", DEFAULT_WRITE_ATTEMPTS))
     for attempt in range(1, attempts + 1):
         if maybe_written and lookup is not None:
