@@ -17,35 +17,25 @@ from outside the workers holding back tasks on both of them.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import psutil
-import psycopg
 import pytest
 
+from benchmarks._celery_stack import Stack, celery_env
 from erpsync.connectors.sandbox_erp import SandboxErpAdapter
 from erpsync.connectors.sandbox_storefront import SandboxStorefrontAdapter
 from erpsync.reliability.budget import BURST_SECONDS, LATE_SECONDS
 from erpsync.state import StateStore
 from tests.dags import airflow_home
 from tests.fixtures.sandbox import TEST_RETRY, TEST_SEED
-from tests.integration.smtp_sink import free_port
 from tests.integration.test_flows_sandbox import assert_every_paid_order_once, paid_orders
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.slow]
 
 REPO = airflow_home.REPO
-VENV_BIN = Path(sys.executable).parent
 FLOWS = ("customers_sync", "inventory_sync", "orders_sync")
 #: the ERP's published rate (Connection extra ``rps``) and the limit the sandbox enforces (429 beyond)
 RPS = 8
@@ -60,78 +50,6 @@ HEARTBEAT_TIMEOUT = 20
 
 def _psycopg_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]
-    meta_dsn: str
-    state_url: str
-    logs: Path
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start(self, name: str, *args: str, **extra_env: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as out:
-            self.procs[name] = subprocess.Popen(
-                ["airflow", *args], env={**self.env, **extra_env}, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.logs)
-
-    def start_worker(self, name: str) -> None:
-        self.start(name, "celery", "worker", "--concurrency", "1", "--queues", self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"],
-                   "--celery-hostname", f"{name}@%h", ERPSYNC_WORKER_NAME=name,
-                   AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()))
-
-    def run(self, *args: str, timeout: float = 300) -> str:
-        done = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                              cwd=self.logs)
-        assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-3000:]}"
-        return done.stdout
-
-    def sql(self, query: str, *params: Any) -> list[tuple]:
-        with psycopg.connect(self.meta_dsn, autocommit=True) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
-
-    def tail(self) -> str:
-        out = []
-        for log in sorted(self.logs.glob("*.log")):
-            out.append(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}")
-        return "\n".join(out)
-
-    def wait(self, what: str, predicate: Callable[[], Any], timeout: float, step: float = 1.0) -> Any:
-        limit = time.monotonic() + timeout
-        while time.monotonic() < limit:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(step)
-        pytest.fail(f"{what}: not within {timeout:.0f} s\n{self.tail()}")
-
-    def kill_tree(self, name: str) -> None:
-        """SIGKILL a component and every process below it (a task process leads its own group)."""
-        proc = self.procs[name]
-        with contextlib.suppress(psutil.NoSuchProcess):
-            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-            for p in tree:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    p.kill()
-        proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
-                for child in psutil.Process(proc.pid).children(recursive=True):
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        child.terminate()
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
 
 
 def _connections(sb: Any, state_url: str) -> dict[str, str]:
@@ -159,71 +77,21 @@ def stack(sandbox: Any, pg_database: Callable[[], str], tmp_path_factory: pytest
     sandbox.reset(**SEED)
     sandbox.clear_faults()
     root = tmp_path_factory.mktemp("celery")
-    home, dags, logs = root / "airflow", root / "dags", root / "logs"
-    for d in (home, dags, logs):
-        d.mkdir()
+    logs = root / "logs"
+    for d in ("airflow", "dags", "logs"):
+        (root / d).mkdir()
     for flow in FLOWS:  # the three DAGs only: less for the DAG processor to parse
-        (dags / f"{flow}.py").symlink_to(REPO / "dags" / f"{flow}.py")
+        (root / "dags" / f"{flow}.py").symlink_to(REPO / "dags" / f"{flow}.py")
     meta_url, state_url = pg_database(), pg_database()
-    meta = meta_url.split("://", 1)[1]
     with StateStore.from_url(state_url) as s:
         s.migrate()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ERPSYNC_TEST_AIRFLOW"))}
-    env.update({
-        "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # unpaused when the test has set the sandbox up
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "erpsync_airflow.worker.hostname",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{meta}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{meta}",
-        # a queue of this run's own: no other worker on the broker takes its tasks
-        "AIRFLOW__CELERY__BROKER_URL": BROKER_URL,
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"erpsync-test-{uuid.uuid4().hex[:8]}",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
-        "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-        "ERPSYNC_HOME": str(root / "erpsync"),
-        "ERPSYNC_STATE_URL": state_url,
-        **_connections(sandbox, state_url),
-    })
-    stack = Stack(env=env, meta_dsn=_psycopg_dsn(meta_url), state_url=state_url, logs=logs)
+    env = celery_env(root, meta_url, state_url, _connections(sandbox, state_url), broker_url=BROKER_URL,
+                     queue_prefix="erpsync-test-", drop=("AIRFLOW", "ERPSYNC_TEST_AIRFLOW"), extra={
+                         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5"})
+    stack = Stack(env=env, meta_dsn=_psycopg_dsn(meta_url), logs=logs, state_url=state_url, fail=pytest.fail)
     try:
-        stack.run("db", "migrate", timeout=400)
-        done = subprocess.run([sys.executable, "-m", "erpsync_airflow.cli", "pools", "sync"], env=env,
-                              capture_output=True, text=True, timeout=300, cwd=logs)
-        assert done.returncode == 0, done.stderr[-3000:]
-        for component in ("scheduler", "dag-processor", "api-server"):
-            stack.start(component, component)
-
-        def healthy() -> bool:
-            import urllib.request
-
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        stack.wait("the API server healthy", healthy, 240, step=2)
-        for name in WORKERS:  # after the API server answers: a task started before it fails its try
-            stack.start_worker(name)
-        stack.wait("the three DAGs registered",
-                   lambda: len(stack.sql("SELECT dag_id FROM dag WHERE dag_id = ANY(%s)", list(FLOWS))) == 3, 240)
+        stack.boot(WORKERS, FLOWS)
         yield stack
     finally:
         stack.stop()
@@ -393,9 +261,11 @@ def test_a_breaker_opened_anywhere_holds_back_both_workers(stack: Stack, sandbox
     from erpsync.reliability.breaker import BreakerConfig, CircuitBreaker
 
     sb = sandbox
-    for name in WORKERS:  # the first test killed one: both must be up
-        if stack.procs[name].poll() is not None:
-            stack.start_worker(name)
+    t0 = time.monotonic()
+    for name in WORKERS:  # the first test killed one: both must be up, and consuming the queue
+        if stack.procs[name].poll() is not None:  # before the runs are triggered (else the one
+            stack.start_worker(name)  # already up takes every task, the other waits for a later run)
+            print(f"breaker test: {name} restarted, ready in {time.monotonic() - t0:.1f} s")
     with StateStore.from_url(stack.state_url) as store:
         breaker = CircuitBreaker(store, "erp", BreakerConfig(threshold=3, cooldown_seconds=900))
         for _ in range(3):
@@ -420,7 +290,9 @@ def test_a_breaker_opened_anywhere_holds_back_both_workers(stack: Stack, sandbox
         hosts = {h for (h,) in rows}
         return hosts if hosts >= set(WORKERS) else None
 
-    stack.wait("tries of the flows ended on both workers while the breaker was open", ended_on_both, 300, step=2)
+    print(f"breaker test: runs triggered at {time.monotonic() - t0:.1f} s")
+    stack.wait("tries of the flows ended on both workers while the breaker was open", ended_on_both, 300, step=1)
+    print(f"breaker test: tries ended on both workers at {time.monotonic() - t0:.1f} s")
     after = sb.stats("erp")
     with StateStore.from_url(stack.state_url) as store:
         assert CircuitBreaker(store, "erp").state().state == "open"
