@@ -273,7 +273,7 @@ drift_items = sa.Table(
     sa.Column("external_id", sa.String(255)),
     sa.Column("kind", sa.String(64)),
     sa.Column("detail", JSONValue),
-    sa.Index(None, "report_id"),
+    sa.Index(None, "report_id", "id"),  # a report's items a page at a time in id order (0017)
 )
 
 run_metrics = sa.Table(
