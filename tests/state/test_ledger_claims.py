@@ -321,3 +321,38 @@ def test_two_processes_on_postgresql_write_once_and_both_get_its_ref(h4_pg_url: 
         assert refs == {f"C-{rows[0]}"}
         row = store.ledger_get(KEY)
         assert row is not None and (row.status, row.result_ref, row.claimed_by) == ("done", f"C-{rows[0]}", None)
+
+
+# -- a holder on this machine that is gone (killed task, crashed worker) -------------------------
+
+
+def test_a_claim_of_a_process_gone_on_this_host_is_taken_at_once(store_url: str, clock: FakeClock) -> None:
+    """A task killed mid-write (OOM, SIGKILL, a worker lost) leaves its claims with a lease still
+    running; its own retry on the same machine must not wait the lease out. A claim whose token
+    names this host and PID namespace and a process that no longer exists is taken at once, as
+    an expired one is (``taken``: look up before writing)."""
+    from erpsync.state.repos.ledger import claim_token, holder_is_gone
+
+    child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    child.start()
+    child.join()
+    dead = claim_token().split(":")
+    dead[-2] = str(child.pid)  # this host and namespace, a process that has exited (and was reaped)
+    dead_token = ":".join(dead)
+    assert holder_is_gone(dead_token)
+    assert not holder_is_gone(claim_token())  # this very process
+    alive = claim_token().split(":")
+    alive[0] = "another-host"  # another machine: its process cannot be seen from here
+    dead_elsewhere = alive[:]
+    dead_elsewhere[-2] = str(child.pid)
+    assert not holder_is_gone(":".join(dead_elsewhere))
+    assert not holder_is_gone("A")  # a token that names no process: only its lease ends it
+
+    with StateStore.from_url(store_url, clock=clock, redact_keys=()) as store:
+        store.ledger.claim(KEY, "orders_sync", "erp", "h", token=dead_token, lease_seconds=1800)
+        taken = store.ledger.claim(KEY, "orders_sync", "erp", "h", token="B", lease_seconds=1800)
+        assert (taken.outcome, taken.mine, taken.entry.claimed_by) == ("taken", True, "B")
+
+        store.ledger.claim("k-live", "orders_sync", "erp", "h", token=claim_token(), lease_seconds=1800)
+        held = store.ledger.claim("k-live", "orders_sync", "erp", "h", token="C", lease_seconds=1800)
+        assert held.outcome == "held"  # a live holder keeps its claim

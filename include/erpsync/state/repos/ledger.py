@@ -35,10 +35,47 @@ class Claim:
         return self.outcome in ("new", "taken")
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (containers on one host with one host name each see their own
+    PIDs): a PID is looked up only by a process of the same namespace."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
+
+
 def claim_token() -> str:
     """A new writer's name for ``LedgerRepository.claim``: unique per call (two threads of one
-    process are two writers), and saying where it runs (host, process) for whoever waits on it."""
-    return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    process are two writers), and saying where it runs (host, PID namespace, process) for whoever
+    waits on it: ``host:pidns:pid:random``."""
+    return f"{socket.gethostname()[:120]}:{_pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def holder_is_gone(token: str) -> bool:
+    """True when ``token`` (a ``claim_token``) names a process on this host, in this PID
+    namespace, that no longer runs (a task killed mid-write: its retry here need not wait its
+    lease out). False whenever that cannot be known: another host or namespace, a token of
+    another form, a process that still exists (or a PID taken again since: the lease ends it)."""
+    parts = token.rsplit(":", 3)
+    if len(parts) != 4 or not parts[2].isdigit():
+        return False
+    host, pidns, pid_text, _ = parts
+    if host != socket.gethostname()[:120] or pidns == "-" or pidns != _pid_namespace():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists, run by someone else
+        return False
+    try:  # a zombie (killed, not yet reaped by its parent) writes nothing any more
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class LedgerRepository:
@@ -89,7 +126,9 @@ class LedgerRepository:
         * no row yet: insert it ``pending`` and claimed (``new``);
         * a ``done`` row whose result ``is_result(result_ref)`` accepts (default: any): untouched
           (``done``: the caller takes its result, writes nothing);
-        * a row another token holds with a lease still running: untouched (``held``: wait);
+        * a row another token holds with a lease still running: untouched (``held``: wait),
+          unless that token names a process of this host that no longer runs (``holder_is_gone``:
+          a killed task's retry here takes it at once);
         * otherwise (pending or failed, or done with a false result, and nobody's live lease):
           claimed (``taken``: an earlier writer may have written, look up before writing).
 
@@ -130,6 +169,7 @@ class LedgerRepository:
                 and entry.claimed_by != token
                 and entry.lease_until is not None
                 and entry.lease_until > now
+                and not holder_is_gone(entry.claimed_by)
             ):
                 return Claim(entry, "held")
             row = (
