@@ -358,12 +358,23 @@ def _amounts(record: Any) -> list[tuple[str, Decimal]]:
     return out
 
 
+#: the identifier columns of a flat row a mapper hands the gate (``mappings.stock.stock_level``)
+FLAT_ROW_IDENTIFIERS = ("sku", "location")
+
+
 def record_problem(record: Any, bound: dt.datetime) -> str | None:
     """Why a canonical record must not be synced, or None: a change time beyond ``bound``
     (``timestamp_in_future``), an absurd amount, a suspicious identifier."""
     if type(record) is dict:
-        # a flat row a mapper hands the gate (the stock mapper's): no change time attribute, no
-        # canonical identifiers or amounts, so nothing below applies (what the walk would find)
+        # a flat row a mapper hands the gate (the stock mapper's ``stock_level``): no change time
+        # attribute and no amounts (its figures are the suite's), but its codes are identifiers:
+        # checked as a canonical record's, with a fast path for the common printable ASCII code
+        for what in FLAT_ROW_IDENTIFIERS:
+            value = record.get(what)
+            if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+                found = identifier_problem(value, what)
+                if found:
+                    return found
         return None
     updated = getattr(record, "updated_at", None)
     if isinstance(updated, dt.datetime):
