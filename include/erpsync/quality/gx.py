@@ -39,6 +39,12 @@ from erpsync.quality.suites import Check, parameters
 
 log = logging.getLogger("erpsync.quality")
 _lock = threading.Lock()  # loading the context, publishing a failed batch (store and site writes)
+#: one GX validation at a time per process: GX does not say its validation is thread-safe, and its
+#: suite-parameter parser (pyparsing, shared state) was seen failing under two threads
+#: (``SuiteParameterParser.push_first() missing 1 required positional argument``). A task gates on
+#: one thread, so this costs nothing there; it matters where threads share the process (the
+#: console's API server validating edited payloads, partitions run as threads in a test)
+_validating = threading.Lock()
 _loaded: dict[tuple[str, str, str], Any] = {}
 _objects: dict[tuple[int, str], tuple[Any, Any]] = {}  # (context, definition) -> (suite, batch definition)
 #: (context, definition, positions of the checks) -> a suite of copies of those expectations
@@ -147,22 +153,23 @@ def validate(suite_label: str, checks: list[Check], rows: list[dict[str, Any]], 
     for c in missing:
         log.warning("quality suite %s: column %s missing, check %s skipped", suite_label, c.column, c.reason)
     params = parameters(checks)
-    gx_suite, batch_definition = _suite_and_batch(ctx, definition)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    if missing:  # only records without a suite of their own: the present checks, off the project
-        skip = {id(c) for c in missing}
-        run = _part(ctx, definition, gx_suite, [i for i, c in enumerate(checks) if id(c) not in skip])
-    else:
-        run = gx_suite
-    result = batch.validate(run, result_format=FIRST_FORMAT, expectation_parameters=params)
-    failed = [i for i, res in enumerate(result.results) if not res.success]
-    if failed:
-        # which rows failed which expectation: asked of the failed expectations only
-        detail = batch.validate(_part(ctx, definition, gx_suite, [_check_of(result.results[i]) for i in failed]),
-                                result_format=RESULT_FORMAT, expectation_parameters=params)
-        by_check = {_check_of(res): res for res in detail.results}
-        for i in failed:
-            result.results[i] = by_check.get(_check_of(result.results[i]), result.results[i])
+    with _validating:
+        gx_suite, batch_definition = _suite_and_batch(ctx, definition)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        if missing:  # only records without a suite of their own: the present checks, off the project
+            skip = {id(c) for c in missing}
+            run = _part(ctx, definition, gx_suite, [i for i, c in enumerate(checks) if id(c) not in skip])
+        else:
+            run = gx_suite
+        result = batch.validate(run, result_format=FIRST_FORMAT, expectation_parameters=params)
+        failed = [i for i, res in enumerate(result.results) if not res.success]
+        if failed:
+            # which rows failed which expectation: asked of the failed expectations only
+            detail = batch.validate(_part(ctx, definition, gx_suite, [_check_of(result.results[i]) for i in failed]),
+                                    result_format=RESULT_FORMAT, expectation_parameters=params)
+            by_check = {_check_of(res): res for res in detail.results}
+            for i in failed:
+                result.results[i] = by_check.get(_check_of(result.results[i]), result.results[i])
     out = Validation(success=bool(result.success), result=result, statistics=dict(result.statistics or {}))
     for res in result.results:
         if res.success:
@@ -216,7 +223,7 @@ def _publish(ctx: Any, definition: str, frame: Any, params: dict[str, Any], run_
     path of the result's page, None when the site has none."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    with _lock:
+    with _lock, _validating:  # the checkpoint validates the batch again
         checkpoint = ctx.checkpoints.get(definition)
         res = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
                              run_id=RunIdentifier(run_name=run_name))
