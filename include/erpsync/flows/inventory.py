@@ -41,7 +41,6 @@ from typing import Any
 from erpsync.connectors.registry import erp_mapping, storefront_mapping
 from erpsync.errors import MappingError, PermanentError, TransientError
 from erpsync.flows.base import (
-    QUALITY_CHUNK,
     FlowContext,
     RunSummary,
     audit,
@@ -74,8 +73,11 @@ SHARED = "inventory"
 #: quarantined already (its record's dead letter)
 NOT_SKIPS = {"in_flight_units", "held_by_quality_gate", "over_allocated_units", "store_changed"}
 BASELINE_CHUNK = 50_000
-#: stock rows validated together on the first run's full export (GX costs ~0.15 s a call + ~10 µs a row)
-FIRST_RUN_CHUNK = 20_000
+#: stock rows validated together by the quality gate, on the first run's full export and in every
+#: cycle: GX costs ~45 ms a batch whatever its size, plus ~12 µs a row (docs/benchmarks.md), so a
+#: cycle re-reading 30k rows pays 2 batches, not 7 of the flows' default 5,000. The bad-share limit
+#: (ERPSYNC_QUALITY_THRESHOLDS) applies to each chunk
+FIRST_RUN_CHUNK = STOCK_GATE_CHUNK = 20_000
 
 
 # --------------------------------------------------------------------------- configuration
@@ -295,7 +297,7 @@ class Engine:
                     "item record is a dead letter): its stock reaches no store SKU; fix the item in the ERP",
                     error_kind="mapping")
 
-    def gated(self, raws: Iterable[dict[str, Any]], chunk: int = QUALITY_CHUNK) -> Iterator[dict[str, Any]]:
+    def gated(self, raws: Iterable[dict[str, Any]], chunk: int = STOCK_GATE_CHUNK) -> Iterator[dict[str, Any]]:
         """Raw ERP stock rows through the quality gate, ``chunk`` rows at a time (streamed): suite
         ``stock`` quarantines a negative deduction or an implausible quantity with its check and
         value, and a chunk too bad fails the run before any of it is pushed. The item of a
