@@ -88,21 +88,7 @@ class LedgerRepository:
         """Record the intent to write; if the key is known, return its row untouched so the caller
         can see the write was already done (or is in doubt) instead of writing twice."""
         lg = t.idempotency_ledger
-        now = self.db.now()
-        stmt = (
-            self.db.insert(lg)
-            .values(
-                key=key,
-                flow=flow,
-                target_system=target_system,
-                request_hash=request_hash,
-                status="pending",
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[lg.c.key])
-            .returning(*lg.c)
-        )
+        stmt = self._insert_pending(key, flow, target_system, request_hash, self.db.now())
         with self.db.begin() as conn:
             row = conn.execute(stmt).mappings().first()
             if row is None:
@@ -138,22 +124,8 @@ class LedgerRepository:
         lg = t.idempotency_ledger
         now = self.db.now()
         until = now + dt.timedelta(seconds=lease_seconds)
-        insert = (
-            self.db.insert(lg)
-            .values(
-                key=key,
-                flow=flow,
-                target_system=target_system,
-                request_hash=request_hash,
-                status="pending",
-                created_at=now,
-                updated_at=now,
-                claimed_by=token,
-                lease_until=until,
-            )
-            .on_conflict_do_nothing(index_elements=[lg.c.key])
-            .returning(*lg.c)
-        )
+        insert = self._insert_pending(key, flow, target_system, request_hash, now, claimed_by=token,
+                                      lease_until=until)
         with self.db.begin() as conn:
             row = conn.execute(insert).mappings().first()
             if row is not None:
@@ -183,6 +155,19 @@ class LedgerRepository:
                 .one()
             )
             return Claim(LedgerEntry.from_row(row), "taken")
+
+    def _insert_pending(self, key: str, flow: str, target_system: str, request_hash: str | None,
+                        now: dt.datetime, **claim: Any) -> Any:
+        """The key's new ``pending`` row (claimed when ``claim`` names its holder and lease), or
+        nothing when the key has a row already; returns the inserted row."""
+        lg = t.idempotency_ledger
+        return (
+            self.db.insert(lg)
+            .values(key=key, flow=flow, target_system=target_system, request_hash=request_hash, status="pending",
+                    created_at=now, updated_at=now, **claim)
+            .on_conflict_do_nothing(index_elements=[lg.c.key])
+            .returning(*lg.c)
+        )
 
     def release(self, key: str, token: str) -> bool:
         """Give up ``token``'s claim on the key without completing it (the write failed in a way
