@@ -231,12 +231,7 @@ class Service:
                     status, body, extra_headers = self._handle_app(route, request, is_write)
                 if decision.commit_then_timeout is not None:
                     self._record(method, template, 0)
-                    time.sleep(decision.commit_then_timeout)
-                    h.close_connection = True
-                    try:
-                        h.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    drop_answer(h, decision.commit_then_timeout)
                     return
         except HttpError as exc:
             status, body = exc.status, dict(exc.body)
@@ -290,6 +285,17 @@ class Service:
         breaker(broken, int(hashlib.sha256(key.encode()).hexdigest()[:8], 16))
         self.faults.note_malformed()
         return broken
+
+
+def drop_answer(h: BaseHTTPRequestHandler, hold: float) -> None:
+    """The ``commit_then_timeout`` fault: the write is committed, the connection is held ``hold``
+    seconds, then closed without an answer (the client cannot know whether it was written)."""
+    time.sleep(hold)
+    h.close_connection = True
+    try:
+        h.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _unpack(result: Any) -> tuple[int, Any, dict[str, str]]:

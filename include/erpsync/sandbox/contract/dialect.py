@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -37,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 from erpsync.sandbox.contract.rules import Exchange, Recorder, Rule, RuleBook, Violation
 from erpsync.sandbox.data import SeedOptions
 from erpsync.sandbox.faults import Decision
-from erpsync.sandbox.server import WRITE_METHODS, HttpError, Request, Service
+from erpsync.sandbox.server import WRITE_METHODS, HttpError, Request, Service, drop_answer
 
 Answer = tuple[int, Any]
 
@@ -471,12 +470,7 @@ class DialectService(Service):
             extra = {}
         body = self.settle(exchange, status, body)
         if decision.commit_then_timeout is not None:  # the write committed; the answer never leaves
-            time.sleep(decision.commit_then_timeout)
-            h.close_connection = True
-            try:
-                h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            drop_answer(h, decision.commit_then_timeout)
             return status, body, extra, True
         return status, body, extra, False
 
