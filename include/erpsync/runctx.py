@@ -3,7 +3,7 @@
 ``RunContext`` (what a flow runs with), ``RunSummary`` (what it gives back), ``dead_letter`` and
 ``payload_hash``: the quality gate, the reliability layer and the connectors use them without
 importing ``erpsync.flows`` (no cycle hidden in function bodies). ``erpsync.flows.base`` re-exports
-them, and its ``FlowContext`` is a ``RunContext`` plus the quality gate and the breakers.
+them, and its ``FlowContext`` is a ``RunContext`` plus the quality gate (``FlowContext.for_run`` attaches the breakers).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ NOT_REPLAYED_CLOSE = "once handled: erpsync dead-letters ignore {ids}"
 @dataclass(slots=True)
 class RunContext:
     """What a flow runs with: its name and run, the state store, the two adapters, its Params and
-    log. ``erpsync.flows.base.FlowContext`` adds the quality gate and the breakers; the layers
+    log. ``erpsync.flows.base.FlowContext`` adds the quality gate (its builder ``for_run``, the
+    breakers and the masked log); the layers
     below the flows (quality, reliability, connectors) see only this."""
 
     flow: str

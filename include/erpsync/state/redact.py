@@ -113,7 +113,7 @@ def mask_text(text: str) -> str:
 
 class PersonalDataFilter(logging.Filter):
     """A logging filter that masks personal data (``mask_text``) in every record of its logger:
-    each flow's task logger has one (``FlowContext``), so a log line never shows a customer's
+    each flow's task logger has one (``FlowContext.for_run`` adds it), so a log line never shows a customer's
     e-mail or phone, whatever code wrote it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
